@@ -1,1 +1,32 @@
-//! The policy engine.
+//! The admission decision, as pure functions: which policies apply to an object, what they
+//! find, and the message a developer reads. No I/O happens here; the webhook and the CLI feed
+//! it what they read from the API server or from files.
+//!
+//! The path of one request:
+//! 1. [`Subject::from_request`] finds the pod spec the object carries (a Pod, the ephemeral
+//!    containers sub-resource, or any workload's pod template), or says there is none;
+//! 2. [`review`] runs every matching policy of a compiled [`PolicySet`] over it;
+//! 3. the [`Decision`] says allowed or not, with one [`Violation`] per problem, and renders
+//!    the denial text and the warnings.
+
+mod compliance;
+mod decision;
+mod engine;
+mod error;
+mod exceptions;
+mod load;
+mod policy;
+mod rules;
+mod selector;
+mod subject;
+
+pub use compliance::{ComplianceRef, Framework, refs as compliance_refs};
+pub use decision::{Decision, ExpiredException, Skipped, Violation, Waiver};
+pub use engine::{Facts, review, review_request};
+pub use error::{Error, Problem};
+pub use load::{Document, parse_documents, parse_policies, policy_from_document};
+pub use policy::{CompiledPolicy, PolicySet, RuleId};
+pub use subject::{PodCarrier, Subject};
+
+pub use palisade_crds::{Mode, SecurityPolicy};
+pub use palisade_pod_security::{ContainerKind, ContainerRef};

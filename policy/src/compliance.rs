@@ -1,0 +1,320 @@
+//! Where each rule stands in the compliance frameworks auditors ask about.
+
+use std::fmt;
+
+use palisade_pod_security::CheckId;
+
+use crate::policy::RuleId;
+
+/// A compliance framework.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Framework {
+    /// CIS Kubernetes Benchmark (v1.8 numbering).
+    CisKubernetes,
+    /// NIST SP 800-53 Rev. 5 controls.
+    Nist80053,
+    /// NIST SP 800-190, Application Container Security Guide (section numbers).
+    Nist800190,
+    /// MITRE ATT&CK for Containers techniques.
+    MitreAttack,
+}
+
+impl Framework {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Framework::CisKubernetes => "CIS Kubernetes",
+            Framework::Nist80053 => "NIST SP 800-53",
+            Framework::Nist800190 => "NIST SP 800-190",
+            Framework::MitreAttack => "MITRE ATT&CK",
+        }
+    }
+}
+
+/// One reference: framework, item id and its title.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ComplianceRef {
+    pub framework: Framework,
+    pub id: &'static str,
+    pub title: &'static str,
+}
+
+impl fmt::Display for ComplianceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.framework.as_str(), self.id)
+    }
+}
+
+const fn r(framework: Framework, id: &'static str, title: &'static str) -> ComplianceRef {
+    ComplianceRef {
+        framework,
+        id,
+        title,
+    }
+}
+
+use Framework::{
+    CisKubernetes as CIS, MitreAttack as ATTACK, Nist80053 as N53, Nist800190 as N190,
+};
+
+const LEAST_PRIVILEGE: ComplianceRef = r(N53, "AC-6", "Least Privilege");
+const LEAST_FUNCTIONALITY: ComplianceRef = r(N53, "CM-7", "Least Functionality");
+const CONFIG_SETTINGS: ComplianceRef = r(N53, "CM-6", "Configuration Settings");
+const PROCESS_ISOLATION: ComplianceRef = r(N53, "SC-39", "Process Isolation");
+const RUNTIME_CONFIG: ComplianceRef = r(N190, "4.4.3", "Insecure container runtime configurations");
+const ESCAPE: ComplianceRef = r(ATTACK, "T1611", "Escape to Host");
+const PRIV_ESC: ComplianceRef = r(ATTACK, "T1068", "Exploitation for Privilege Escalation");
+const ABUSE_ELEVATION: ComplianceRef = r(ATTACK, "T1548", "Abuse Elevation Control Mechanism");
+const UNTRUSTED_IMAGES: ComplianceRef = r(N190, "4.1.5", "Use of untrusted images");
+const IMAGE_CONFIG: ComplianceRef = r(N190, "4.1.2", "Image configuration defects");
+const SUPPLY_CHAIN: ComplianceRef = r(N53, "SR-11", "Component Authenticity");
+const IMPLANT_IMAGE: ComplianceRef = r(ATTACK, "T1525", "Implant Internal Image");
+
+/// The references of a rule (empty where no framework names it).
+pub fn refs(rule: RuleId) -> &'static [ComplianceRef] {
+    use CheckId as C;
+    match rule {
+        RuleId::Privileged | RuleId::PodSecurity(C::Privileged) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.2.2",
+                        "Minimize the admission of privileged containers",
+                    ),
+                    LEAST_PRIVILEGE,
+                    RUNTIME_CONFIG,
+                    ESCAPE,
+                ]
+            }
+        }
+        RuleId::PodSecurity(C::HostNamespaces) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.2.3",
+                        "Minimize the admission of containers wishing to share the host process ID namespace",
+                    ),
+                    r(
+                        CIS,
+                        "5.2.4",
+                        "Minimize the admission of containers wishing to share the host IPC namespace",
+                    ),
+                    r(
+                        CIS,
+                        "5.2.5",
+                        "Minimize the admission of containers wishing to share the host network namespace",
+                    ),
+                    PROCESS_ISOLATION,
+                    RUNTIME_CONFIG,
+                    ESCAPE,
+                ]
+            }
+        }
+        RuleId::PodSecurity(C::HostPathVolumes) => {
+            const {
+                &[
+                    r(CIS, "5.2.12", "Minimize the admission of HostPath volumes"),
+                    LEAST_PRIVILEGE,
+                    RUNTIME_CONFIG,
+                    ESCAPE,
+                ]
+            }
+        }
+        RuleId::PodSecurity(C::HostPorts) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.2.13",
+                        "Minimize the admission of containers which use HostPorts",
+                    ),
+                    LEAST_FUNCTIONALITY,
+                    r(N190, "4.4.2", "Unbounded network access from containers"),
+                ]
+            }
+        }
+        RuleId::CapabilitiesAllowed | RuleId::PodSecurity(C::CapabilitiesBaseline) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.2.9",
+                        "Minimize the admission of containers with added capabilities",
+                    ),
+                    LEAST_PRIVILEGE,
+                    RUNTIME_CONFIG,
+                    PRIV_ESC,
+                ]
+            }
+        }
+        RuleId::CapabilitiesRequireDropAll | RuleId::PodSecurity(C::CapabilitiesRestricted) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.2.10",
+                        "Minimize the admission of containers with capabilities assigned",
+                    ),
+                    r(
+                        CIS,
+                        "5.2.8",
+                        "Minimize the admission of containers with the NET_RAW capability",
+                    ),
+                    LEAST_PRIVILEGE,
+                    RUNTIME_CONFIG,
+                ]
+            }
+        }
+        RuleId::PodSecurity(C::AppArmorProfile | C::SeLinuxOptions) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.7.3",
+                        "Apply Security Context to Your Pods and Containers",
+                    ),
+                    PROCESS_ISOLATION,
+                    RUNTIME_CONFIG,
+                ]
+            }
+        }
+        RuleId::PodSecurity(C::ProcMount | C::ProcMountRestricted) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.7.3",
+                        "Apply Security Context to Your Pods and Containers",
+                    ),
+                    PROCESS_ISOLATION,
+                    ESCAPE,
+                ]
+            }
+        }
+        RuleId::PodSecurity(C::SeccompProfileBaseline | C::SeccompProfileRestricted) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.7.2",
+                        "Ensure that the seccomp profile is set to docker/default in your pod definitions",
+                    ),
+                    PROCESS_ISOLATION,
+                    RUNTIME_CONFIG,
+                    ESCAPE,
+                ]
+            }
+        }
+        RuleId::PodSecurity(C::Sysctls) => &[CONFIG_SETTINGS, PROCESS_ISOLATION, RUNTIME_CONFIG],
+        RuleId::PodSecurity(C::WindowsHostProcess) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.2.11",
+                        "Minimize the admission of Windows HostProcess Containers",
+                    ),
+                    LEAST_PRIVILEGE,
+                    ESCAPE,
+                ]
+            }
+        }
+        RuleId::PodSecurity(C::HostProbesAndHostLifecycle) => {
+            const {
+                &[
+                    LEAST_FUNCTIONALITY,
+                    r(N190, "4.4.2", "Unbounded network access from containers"),
+                ]
+            }
+        }
+        RuleId::AllowPrivilegeEscalation | RuleId::PodSecurity(C::AllowPrivilegeEscalation) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.2.6",
+                        "Minimize the admission of containers with allowPrivilegeEscalation",
+                    ),
+                    LEAST_PRIVILEGE,
+                    RUNTIME_CONFIG,
+                    ABUSE_ELEVATION,
+                ]
+            }
+        }
+        RuleId::RunAsNonRoot | RuleId::PodSecurity(C::RunAsNonRoot | C::RunAsUser) => {
+            const {
+                &[
+                    r(CIS, "5.2.7", "Minimize the admission of root containers"),
+                    LEAST_PRIVILEGE,
+                    RUNTIME_CONFIG,
+                    PRIV_ESC,
+                ]
+            }
+        }
+        RuleId::PodSecurity(C::RestrictedVolumes) => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.7.3",
+                        "Apply Security Context to Your Pods and Containers",
+                    ),
+                    LEAST_FUNCTIONALITY,
+                    RUNTIME_CONFIG,
+                ]
+            }
+        }
+        RuleId::ReadOnlyRootFilesystem => {
+            const {
+                &[
+                    r(
+                        CIS,
+                        "5.7.3",
+                        "Apply Security Context to Your Pods and Containers",
+                    ),
+                    CONFIG_SETTINGS,
+                    RUNTIME_CONFIG,
+                ]
+            }
+        }
+        RuleId::ImagesAllowedRegistries => {
+            const {
+                &[
+                    r(CIS, "5.5.1", "Configure Image Provenance"),
+                    SUPPLY_CHAIN,
+                    UNTRUSTED_IMAGES,
+                    IMPLANT_IMAGE,
+                ]
+            }
+        }
+        RuleId::ImagesForbidLatestTag | RuleId::ImagesRequireDigest => {
+            const {
+                &[
+                    r(CIS, "5.5.1", "Configure Image Provenance"),
+                    SUPPLY_CHAIN,
+                    IMAGE_CONFIG,
+                    IMPLANT_IMAGE,
+                ]
+            }
+        }
+        RuleId::ImagesReference => &[CONFIG_SETTINGS],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_security_rule_has_a_nist_reference() {
+        for rule in RuleId::ALL {
+            assert!(
+                refs(*rule)
+                    .iter()
+                    .any(|r| r.framework == Framework::Nist80053),
+                "{rule} has no NIST SP 800-53 reference"
+            );
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Running the policies of a set over one subject.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, Operation};
+use palisade_imageref::ImageRef;
+use palisade_pod_security::{ContainerKind, ContainerRef, PodView};
+
+use crate::compliance;
+use crate::decision::{Decision, ExpiredException, Skipped, Violation, Waiver};
+use crate::error::Error;
+use crate::exceptions::Target;
+use crate::policy::{CompiledPolicy, PolicySet, RuleId};
+use crate::rules::{self, Finding};
+use crate::subject::Subject;
+
+/// What the engine knows besides the object.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// Labels of the object's namespace; `None` when unknown (treated as no labels).
+    pub namespace_labels: Option<&'a BTreeMap<String, String>>,
+    /// The instant exceptions are judged at.
+    pub now: Timestamp,
+}
+
+/// The namespace label every namespace has on Kubernetes ≥ 1.21; provided here for older
+/// clusters and for files, so selectors on it behave the same everywhere.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Judge an admission request: find its pod, admit unchanged UPDATEs, run the policies.
+pub fn review_request(
+    set: &PolicySet,
+    req: &AdmissionRequest<DynamicObject>,
+    facts: &Facts<'_>,
+) -> Result<Decision, Error> {
+    let Some(subject) = Subject::from_request(req)? else {
+        return Ok(Decision::skipped(None, Skipped::NotAPodCarrier));
+    };
+    // An ordinary UPDATE that changes no pod-security field is always admitted, so labels,
+    // annotations and finalizers can change on objects admitted before a policy existed.
+    // The ephemeral-containers sub-resource is always judged: it adds containers.
+    if req.operation == Operation::Update
+        && req.sub_resource.as_deref().unwrap_or("").is_empty()
+        && let Some(old) = Subject::old_from_request(req)?
+        && old.same_pod_security(&subject)
+    {
+        return Ok(Decision::skipped(
+            Some(subject.display_name()),
+            Skipped::PodSpecUnchanged,
+        ));
+    }
+    Ok(review(set, &subject, facts))
+}
+
+/// Run every policy of `set` that matches `subject`.
+pub fn review(set: &PolicySet, subject: &Subject, facts: &Facts<'_>) -> Decision {
+    let mut decision = Decision {
+        subject: Some(subject.display_name()),
+        ..Decision::default()
+    };
+    let mut findings = Vec::new();
+    for policy in set.policies() {
+        if !applies(policy, subject, facts) {
+            continue;
+        }
+        decision.matched_policies.push(policy.name.clone());
+        findings.clear();
+        if let Some((level, version)) = policy.pod_security {
+            let pod = PodView {
+                metadata: &subject.pod_metadata,
+                spec: &subject.pod_spec,
+            };
+            findings.extend(
+                palisade_pod_security::evaluate(level, version, pod)
+                    .into_iter()
+                    .map(|f| Finding {
+                        rule: RuleId::PodSecurity(f.check),
+                        container: f.container,
+                        field: f.field,
+                        message: f.message,
+                        fix: f.fix,
+                    }),
+            );
+        }
+        rules::evaluate(&policy.controls, &subject.pod_spec, &mut findings);
+        for f in findings.drain(..) {
+            judge(policy, subject, facts, f, &mut decision);
+        }
+    }
+    decision
+}
+
+fn applies(policy: &CompiledPolicy, subject: &Subject, facts: &Facts<'_>) -> bool {
+    let scope = &policy.scope;
+    let ns = subject.namespace.as_str();
+    let pod_labels = subject.pod_metadata.labels.as_ref();
+    if scope.exclude_namespaces.iter().any(|n| n == ns)
+        || scope
+            .exclude_object_selector
+            .as_ref()
+            .is_some_and(|s| s.matches(pod_labels))
+    {
+        return false;
+    }
+    (scope.namespaces.is_empty() || scope.namespaces.iter().any(|n| n == ns))
+        && scope.namespace_selector.as_ref().is_none_or(|s| {
+            s.matches_with(|key| {
+                facts
+                    .namespace_labels
+                    .and_then(|l| l.get(key))
+                    .map(String::as_str)
+                    .or_else(|| (key == NAMESPACE_NAME_LABEL).then_some(ns))
+            })
+        })
+        && scope
+            .object_selector
+            .as_ref()
+            .is_none_or(|s| s.matches(pod_labels))
+}
+
+fn judge(
+    policy: &CompiledPolicy,
+    subject: &Subject,
+    facts: &Facts<'_>,
+    f: Finding,
+    decision: &mut Decision,
+) {
+    let mut expired = None;
+    if !policy.exceptions.is_empty() {
+        let image = f
+            .container
+            .as_ref()
+            .and_then(|c| normalized_image(subject, c));
+        let target = Target {
+            rule: f.rule,
+            namespace: &subject.namespace,
+            service_account: subject.service_account(),
+            labels: subject.pod_metadata.labels.as_ref(),
+            image: image.as_deref(),
+        };
+        for e in policy.exceptions.iter().filter(|e| e.covers(&target)) {
+            match e.expires {
+                Some(at) if at <= facts.now => {
+                    expired.get_or_insert(ExpiredException {
+                        name: e.name.clone(),
+                        expired_at: at,
+                    });
+                }
+                _ => {
+                    decision.waived.push(Waiver {
+                        policy: policy.name.clone(),
+                        exception: e.name.clone(),
+                        rule: f.rule,
+                        field: subject.object_field(&f.field),
+                    });
+                    return;
+                }
+            }
+        }
+    }
+    decision.violations.push(Violation {
+        policy: policy.name.clone(),
+        mode: policy.mode,
+        rule: f.rule,
+        container: f.container,
+        field: subject.object_field(&f.field),
+        message: f.message,
+        fix: f.fix,
+        expired_exception: expired,
+        compliance: compliance::refs(f.rule),
+    });
+}
+
+fn normalized_image(subject: &Subject, c: &ContainerRef) -> Option<String> {
+    let spec = &subject.pod_spec;
+    let image = match c.kind {
+        ContainerKind::Container => spec
+            .containers
+            .get(c.index)
+            .and_then(|c| c.image.as_deref()),
+        ContainerKind::InitContainer => spec
+            .init_containers
+            .as_ref()
+            .and_then(|l| l.get(c.index))
+            .and_then(|c| c.image.as_deref()),
+        ContainerKind::EphemeralContainer => spec
+            .ephemeral_containers
+            .as_ref()
+            .and_then(|l| l.get(c.index))
+            .and_then(|c| c.image.as_deref()),
+    }?;
+    ImageRef::parse(image).ok().map(|r| r.to_string())
+}

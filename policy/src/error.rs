@@ -1,0 +1,57 @@
+/// Everything the engine can refuse.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A policy that cannot be put in force, with every problem found in it.
+    #[error("SecurityPolicy {policy}: {}", problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; "))]
+    InvalidPolicy {
+        policy: String,
+        problems: Vec<Problem>,
+    },
+
+    /// A document that is not valid YAML or JSON.
+    #[error("document {index}: not valid YAML or JSON: {message}")]
+    Syntax { index: usize, message: String },
+
+    /// A document that does not fit the SecurityPolicy schema.
+    #[error("document {index}{}: field {field}: {source}", name.as_ref().map(|n| format!(" (SecurityPolicy {n})")).unwrap_or_default())]
+    Schema {
+        index: usize,
+        name: Option<String>,
+        field: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A document of a kind where a SecurityPolicy was expected.
+    #[error(
+        "document {index}: expected kind SecurityPolicy (palisade.dev/v1alpha1), found {found}"
+    )]
+    NotAPolicy { index: usize, found: String },
+
+    /// An object whose pod spec cannot be read.
+    #[error("{kind} {name}: {path} is not a valid pod spec: {source}")]
+    Object {
+        kind: String,
+        name: String,
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// One problem in one field of a policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Path of the field, e.g. `spec.exceptions[0].expires`.
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
