@@ -60,6 +60,31 @@ impl PodCarrier {
         }
     }
 
+    /// The webhook that judges this kind: `pods.palisade.dev` for pods (and their ephemeral
+    /// containers), `workloads.palisade.dev` for pod templates.
+    pub fn webhook_name(self) -> &'static str {
+        match self {
+            PodCarrier::Pod | PodCarrier::EphemeralContainers => "pods.palisade.dev",
+            _ => "workloads.palisade.dev",
+        }
+    }
+
+    /// The resource name kubectl prints (`deployment.apps`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            PodCarrier::Pod => "pod",
+            PodCarrier::EphemeralContainers => "pod",
+            PodCarrier::Deployment => "deployment.apps",
+            PodCarrier::ReplicaSet => "replicaset.apps",
+            PodCarrier::StatefulSet => "statefulset.apps",
+            PodCarrier::DaemonSet => "daemonset.apps",
+            PodCarrier::Job => "job.batch",
+            PodCarrier::CronJob => "cronjob.batch",
+            PodCarrier::ReplicationController => "replicationcontroller",
+            PodCarrier::PodTemplate => "podtemplate",
+        }
+    }
+
     /// JSON path from the object to its pod template (`spec.template`), empty for a Pod.
     fn template_path(self) -> &'static [&'static str] {
         match self {
