@@ -6,7 +6,7 @@
 mod checks;
 mod version;
 
-pub use checks::evaluate;
+pub use checks::{evaluate, evaluate_check};
 pub use version::{Level, ParseError, Version};
 
 use k8s_openapi::api::core::v1::PodSpec;
@@ -106,6 +106,66 @@ impl CheckId {
             CheckId::CapabilitiesRestricted => "capabilities_restricted",
             CheckId::RestrictedVolumes => "restrictedVolumes",
             CheckId::ProcMountRestricted => "procMount_restricted",
+        }
+    }
+
+    /// Every check, baseline first, in the order `evaluate` runs them.
+    pub const ALL: [CheckId; 19] = [
+        CheckId::Privileged,
+        CheckId::HostNamespaces,
+        CheckId::HostPathVolumes,
+        CheckId::HostPorts,
+        CheckId::CapabilitiesBaseline,
+        CheckId::AppArmorProfile,
+        CheckId::SeLinuxOptions,
+        CheckId::ProcMount,
+        CheckId::SeccompProfileBaseline,
+        CheckId::Sysctls,
+        CheckId::WindowsHostProcess,
+        CheckId::HostProbesAndHostLifecycle,
+        CheckId::AllowPrivilegeEscalation,
+        CheckId::RunAsNonRoot,
+        CheckId::RunAsUser,
+        CheckId::SeccompProfileRestricted,
+        CheckId::CapabilitiesRestricted,
+        CheckId::RestrictedVolumes,
+        CheckId::ProcMountRestricted,
+    ];
+
+    /// The first policy minor version (`v1.N`) that has the check.
+    pub fn min_version(self) -> u16 {
+        match self {
+            CheckId::AllowPrivilegeEscalation => 8,
+            CheckId::SeccompProfileRestricted => 19,
+            CheckId::CapabilitiesRestricted => 22,
+            CheckId::RunAsUser => 23,
+            CheckId::HostProbesAndHostLifecycle => 34,
+            CheckId::ProcMountRestricted => 35,
+            _ => 0,
+        }
+    }
+
+    /// The restricted check that replaces this baseline check when the restricted level is
+    /// enforced at `version` (upstream's `OverrideCheckIDs`).
+    pub fn superseded_by(self, version: Version) -> Option<CheckId> {
+        let by = match self {
+            CheckId::HostPathVolumes => CheckId::RestrictedVolumes,
+            CheckId::SeccompProfileBaseline => CheckId::SeccompProfileRestricted,
+            CheckId::CapabilitiesBaseline => CheckId::CapabilitiesRestricted,
+            CheckId::ProcMount => CheckId::ProcMountRestricted,
+            _ => return None,
+        };
+        version.at_least(by.min_version()).then_some(by)
+    }
+
+    /// Whether `evaluate(level, version, _)` runs this check.
+    pub fn applies(self, level: Level, version: Version) -> bool {
+        if level == Level::Privileged || !version.at_least(self.min_version()) {
+            return false;
+        }
+        match self.level() {
+            Level::Restricted => level == Level::Restricted,
+            _ => level == Level::Baseline || self.superseded_by(version).is_none(),
         }
     }
 
