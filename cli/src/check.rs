@@ -1,6 +1,7 @@
 //! `palisade check`: the webhook's answer for manifests on disk.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use k8s_openapi::jiff::Timestamp;
@@ -86,6 +87,13 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             message: "no SecurityPolicy given: pass --policy FILE|DIR (or include policies in -f)"
                 .into(),
         });
+    }
+    // Judging against a partial policy set would print verdicts that are wrong: stop here.
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("error: {}: {}", e.source, e.message);
+        }
+        return ExitCode::from(2);
     }
     let set = PolicySet::new(compiled);
     // Namespace objects among the inputs supply their own labels.
@@ -229,6 +237,7 @@ fn namespace_labels(
 }
 
 fn print_text(outcomes: &[Outcome]) {
+    let mut out = String::new();
     let (mut admitted, mut denied, mut skipped) = (0, 0, 0);
     for o in outcomes {
         // Services, ConfigMaps, Namespaces… carry no pod: counted, not listed.
@@ -238,12 +247,13 @@ fn print_text(outcomes: &[Outcome]) {
         };
         let d = &o.decision;
         for w in d.warnings() {
-            println!("Warning: {w}");
+            let _ = writeln!(out, "Warning: {w}");
         }
         match d.denial_message() {
             Some(message) => {
                 denied += 1;
-                println!(
+                let _ = writeln!(
+                    out,
                     "Error from server (Forbidden): error when creating {:?}: admission webhook {:?} denied the request: {message}",
                     o.source,
                     carrier.webhook_name()
@@ -257,21 +267,26 @@ fn print_text(outcomes: &[Outcome]) {
                     None if d.matched_policies.is_empty() => " (no policy matches)",
                     None => "",
                 };
-                println!("{}/{} admitted{why}", carrier.resource(), o.name);
+                let _ = writeln!(out, "{}/{} admitted{why}", carrier.resource(), o.name);
             }
         }
         // What kubectl would not show, but a developer checking offline wants to know.
         for v in d.in_mode(Mode::Audit) {
-            println!("  audit: {}", v.line());
+            let _ = writeln!(out, "  audit: {}", v.line());
         }
         for w in &d.waived {
-            println!(
+            let _ = writeln!(
+                out,
                 "  waived: SecurityPolicy/{}: exception {:?} waives {} at {}",
                 w.policy, w.exception, w.rule, w.field
             );
         }
     }
-    println!("{admitted} admitted, {denied} denied, {skipped} not judged");
+    let _ = writeln!(
+        out,
+        "{admitted} admitted, {denied} denied, {skipped} not judged"
+    );
+    emit(&out);
 }
 
 fn print_json(outcomes: &[Outcome], errors: &[InputError]) {
@@ -308,9 +323,15 @@ fn print_json(outcomes: &[Outcome], errors: &[InputError]) {
         "errors": errors,
     });
     match serde_json::to_string_pretty(&out) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => emit(&format!("{s}\n")),
         Err(e) => eprintln!("error: cannot render JSON: {e}"),
     }
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 #[cfg(test)]
