@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
     group = "palisade.dev",
     version = "v1alpha1",
     kind = "SecurityPolicy",
+    doc = "SecurityPolicy decides which pods may run in the namespaces it matches: Pod Security Standards levels, individual controls and image rules, enforced, warned about or audited.",
     plural = "securitypolicies",
     shortname = "secpol",
     category = "palisade",
