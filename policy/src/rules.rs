@@ -216,7 +216,7 @@ fn capability_fix(cap: &str, allowed: &[String]) -> String {
         );
     }
     if canonical != cap {
-        if allowed.iter().any(|a| *a == canonical) {
+        if allowed.contains(&canonical) {
             return format!("write it as {canonical:?}, the exact name this policy approves");
         }
         return format!(

@@ -295,7 +295,8 @@ spec:
         p["metadata"]["labels"] = labels;
         p
     };
-    let table: Vec<(Value, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    type Row<'a> = (Value, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let table: Vec<Row> = vec![
         (
             privileged("shop", json!({})),
             vec![("env", "prod")],
