@@ -1,1 +1,164 @@
-fn main() {}
+//! `palisade-webhook`: the HTTPS validating admission webhook.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use palisade_webhook::server::{self, Options};
+use palisade_webhook::tls::{self, TlsFiles};
+use palisade_webhook::{AppState, Metrics, PolicyStore, error};
+use tracing::info;
+
+/// Palisade's validating admission webhook: judges Pods and the workloads that template them
+/// against SecurityPolicies, over HTTPS, from memory.
+///
+/// Policies come from the API server (SecurityPolicy objects, watched), unless --policy-file
+/// or --policy-dir is given, in which case no API server is needed.
+#[derive(Debug, Parser)]
+#[command(name = "palisade-webhook", version)]
+struct Args {
+    /// Address of the HTTPS admission endpoint (/validate, /validate/pods, /validate/workloads).
+    #[arg(long, env = "PALISADE_ADDR", default_value = "0.0.0.0:8443")]
+    addr: SocketAddr,
+
+    /// Address of the plain-HTTP admin endpoint (/livez, /readyz, /metrics).
+    #[arg(long, env = "PALISADE_ADMIN_ADDR", default_value = "0.0.0.0:8081")]
+    admin_addr: SocketAddr,
+
+    /// PEM serving certificate (chain first). Reloaded when its content changes.
+    #[arg(long, env = "PALISADE_TLS_CERT_FILE")]
+    tls_cert_file: PathBuf,
+
+    /// PEM private key of the serving certificate. Reloaded with the certificate.
+    #[arg(long, env = "PALISADE_TLS_KEY_FILE")]
+    tls_key_file: PathBuf,
+
+    /// How often to check the certificate and key files for new content (e.g. 2s, 500ms).
+    #[arg(long, env = "PALISADE_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    tls_reload_interval: Duration,
+
+    /// A YAML or JSON file of SecurityPolicies to enforce instead of those in the cluster.
+    /// Repeatable. Any error in a file stops start-up.
+    #[arg(long, env = "PALISADE_POLICY_FILE", value_delimiter = ',')]
+    policy_file: Vec<PathBuf>,
+
+    /// A directory whose *.yaml, *.yml and *.json files hold SecurityPolicies to enforce
+    /// instead of those in the cluster. Repeatable.
+    #[arg(long, env = "PALISADE_POLICY_DIR", value_delimiter = ',')]
+    policy_dir: Vec<PathBuf>,
+
+    /// On SIGTERM, how long /readyz fails before the listeners close, so that the replica
+    /// leaves the Service endpoints first.
+    #[arg(long, env = "PALISADE_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_duration)]
+    shutdown_delay: Duration,
+
+    /// On SIGTERM, how long in-flight reviews may take once the listeners are closed.
+    #[arg(long, env = "PALISADE_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+
+    /// Log format. The level is set with RUST_LOG (default: info).
+    #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d: k8s_openapi::jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration like 2s or 500ms: {e}"))?;
+    Duration::try_from(d).map_err(|_| format!("{s:?} is negative"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %error::report(e.as_ref()), "palisade-webhook failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn run(args: Args) -> anyhow::Result<()> {
+    tls::install_crypto_provider();
+    let metrics = Arc::new(Metrics::new());
+    let store = if args.policy_file.is_empty() && args.policy_dir.is_empty() {
+        let client = kube::Client::try_default().await.context(
+            "cannot reach the API server (give --policy-file or --policy-dir to run without one)",
+        )?;
+        let (store, driver) = PolicyStore::from_cluster(client, metrics.clone());
+        tokio::spawn(driver);
+        info!("watching SecurityPolicies and Namespaces");
+        store
+    } else {
+        let store = PolicyStore::from_files(&args.policy_file, &args.policy_dir, metrics.clone())?;
+        info!(
+            policies = store.current().len(),
+            "policies loaded from files"
+        );
+        store
+    };
+    let options = Options {
+        addr: args.addr,
+        admin_addr: args.admin_addr,
+        tls: TlsFiles {
+            cert: args.tls_cert_file,
+            key: args.tls_key_file,
+        },
+        tls_reload_interval: args.tls_reload_interval,
+        shutdown_delay: args.shutdown_delay,
+        shutdown_grace: args.shutdown_grace,
+    };
+    let server = server::start(options, AppState::new(store, metrics)).await?;
+    server.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what the kubelet sends).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => info!("Ctrl-C received"),
+        () = term => info!("SIGTERM received"),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}

@@ -1,0 +1,156 @@
+//! The admission endpoints: AdmissionReview v1 in, AdmissionReview v1 out.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use k8s_openapi::jiff::Timestamp;
+use kube::core::DynamicObject;
+use kube::core::admission::{
+    AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
+};
+use kube::core::response::StatusSummary;
+use palisade_policy::{Facts, review_request};
+use tracing::{debug, info, warn};
+
+use crate::AppState;
+use crate::metrics::Outcome;
+
+/// A review carries the object and, for UPDATE, the old one; the API server caps a request
+/// at 3 MiB, so twice that plus the envelope is ample.
+const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// The admission routes. `/validate` takes any kind; the aliases let the two webhook
+/// configurations (`pods.palisade.dev`, `workloads.palisade.dev`) use distinct paths, which
+/// shows in access logs and API server metrics.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/validate/pods", post(validate))
+        .route("/validate/workloads", post(validate))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let req = match parse_review(&body) {
+        Ok(req) => req,
+        Err(message) => {
+            warn!(error = %message, "malformed admission request");
+            state
+                .metrics
+                .observe_request("", "", Outcome::Error, started.elapsed());
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                message,
+            )
+                .into_response();
+        }
+    };
+    let (response, outcome) = decide(&state, &req);
+    state.metrics.observe_request(
+        &req.kind.kind,
+        operation_str(&req.operation),
+        outcome,
+        started.elapsed(),
+    );
+    axum::Json(response.into_review()).into_response()
+}
+
+/// Read the body as an AdmissionReview v1 with a request, or say what is wrong with it.
+fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
+        .map_err(|e| format!("the body is not an AdmissionReview: {e}"))?;
+    if review.types.kind != META_KIND || review.types.api_version != META_API_VERSION_V1 {
+        return Err(format!(
+            "expected kind {META_KIND} of apiVersion {META_API_VERSION_V1}, found kind {:?} of apiVersion {:?}",
+            review.types.kind, review.types.api_version
+        ));
+    }
+    review
+        .try_into()
+        .map_err(|_| "the AdmissionReview has no request".to_owned())
+}
+
+/// Judge one request from memory.
+pub fn decide(
+    state: &AppState,
+    req: &AdmissionRequest<DynamicObject>,
+) -> (AdmissionResponse, Outcome) {
+    let set = state.store.current();
+    let namespace = req
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .and_then(|n| state.store.namespace(n));
+    let facts = Facts {
+        namespace_labels: namespace.as_deref().and_then(crate::policies::labels),
+        now: Timestamp::now(),
+    };
+    let mut response = AdmissionResponse::from(req);
+    let decision = match review_request(&set, req, &facts) {
+        Ok(d) => d,
+        Err(e) => {
+            // Tell the user what cannot be read rather than failing the call: a webhook
+            // error would hide the reason behind "failed calling webhook".
+            let message = e.to_string();
+            info!(uid = %req.uid, kind = %req.kind.kind, name = %req.name, error = %message, "object cannot be judged; denied");
+            return (deny(response, message, 400, "BadRequest"), Outcome::Error);
+        }
+    };
+    let warnings = decision.warnings();
+    let outcome = if let Some(message) = decision.denial_message() {
+        info!(
+            uid = %req.uid,
+            kind = %req.kind.kind,
+            namespace = req.namespace.as_deref().unwrap_or(""),
+            name = %req.name,
+            violations = decision.violations.len(),
+            "denied"
+        );
+        response = deny(response, message, 403, "Forbidden");
+        Outcome::Denied
+    } else if decision.skipped.is_some() {
+        Outcome::Skipped
+    } else if !warnings.is_empty() {
+        Outcome::Warned
+    } else {
+        Outcome::Allowed
+    };
+    if outcome != Outcome::Denied {
+        debug!(uid = %req.uid, kind = %req.kind.kind, name = %req.name, decision = outcome.as_str(), "admitted");
+    }
+    // Warnings go on denials too: the user fixes everything in one round.
+    if !warnings.is_empty() {
+        response.warnings = Some(warnings);
+    }
+    (response, outcome)
+}
+
+fn deny(
+    response: AdmissionResponse,
+    message: String,
+    code: u16,
+    reason: &str,
+) -> AdmissionResponse {
+    let mut response = response.deny(message);
+    response.result.status = Some(StatusSummary::Failure);
+    response.result.code = code;
+    response.result.reason = reason.to_owned();
+    response
+}
+
+fn operation_str(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}

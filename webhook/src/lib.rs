@@ -1,0 +1,47 @@
+//! The Palisade validating admission webhook: an HTTPS server that judges AdmissionReviews
+//! with the policy engine, from policies held in memory.
+//!
+//! The [`admission::router`] and [`admin::router`] are plain axum routers, so they can be
+//! exercised without sockets; [`server::start`] binds them, with TLS from [`tls`].
+
+pub mod admin;
+pub mod admission;
+pub mod error;
+pub mod metrics;
+pub mod policies;
+pub mod server;
+pub mod tls;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use error::{Error, TlsError};
+pub use metrics::{Metrics, Outcome};
+pub use policies::PolicyStore;
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: PolicyStore,
+    pub metrics: Arc<Metrics>,
+    draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(store: PolicyStore, metrics: Arc<Metrics>) -> AppState {
+        AppState {
+            store,
+            metrics,
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// From now on `/readyz` fails, so the replica is taken out of the Service.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,364 @@
+//! Where the policies in force come from: files read once at start-up, or the API server
+//! through reflectors. Either way the hot path reads a compiled [`PolicySet`] from memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::{ApiResource, DynamicObject, PartialObjectMeta};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use palisade_policy::{Document, PolicySet, SecurityPolicy};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::error::Error;
+use crate::metrics::Metrics;
+
+/// A policy that is not in force, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    /// The SecurityPolicy's name (empty when it has none).
+    pub policy: String,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+/// One compiled generation of the policies.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub set: Arc<PolicySet>,
+    /// Policies left out of `set`.
+    pub errors: Vec<PolicyError>,
+    /// Increases with every published snapshot.
+    pub revision: u64,
+}
+
+/// The policies in force and the namespace labels, shared by every request.
+#[derive(Clone, Debug)]
+pub struct PolicyStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    // A watch channel doubles as the swap cell (readers clone the Arc under a short read
+    // lock) and as the subscription point for anything that reports on policies.
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    namespaces: Option<Store<PartialObjectMeta<Namespace>>>,
+    ready: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl PolicyStore {
+    /// A store that never changes: policies from files, or from a test.
+    /// Namespace labels are unknown; the engine still provides `kubernetes.io/metadata.name`.
+    pub fn fixed(set: PolicySet, metrics: Arc<Metrics>) -> PolicyStore {
+        metrics.set_policies(set.len(), 0);
+        let snapshot = Snapshot {
+            set: Arc::new(set),
+            errors: Vec::new(),
+            revision: 1,
+        };
+        PolicyStore {
+            inner: Arc::new(Inner {
+                snapshot: watch::Sender::new(Arc::new(snapshot)),
+                namespaces: None,
+                ready: AtomicBool::new(true),
+                metrics,
+            }),
+        }
+    }
+
+    /// Read `--policy-file`s and every `*.yaml`, `*.yml` and `*.json` in `--policy-dir`s.
+    /// Any error stops start-up: a policy file is meant to be complete and correct.
+    pub fn from_files(
+        files: &[PathBuf],
+        dirs: &[PathBuf],
+        metrics: Arc<Metrics>,
+    ) -> Result<PolicyStore, Error> {
+        Ok(PolicyStore::fixed(load_files(files, dirs)?, metrics))
+    }
+
+    /// Policies and namespace labels from the API server. The store is ready once both
+    /// reflectors have listed everything; the returned future drives them and never ends.
+    pub fn from_cluster(
+        client: Client,
+        metrics: Arc<Metrics>,
+    ) -> (PolicyStore, impl Future<Output = ()> + Send + 'static) {
+        // SecurityPolicies are read as untyped objects and converted one by one, so a single
+        // object this version cannot read (say, from a newer CRD) is reported and left out
+        // instead of failing the whole list and keeping the webhook unready.
+        let resource = ApiResource::erase::<SecurityPolicy>(&());
+        let policies_api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        let policies_writer = reflector::store::Writer::<DynamicObject>::new(resource);
+        let policies = policies_writer.as_reader();
+        let namespaces_api = Api::<PartialObjectMeta<Namespace>>::all(client);
+        let (namespaces, namespaces_writer) = reflector::store();
+
+        let store = PolicyStore {
+            inner: Arc::new(Inner {
+                snapshot: watch::Sender::new(Arc::new(Snapshot::default())),
+                namespaces: Some(namespaces.clone()),
+                ready: AtomicBool::new(false),
+                metrics,
+            }),
+        };
+
+        let policy_events = {
+            let store = store.clone();
+            let policies = policies.clone();
+            let mut seen = Fingerprint::default();
+            watcher(policies_api, watcher::Config::default())
+                .default_backoff()
+                .reflect(policies_writer)
+                .for_each(move |event| {
+                    match event {
+                        Ok(
+                            watcher::Event::InitDone
+                            | watcher::Event::Apply(_)
+                            | watcher::Event::Delete(_),
+                        ) => {
+                            let objects = policies.state();
+                            let fingerprint = Fingerprint::of(&objects);
+                            // Status writes change no generation: nothing to recompile.
+                            if fingerprint != seen {
+                                store.publish(compile_objects(&objects));
+                                seen = fingerprint;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %crate::error::report(&e), "SecurityPolicy watch failed; retrying"),
+                    }
+                    futures::future::ready(())
+                })
+        };
+        let namespace_events = watcher(namespaces_api, watcher::Config::default())
+            .default_backoff()
+            // Only labels are used; dropping the rest keeps big clusters cheap to mirror.
+            .modify(|ns| {
+                ns.metadata.managed_fields = None;
+                ns.metadata.annotations = None;
+            })
+            .reflect(namespaces_writer)
+            .for_each(|event| {
+                if let Err(e) = event {
+                    warn!(error = %crate::error::report(&e), "Namespace watch failed; retrying");
+                }
+                futures::future::ready(())
+            });
+        let readiness = {
+            let store = store.clone();
+            async move {
+                let (p, n) =
+                    tokio::join!(policies.wait_until_ready(), namespaces.wait_until_ready());
+                if p.is_ok() && n.is_ok() {
+                    info!(
+                        policies = store.current().len(),
+                        namespaces = namespaces.len(),
+                        "SecurityPolicies and Namespaces synced; ready"
+                    );
+                    store.inner.ready.store(true, Ordering::Release);
+                }
+            }
+        };
+        let driver = async move {
+            tokio::join!(policy_events, namespace_events, readiness);
+        };
+        (store, driver)
+    }
+
+    /// The policies in force now.
+    pub fn current(&self) -> Arc<PolicySet> {
+        Arc::clone(&self.inner.snapshot.borrow().set)
+    }
+
+    /// The current snapshot, with the policies left out and why.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.inner.snapshot.borrow())
+    }
+
+    /// Be told of every new snapshot. This is the hook for reporting invalid policies
+    /// (e.g. on the SecurityPolicy status).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.inner.snapshot.subscribe()
+    }
+
+    /// The labels of a namespace, when known. `None` in file mode and for a namespace the
+    /// reflector has not seen yet; the engine then uses only `kubernetes.io/metadata.name`.
+    pub fn namespace(&self, name: &str) -> Option<Arc<PartialObjectMeta<Namespace>>> {
+        self.inner
+            .namespaces
+            .as_ref()
+            .and_then(|s| s.get(&ObjectRef::new(name)))
+    }
+
+    /// True once everything needed for a decision is in memory.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Acquire)
+    }
+
+    /// Put a new generation in force.
+    pub fn publish(&self, compiled: Compiled) {
+        let Compiled { set, errors } = compiled;
+        self.inner.metrics.set_policies(set.len(), errors.len());
+        for e in &errors {
+            warn!(policy = %e.policy, error = %e.message, "SecurityPolicy left out");
+        }
+        self.inner.snapshot.send_modify(|current| {
+            *current = Arc::new(Snapshot {
+                set: Arc::new(set),
+                errors,
+                revision: current.revision + 1,
+            });
+        });
+        let s = self.snapshot();
+        info!(
+            revision = s.revision,
+            policies = s.set.len(),
+            invalid = s.errors.len(),
+            "policies compiled"
+        );
+    }
+}
+
+/// The valid policies of one generation and the problems of the others.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    pub set: PolicySet,
+    pub errors: Vec<PolicyError>,
+}
+
+/// Compile the SecurityPolicies of the API server. Invalid ones are left out.
+///
+/// Hook for the operator: to keep the last valid generation of a policy that became invalid,
+/// take its compiled form from the previous [`Snapshot`] here instead of dropping it.
+pub fn compile_objects(objects: &[Arc<DynamicObject>]) -> Compiled {
+    let mut policies = Vec::with_capacity(objects.len());
+    let mut errors = Vec::new();
+    for obj in objects {
+        let name = obj.name_any();
+        let converted = serde_json::to_value(obj.as_ref())
+            .map_err(|e| e.to_string())
+            .and_then(|value| {
+                palisade_policy::policy_from_document(&Document { index: 1, value })
+                    .map_err(|e| object_error_message(&e))
+            });
+        match converted {
+            Ok(p) => policies.push(p),
+            Err(message) => errors.push(PolicyError {
+                policy: name,
+                message,
+            }),
+        }
+    }
+    let (set, compile_errors) = PolicySet::compile_all(&policies);
+    errors.extend(compile_errors.iter().map(|e| PolicyError {
+        policy: match e {
+            palisade_policy::Error::InvalidPolicy { policy, .. } => policy.clone(),
+            _ => String::new(),
+        },
+        message: object_error_message(e),
+    }));
+    Compiled { set, errors }
+}
+
+/// The engine's text without the document position, which means nothing for an API object.
+fn object_error_message(e: &palisade_policy::Error) -> String {
+    match e {
+        palisade_policy::Error::Schema { field, source, .. } => format!("field {field}: {source}"),
+        palisade_policy::Error::InvalidPolicy { problems, .. } => problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// What makes two reflector states compile to the same set.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Fingerprint(Vec<(String, Option<String>, Option<i64>)>);
+
+impl Fingerprint {
+    fn of(objects: &[Arc<DynamicObject>]) -> Fingerprint {
+        let mut v: Vec<_> = objects
+            .iter()
+            .map(|o| (o.name_any(), o.metadata.uid.clone(), o.metadata.generation))
+            .collect();
+        v.sort();
+        Fingerprint(v)
+    }
+}
+
+/// Read and compile policy files. Every error names the file; the engine's error names the
+/// document and the field.
+pub fn load_files(files: &[PathBuf], dirs: &[PathBuf]) -> Result<PolicySet, Error> {
+    let mut paths = files.to_vec();
+    for dir in dirs {
+        paths.extend(policy_files_in(dir)?);
+    }
+    let mut compiled = Vec::new();
+    let mut defined_in: HashMap<String, PathBuf> = HashMap::new();
+    for path in &paths {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let policy_error = |source| Error::PolicyFile {
+            path: path.clone(),
+            source,
+        };
+        for policy in palisade_policy::parse_policies(&text).map_err(policy_error)? {
+            let c = palisade_policy::CompiledPolicy::compile(&policy).map_err(policy_error)?;
+            if let Some(first) = defined_in.insert(c.name().to_owned(), path.clone()) {
+                return Err(Error::DuplicatePolicy {
+                    name: c.name().to_owned(),
+                    path: path.clone(),
+                    first,
+                });
+            }
+            compiled.push(c);
+        }
+    }
+    if compiled.is_empty() {
+        warn!(files = ?paths, "no SecurityPolicy in the policy files: every request is admitted");
+    }
+    Ok(PolicySet::new(compiled))
+}
+
+/// The policy files directly in `dir`, in name order. Hidden entries are skipped: a mounted
+/// ConfigMap keeps its real files under `..data` and timestamped `..2024_…` folders.
+fn policy_files_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let read_error = |source| Error::Read {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_error)? {
+        let path = entry.map_err(read_error)?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let wanted = !name.starts_with('.')
+            && [".yaml", ".yml", ".json"]
+                .iter()
+                .any(|ext| name.ends_with(ext));
+        // `metadata` follows symlinks, as ConfigMap volumes use them.
+        if wanted && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Labels of a namespace as the engine wants them.
+pub fn labels(ns: &PartialObjectMeta<Namespace>) -> Option<&BTreeMap<String, String>> {
+    ns.metadata.labels.as_ref()
+}
