@@ -42,9 +42,9 @@ struct Outcome {
 }
 
 pub fn run(args: &CheckArgs) -> ExitCode {
-    let (docs, mut errors) = input::read_all(&args.files, args.recursive);
-    let (policy_docs, policy_errors) = input::read_all(&args.policies, args.recursive);
-    errors.extend(policy_errors);
+    let (docs, manifest_errors) = input::read_all(&args.files, args.recursive);
+    // Policy problems are kept apart: they stop everything, a bad manifest stops only itself.
+    let (policy_docs, mut errors) = input::read_all(&args.policies, args.recursive);
 
     let mut policies: Vec<(String, SecurityPolicy)> = Vec::new();
     for d in &policy_docs {
@@ -90,11 +90,13 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     }
     // Judging against a partial policy set would print verdicts that are wrong: stop here.
     if !errors.is_empty() {
+        errors.extend(manifest_errors);
         for e in &errors {
             eprintln!("error: {}: {}", e.source, e.message);
         }
         return ExitCode::from(2);
     }
+    let mut errors = manifest_errors;
     let set = PolicySet::new(compiled);
     // Namespace objects among the inputs supply their own labels.
     let namespaces: BTreeMap<String, BTreeMap<String, String>> = manifests
