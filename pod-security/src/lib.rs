@@ -6,7 +6,7 @@
 mod checks;
 mod version;
 
-pub use checks::{evaluate, evaluate_check};
+pub use checks::{ContainerView, containers, evaluate, evaluate_check};
 pub use version::{Level, ParseError, Version};
 
 use k8s_openapi::api::core::v1::PodSpec;

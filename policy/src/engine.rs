@@ -6,7 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, Operation};
 use palisade_imageref::ImageRef;
-use palisade_pod_security::{ContainerKind, ContainerRef, PodView};
+use palisade_pod_security::{ContainerRef, PodView};
 
 use crate::compliance;
 use crate::decision::{Decision, ExpiredException, Skipped, Violation, Waiver};
@@ -174,22 +174,8 @@ fn judge(
 }
 
 fn normalized_image(subject: &Subject, c: &ContainerRef) -> Option<String> {
-    let spec = &subject.pod_spec;
-    let image = match c.kind {
-        ContainerKind::Container => spec
-            .containers
-            .get(c.index)
-            .and_then(|c| c.image.as_deref()),
-        ContainerKind::InitContainer => spec
-            .init_containers
-            .as_ref()
-            .and_then(|l| l.get(c.index))
-            .and_then(|c| c.image.as_deref()),
-        ContainerKind::EphemeralContainer => spec
-            .ephemeral_containers
-            .as_ref()
-            .and_then(|l| l.get(c.index))
-            .and_then(|c| c.image.as_deref()),
-    }?;
+    let image = palisade_pod_security::containers(&subject.pod_spec)
+        .find(|v| v.kind == c.kind && v.index == c.index)?
+        .image?;
     ImageRef::parse(image).ok().map(|r| r.to_string())
 }

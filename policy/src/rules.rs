@@ -1,9 +1,9 @@
 //! The individual controls of a SecurityPolicy (outside the Pod Security Standards presets),
 //! as pure functions over a pod spec.
 
-use k8s_openapi::api::core::v1::{PodSpec, SecurityContext};
+use k8s_openapi::api::core::v1::PodSpec;
 use palisade_imageref::ImageRef;
-use palisade_pod_security::{ContainerKind, ContainerRef};
+use palisade_pod_security::{ContainerRef, ContainerView, containers};
 
 use crate::policy::{Controls, RuleId, canonical_capability};
 
@@ -16,69 +16,6 @@ pub(crate) struct Finding {
     pub(crate) field: String,
     pub(crate) message: String,
     pub(crate) fix: String,
-}
-
-/// A container of any of the three lists, seen through the fields the rules read.
-pub(crate) struct ContainerView<'a> {
-    pub(crate) kind: ContainerKind,
-    pub(crate) index: usize,
-    pub(crate) name: &'a str,
-    pub(crate) image: Option<&'a str>,
-    pub(crate) security_context: Option<&'a SecurityContext>,
-}
-
-impl ContainerView<'_> {
-    fn reference(&self) -> ContainerRef {
-        ContainerRef {
-            kind: self.kind,
-            index: self.index,
-            name: self.name.to_owned(),
-        }
-    }
-
-    fn field(&self, rest: &str) -> String {
-        format!("spec.{}[{}].{rest}", self.kind.field(), self.index)
-    }
-}
-
-/// Every container of a pod: containers, then initContainers, then ephemeralContainers.
-pub(crate) fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
-    let regular = spec
-        .containers
-        .iter()
-        .enumerate()
-        .map(|(i, c)| ContainerView {
-            kind: ContainerKind::Container,
-            index: i,
-            name: &c.name,
-            image: c.image.as_deref(),
-            security_context: c.security_context.as_ref(),
-        });
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, c)| ContainerView {
-            kind: ContainerKind::InitContainer,
-            index: i,
-            name: &c.name,
-            image: c.image.as_deref(),
-            security_context: c.security_context.as_ref(),
-        });
-    let ephemeral = spec
-        .ephemeral_containers
-        .iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, c)| ContainerView {
-            kind: ContainerKind::EphemeralContainer,
-            index: i,
-            name: &c.name,
-            image: c.image.as_deref(),
-            security_context: c.security_context.as_ref(),
-        });
-    regular.chain(init).chain(ephemeral)
 }
 
 /// Run the individual controls over a pod spec, appending findings to `out`.
@@ -281,7 +218,10 @@ fn images(controls: &Controls, c: &ContainerView<'_>, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{Capabilities, Container, PodSecurityContext};
+    use k8s_openapi::api::core::v1::{
+        Capabilities, Container, PodSecurityContext, SecurityContext,
+    };
+    use palisade_pod_security::ContainerKind;
 
     fn pod(containers: Vec<Container>) -> PodSpec {
         PodSpec {

@@ -3,11 +3,11 @@
 
 use k8s_openapi::api::core::v1::{HTTPGetAction, TCPSocketAction};
 
-use super::{Ctr, Ctx};
+use super::{ContainerView, Ctx};
 use crate::{CheckId, Finding};
 
 fn check_handler(
-    c: &Ctr<'_>,
+    c: &ContainerView<'_>,
     at: &str,
     http: Option<&HTTPGetAction>,
     tcp: Option<&TCPSocketAction>,

@@ -81,6 +81,30 @@ fn run(id: CheckId, version: Version, pod: PodView<'_>, out: &mut Vec<Finding>) 
     }
 }
 
+/// Every container of a pod: containers, then initContainers, then ephemeralContainers.
+pub fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
+    let plain = spec
+        .containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ContainerView::of(ContainerKind::Container, i, c));
+    let init = spec
+        .init_containers
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ContainerView::of(ContainerKind::InitContainer, i, c));
+    let ephemeral = spec
+        .ephemeral_containers
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ContainerView::of_ephemeral(i, c));
+    plain.chain(init).chain(ephemeral)
+}
+
 /// What a check sees: the pod and the policy version.
 pub(crate) struct Ctx<'a> {
     pub meta: &'a ObjectMeta,
@@ -90,28 +114,8 @@ pub(crate) struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     /// Containers, then init containers, then ephemeral containers.
-    pub fn containers(&self) -> impl Iterator<Item = Ctr<'a>> + 'a {
-        let spec = self.spec;
-        let plain = spec
-            .containers
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Ctr::of(ContainerKind::Container, i, c));
-        let init = spec
-            .init_containers
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Ctr::of(ContainerKind::InitContainer, i, c));
-        let ephemeral = spec
-            .ephemeral_containers
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Ctr::of_ephemeral(i, c));
-        plain.chain(init).chain(ephemeral)
+    pub fn containers(&self) -> impl Iterator<Item = ContainerView<'a>> + 'a {
+        containers(self.spec)
     }
 
     pub fn pod_security_context(&self) -> Option<&'a PodSecurityContext> {
@@ -129,17 +133,19 @@ impl<'a> Ctx<'a> {
     }
 
     /// The container with this name, for findings on annotations keyed by container name.
-    pub fn container_named(&self, name: &str) -> Option<Ctr<'a>> {
+    pub fn container_named(&self, name: &str) -> Option<ContainerView<'a>> {
         self.containers().find(|c| c.name == name)
     }
 }
 
-/// The fields of a container (or ephemeral container) that the checks read.
-#[derive(Clone, Copy)]
-pub(crate) struct Ctr<'a> {
+/// The fields of a container (or ephemeral container) that the checks read, whichever of
+/// the three lists it stands in.
+#[derive(Clone, Copy, Debug)]
+pub struct ContainerView<'a> {
     pub kind: ContainerKind,
     pub index: usize,
     pub name: &'a str,
+    pub image: Option<&'a str>,
     pub security_context: Option<&'a SecurityContext>,
     pub ports: &'a [ContainerPort],
     pub liveness_probe: Option<&'a Probe>,
@@ -148,12 +154,13 @@ pub(crate) struct Ctr<'a> {
     pub lifecycle: Option<&'a Lifecycle>,
 }
 
-impl<'a> Ctr<'a> {
+impl<'a> ContainerView<'a> {
     fn of(kind: ContainerKind, index: usize, c: &'a Container) -> Self {
-        Ctr {
+        ContainerView {
             kind,
             index,
             name: &c.name,
+            image: c.image.as_deref(),
             security_context: c.security_context.as_ref(),
             ports: c.ports.as_deref().unwrap_or_default(),
             liveness_probe: c.liveness_probe.as_ref(),
@@ -164,10 +171,11 @@ impl<'a> Ctr<'a> {
     }
 
     fn of_ephemeral(index: usize, c: &'a EphemeralContainer) -> Self {
-        Ctr {
+        ContainerView {
             kind: ContainerKind::EphemeralContainer,
             index,
             name: &c.name,
+            image: c.image.as_deref(),
             security_context: c.security_context.as_ref(),
             ports: c.ports.as_deref().unwrap_or_default(),
             liveness_probe: c.liveness_probe.as_ref(),
@@ -185,8 +193,13 @@ impl<'a> Ctr<'a> {
         }
     }
 
+    /// The pod-relative path of a field of this container (`spec.initContainers[1].image`).
+    pub fn field(&self, sub: &str) -> String {
+        format!("spec.{}[{}].{sub}", self.kind.field(), self.index)
+    }
+
     /// A finding about `sub` (a path relative to the container, e.g. `securityContext.privileged`).
-    pub fn finding(
+    pub(crate) fn finding(
         &self,
         check: CheckId,
         sub: &str,
@@ -196,7 +209,7 @@ impl<'a> Ctr<'a> {
         Finding {
             check,
             container: Some(self.reference()),
-            field: format!("spec.{}[{}].{sub}", self.kind.field(), self.index),
+            field: self.field(sub),
             message,
             fix: fix.into(),
         }
