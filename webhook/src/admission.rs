@@ -38,6 +38,20 @@ pub fn router(state: AppState) -> Router {
 
 async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
     let started = Instant::now();
+    if !state.store.is_ready() {
+        // Before the first sync an empty policy set would admit everything; failing the call
+        // lets the webhook's failurePolicy decide instead. Services route only to ready
+        // replicas, so this is rare.
+        state
+            .metrics
+            .observe_request("", "", Outcome::Error, started.elapsed());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "policies are not synced yet; retry shortly",
+        )
+            .into_response();
+    }
     let req = match parse_review(&body) {
         Ok(req) => req,
         Err(message) => {

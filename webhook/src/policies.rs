@@ -75,6 +75,19 @@ impl PolicyStore {
         }
     }
 
+    /// A store fed by the caller through [`publish`](Self::publish); not ready until
+    /// [`set_ready`](Self::set_ready). For embedding the webhook behind another source.
+    pub fn pending(metrics: Arc<Metrics>) -> PolicyStore {
+        PolicyStore {
+            inner: Arc::new(Inner {
+                snapshot: watch::Sender::new(Arc::new(Snapshot::default())),
+                namespaces: None,
+                ready: AtomicBool::new(false),
+                metrics,
+            }),
+        }
+    }
+
     /// Read `--policy-file`s and every `*.yaml`, `*.yml` and `*.json` in `--policy-dir`s.
     /// Any error stops start-up: a policy file is meant to be complete and correct.
     pub fn from_files(
@@ -110,26 +123,34 @@ impl PolicyStore {
             }),
         };
 
+        // Fires once the first full list is compiled and in force. The reflector's own
+        // readiness is no substitute: it turns before the event reaches the compile below.
+        let (synced_tx, synced_rx) = tokio::sync::oneshot::channel::<()>();
         let policy_events = {
             let store = store.clone();
-            let policies = policies.clone();
-            let mut seen = Fingerprint::default();
+            let mut synced_tx = Some(synced_tx);
+            let mut seen: Option<Fingerprint> = None;
             watcher(policies_api, watcher::Config::default())
                 .default_backoff()
                 .reflect(policies_writer)
                 .for_each(move |event| {
                     match event {
                         Ok(
-                            watcher::Event::InitDone
+                            ref e @ (watcher::Event::InitDone
                             | watcher::Event::Apply(_)
-                            | watcher::Event::Delete(_),
+                            | watcher::Event::Delete(_)),
                         ) => {
                             let objects = policies.state();
                             let fingerprint = Fingerprint::of(&objects);
                             // Status writes change no generation: nothing to recompile.
-                            if fingerprint != seen {
+                            if seen.as_ref() != Some(&fingerprint) {
                                 store.publish(compile_objects(&objects));
-                                seen = fingerprint;
+                                seen = Some(fingerprint);
+                            }
+                            if matches!(e, watcher::Event::InitDone)
+                                && let Some(tx) = synced_tx.take()
+                            {
+                                let _ = tx.send(());
                             }
                         }
                         Ok(_) => {}
@@ -155,15 +176,14 @@ impl PolicyStore {
         let readiness = {
             let store = store.clone();
             async move {
-                let (p, n) =
-                    tokio::join!(policies.wait_until_ready(), namespaces.wait_until_ready());
+                let (p, n) = tokio::join!(synced_rx, namespaces.wait_until_ready());
                 if p.is_ok() && n.is_ok() {
                     info!(
                         policies = store.current().len(),
                         namespaces = namespaces.len(),
                         "SecurityPolicies and Namespaces synced; ready"
                     );
-                    store.inner.ready.store(true, Ordering::Release);
+                    store.set_ready();
                 }
             }
         };
@@ -201,6 +221,11 @@ impl PolicyStore {
     /// True once everything needed for a decision is in memory.
     pub fn is_ready(&self) -> bool {
         self.inner.ready.load(Ordering::Acquire)
+    }
+
+    /// Declare everything needed for a decision loaded.
+    pub fn set_ready(&self) {
+        self.inner.ready.store(true, Ordering::Release);
     }
 
     /// Put a new generation in force.
@@ -361,4 +386,89 @@ fn policy_files_in(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 /// Labels of a namespace as the engine wants them.
 pub fn labels(ns: &PartialObjectMeta<Namespace>) -> Option<&BTreeMap<String, String>> {
     ns.metadata.labels.as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(v: serde_json::Value) -> Arc<DynamicObject> {
+        Arc::new(serde_json::from_value(v).expect("a Kubernetes object"))
+    }
+
+    fn policy(name: &str, generation: i64, spec: serde_json::Value) -> Arc<DynamicObject> {
+        object(serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1",
+            "kind": "SecurityPolicy",
+            "metadata": {"name": name, "uid": format!("uid-{name}"), "generation": generation},
+            "spec": spec,
+            "status": {"observedGeneration": generation}
+        }))
+    }
+
+    #[test]
+    fn invalid_cluster_policies_are_left_out_and_named() {
+        let objects = [
+            policy("good", 1, serde_json::json!({"privileged": "Deny"})),
+            policy("bad-enum", 1, serde_json::json!({"mode": "Enforced"})),
+            policy(
+                "bad-cap",
+                3,
+                serde_json::json!({"capabilities": {"allowed": ["CAP_SYS_ADMIN"]}}),
+            ),
+        ];
+        let compiled = compile_objects(&objects);
+        let names: Vec<_> = compiled.set.policies().iter().map(|p| p.name()).collect();
+        assert_eq!(names, ["good"]);
+        let mut errors = compiled.errors;
+        errors.sort_by(|a, b| a.policy.cmp(&b.policy));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors[0].policy, "bad-cap");
+        assert!(
+            errors[0].message.starts_with("spec.capabilities.allowed"),
+            "{errors:?}"
+        );
+        assert_eq!(errors[1].policy, "bad-enum");
+        assert!(
+            errors[1].message.starts_with("field spec.mode: "),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn only_generation_changes_trigger_a_recompile() {
+        let a = [policy("p", 1, serde_json::json!({}))];
+        let mut status_only = (*a[0]).clone();
+        status_only.metadata.resource_version = Some("999".into());
+        status_only.data["status"] = serde_json::json!({"observedGeneration": 1, "conditions": []});
+        assert_eq!(
+            Fingerprint::of(&a),
+            Fingerprint::of(&[Arc::new(status_only)])
+        );
+        assert_ne!(
+            Fingerprint::of(&a),
+            Fingerprint::of(&[policy("p", 2, serde_json::json!({}))])
+        );
+    }
+
+    #[test]
+    fn publishing_updates_subscribers_and_metrics() {
+        let metrics = Arc::new(Metrics::new());
+        let store = PolicyStore::fixed(PolicySet::default(), metrics.clone());
+        let mut rx = store.subscribe();
+        store.publish(compile_objects(&[
+            policy("a", 1, serde_json::json!({"privileged": "Deny"})),
+            policy("b", 1, serde_json::json!({"mode": "Sometimes"})),
+        ]));
+        assert!(rx.has_changed().expect("sender alive"));
+        let snap = rx.borrow_and_update().clone();
+        assert_eq!(
+            (snap.set.len(), snap.errors.len(), snap.revision),
+            (1, 1, 2)
+        );
+        assert_eq!(store.current().len(), 1);
+        let text = metrics.encode().expect("metrics");
+        assert!(text.contains("palisade_policies_loaded 1"), "{text}");
+        assert!(text.contains("palisade_policy_errors 1"), "{text}");
+    }
 }

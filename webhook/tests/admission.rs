@@ -294,3 +294,42 @@ async fn probes() {
         .expect("infallible");
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn before_the_first_sync_calls_fail_so_the_failure_policy_decides() {
+    let metrics = Arc::new(Metrics::new());
+    let store = PolicyStore::pending(metrics.clone());
+    let s = AppState::new(store.clone(), metrics);
+    let body = review("early", "CREATE", &pod("x", true), None).to_string();
+    let (status, text) = post(&s, "/validate", body.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+    let resp = admin::router(s.clone())
+        .oneshot(
+            Request::get("/readyz")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let policies = palisade_policy::parse_policies(NO_PRIVILEGED).expect("parses");
+    let (set, _) = PolicySet::compile_all(&policies);
+    store.publish(palisade_webhook::policies::Compiled {
+        set,
+        errors: Vec::new(),
+    });
+    store.set_ready();
+    let r = judge(
+        &s,
+        "/validate",
+        &review("later", "CREATE", &pod("x", true), None),
+    )
+    .await;
+    assert_eq!(r["allowed"], false);
+}

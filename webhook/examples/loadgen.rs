@@ -1,0 +1,398 @@
+//! Load generator for the admission endpoint: N keep-alive HTTPS connections on loopback for a
+//! bounded time, reporting throughput and latency percentiles.
+//!
+//! By default it starts its own server in this process (real TLS on 127.0.0.1, the
+//! `restricted` sample policy) and also reports the process's memory; `--url` targets a
+//! running webhook instead.
+//!
+//!     cargo run --release -p palisade-webhook --example loadgen -- --connections 8 --duration 10s
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use clap::{Parser, ValueEnum};
+use common::{Ca, Conn};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tokio::task::JoinSet;
+
+/// Send AdmissionReviews over keep-alive HTTPS connections and report requests/s and latency.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen")]
+struct Args {
+    /// Concurrent keep-alive connections, each with one request in flight.
+    #[arg(long, short = 'c', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    connections: u16,
+
+    /// How long to measure (at most 5m).
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+
+    /// Load before measuring, not counted.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+
+    /// Stop after this many measured requests in all, whatever the duration.
+    #[arg(long, default_value_t = 10_000_000)]
+    max_requests: u64,
+
+    /// Which objects to send.
+    #[arg(long, value_enum, default_value_t = Mix::Mixed)]
+    mix: Mix,
+
+    /// Target a running webhook, e.g. https://127.0.0.1:8443/validate (loopback only).
+    /// Without it, a server is started in this process.
+    #[arg(long, requires = "ca_file")]
+    url: Option<String>,
+
+    /// PEM CA bundle to trust for --url.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+
+    /// Policy files for the in-process server (default: the restricted sample policy).
+    #[arg(long)]
+    policy_file: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mix {
+    /// Compliant Pods and Deployments only.
+    Allowed,
+    /// Privileged Pods and Deployments only.
+    Denied,
+    /// Half and half.
+    Mixed,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d: k8s_openapi::jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration like 10s: {e}"))?;
+    let d = Duration::try_from(d).map_err(|_| format!("{s:?} is negative"))?;
+    if d > Duration::from_secs(300) {
+        return Err("at most 5m".into());
+    }
+    Ok(d)
+}
+
+/// Bodies to cycle through, each with its own uid; built once so the client spends its CPU on
+/// the wire, not on JSON.
+fn bodies(mix: Mix) -> Vec<(Bytes, bool)> {
+    (0..64)
+        .map(|i| {
+            let privileged = match mix {
+                Mix::Allowed => false,
+                Mix::Denied => true,
+                Mix::Mixed => i % 2 == 1,
+            };
+            let name = format!("load-{i}");
+            let object = if i % 4 < 2 {
+                common::pod(&name, privileged)
+            } else {
+                common::deployment(&name, privileged)
+            };
+            let review = common::review(&format!("loadgen-{i}"), "CREATE", &object, None);
+            let body = serde_json::to_vec(&review).unwrap_or_default();
+            (Bytes::from(body), !privileged)
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct WorkerResult {
+    latencies_us: Vec<u32>,
+    allowed: u64,
+    denied: u64,
+    unexpected: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// What every connection does.
+struct Plan {
+    addr: SocketAddr,
+    path: String,
+    config: Arc<rustls::ClientConfig>,
+    bodies: Vec<(Bytes, bool)>,
+    measure_from: Instant,
+    stop: AtomicBool,
+    /// Measured requests per connection.
+    budget: u64,
+}
+
+async fn worker(plan: Arc<Plan>, offset: usize) -> WorkerResult {
+    let Plan {
+        addr,
+        ref path,
+        ref config,
+        ref bodies,
+        measure_from,
+        ref stop,
+        budget,
+    } = *plan;
+    let mut out = WorkerResult {
+        latencies_us: Vec::with_capacity(1 << 16),
+        ..WorkerResult::default()
+    };
+    let mut conn = match Conn::open(addr, config.clone()).await {
+        Ok(c) => c,
+        Err(e) => {
+            out.errors += 1;
+            out.first_error = Some(format!("connect: {e}"));
+            return out;
+        }
+    };
+    let mut i = offset;
+    let mut measured = 0u64;
+    while !stop.load(Ordering::Relaxed) && measured < budget {
+        let (body, want_allowed) = &bodies[i % bodies.len()];
+        i += 1;
+        let started = Instant::now();
+        let result = conn.post(path, body.clone()).await;
+        let elapsed = started.elapsed();
+        let counted = started >= measure_from;
+        match result {
+            Ok((status, resp)) if status.is_success() => {
+                if !counted {
+                    continue;
+                }
+                measured += 1;
+                out.latencies_us
+                    .push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                let allowed = contains(&resp, b"\"allowed\":true");
+                if allowed {
+                    out.allowed += 1;
+                } else {
+                    out.denied += 1;
+                }
+                if allowed != *want_allowed {
+                    out.unexpected += 1;
+                }
+            }
+            other => {
+                out.errors += 1;
+                if out.first_error.is_none() {
+                    out.first_error = Some(match other {
+                        Ok((status, body)) => {
+                            format!("HTTP {status}: {}", String::from_utf8_lossy(&body))
+                        }
+                        Err(e) => e.to_string(),
+                    });
+                }
+                // Start over on a fresh connection, as a real client would.
+                match Conn::open(addr, config.clone()).await {
+                    Ok(c) => conn = c,
+                    Err(_) => return out,
+                }
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    f64::from(sorted[rank.min(sorted.len() - 1)]) / 1000.0
+}
+
+/// `VmRSS` and `VmHWM` of this process, in KiB.
+fn memory_kib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Resolve `--url` and refuse anything but loopback.
+fn target(url: &str) -> Result<(SocketAddr, String), String> {
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("--url {url:?}: {e}"))?;
+    if uri.scheme_str() != Some("https") {
+        return Err("--url must be https://".into());
+    }
+    let host = uri.host().ok_or("--url has no host")?;
+    let port = uri.port_u16().unwrap_or(443);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .find(|a| a.ip().is_loopback())
+        .ok_or("the load generator only targets loopback addresses (127.0.0.0/8, ::1)")?;
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/validate");
+    Ok((addr, path.to_owned()))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let args = Args::parse();
+    palisade_webhook::tls::install_crypto_provider();
+
+    // Kept alive until the end: the in-process server and its certificate files.
+    let mut in_process = None;
+    let (addr, path, config, label) = match &args.url {
+        Some(url) => {
+            let (addr, path) = target(url)?;
+            let ca_file = args.ca_file.as_ref().ok_or("--url needs --ca-file")?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(ca_file)? {
+                roots.add(cert?)?;
+            }
+            let config = Arc::new(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth(),
+            );
+            (addr, path, config, url.clone())
+        }
+        None => {
+            let ca = Ca::new("loadgen CA");
+            let (cert, key, _) = ca.serving_pair("palisade-webhook");
+            let policy_texts: Vec<String> = if args.policy_file.is_empty() {
+                vec![common::RESTRICTED.to_owned()]
+            } else {
+                args.policy_file
+                    .iter()
+                    .map(std::fs::read_to_string)
+                    .collect::<Result<_, _>>()?
+            };
+            let texts: Vec<&str> = policy_texts.iter().map(String::as_str).collect();
+            let t = common::start_server(&texts, &cert, &key).await;
+            let addr = t.server.addr;
+            let config = common::client_config(&[&ca]);
+            let label = format!(
+                "in-process server on https://{addr}/validate, {} policies",
+                t.state.store.current().len()
+            );
+            in_process = Some(t);
+            (addr, "/validate".to_owned(), config, label)
+        }
+    };
+    let before = in_process.as_ref().and(memory_kib());
+    let measure_from = Instant::now() + args.warmup;
+    let plan = Arc::new(Plan {
+        addr,
+        path,
+        config,
+        bodies: bodies(args.mix),
+        measure_from,
+        stop: AtomicBool::new(false),
+        budget: args
+            .max_requests
+            .div_ceil(u64::from(args.connections))
+            .max(1),
+    });
+    let mut workers = JoinSet::new();
+    for w in 0..args.connections {
+        workers.spawn(worker(plan.clone(), usize::from(w) * 7));
+    }
+    let timer = {
+        let plan = plan.clone();
+        let deadline = measure_from + args.duration;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline.into()).await;
+            plan.stop.store(true, Ordering::Relaxed);
+        })
+    };
+    // Workers end at the deadline, or earlier on their request budget.
+    let mut total = WorkerResult::default();
+    while let Some(r) = workers.join_next().await {
+        let r = r?;
+        total.latencies_us.extend(r.latencies_us);
+        total.allowed += r.allowed;
+        total.denied += r.denied;
+        total.unexpected += r.unexpected;
+        total.errors += r.errors;
+        total.first_error = total.first_error.or(r.first_error);
+    }
+    timer.abort();
+    let measured = Instant::now()
+        .saturating_duration_since(measure_from)
+        .min(args.duration)
+        .as_secs_f64();
+    let after = in_process.as_ref().and(memory_kib());
+
+    let mut lat = std::mem::take(&mut total.latencies_us);
+    lat.sort_unstable();
+    let n = lat.len() as u64;
+    println!("target:      {label}");
+    println!(
+        "load:        {} keep-alive connections, {:.1} s measured after {:?} warm-up, mix {:?}",
+        args.connections, measured, args.warmup, args.mix
+    );
+    println!(
+        "requests:    {n} (allowed {}, denied {}, wrong decision {}, errors {})",
+        total.allowed, total.denied, total.unexpected, total.errors
+    );
+    if let Some(e) = &total.first_error {
+        println!("first error: {e}");
+    }
+    if measured > 0.0 {
+        println!("throughput:  {:.0} requests/s", n as f64 / measured);
+    }
+    println!(
+        "latency:     p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        percentile(&lat, 50.0),
+        percentile(&lat, 90.0),
+        percentile(&lat, 99.0),
+        lat.last().map_or(0.0, |&m| f64::from(m) / 1000.0)
+    );
+    if let Some(t) = &in_process {
+        if let Ok(text) = t.state.metrics.encode() {
+            let get = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            };
+            if let (Some(sum), Some(count)) = (
+                get("palisade_admission_duration_seconds_sum "),
+                get("palisade_admission_duration_seconds_count "),
+            ) && count > 0.0
+            {
+                println!(
+                    "server:      {:.1} µs per decision on average (body parse to response built, {count} requests)",
+                    sum / count * 1e6
+                );
+            }
+        }
+        if let (Some((rss0, _)), Some((rss, hwm))) = (before, after) {
+            println!(
+                "memory:      VmRSS {:.1} MiB after start-up, {:.1} MiB after load, VmHWM {:.1} MiB (server and load generator share this process)",
+                mib(rss0),
+                mib(rss),
+                mib(hwm)
+            );
+        }
+    }
+    if let Some(t) = in_process {
+        t.server.shutdown().await?;
+    }
+    if total.errors > 0 || total.unexpected > 0 {
+        return Err("some requests failed or were decided unexpectedly".into());
+    }
+    Ok(())
+}
