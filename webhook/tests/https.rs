@@ -134,3 +134,45 @@ async fn shutdown_fails_readiness_closes_idle_connections_and_the_listener() {
         .expect("clean shutdown");
     assert!(Conn::open(addr, client_config(&[&ca])).await.is_err());
 }
+
+#[tokio::test]
+async fn speaks_http2_when_the_client_offers_it() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use rustls::pki_types::ServerName;
+
+    let ca = Ca::new("palisade test CA");
+    let (cert, key, _) = ca.serving_pair("webhook");
+    let t = start_server(&[NO_PRIVILEGED], &cert, &key).await;
+    let addr = t.server.addr;
+
+    let mut config = (*client_config(&[&ca])).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::from(addr.ip()), tcp)
+        .await
+        .expect("handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(conn);
+
+    for (uid, privileged) in [("h2-1", true), ("h2-2", false)] {
+        let body = review(uid, "CREATE", &pod("p", privileged), None).to_string();
+        let req = hyper::Request::post(format!("https://{addr}/validate/pods"))
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(axum::body::Bytes::from(body)))
+            .expect("request");
+        let resp = sender.send_request(req).await.expect("response");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), hyper::Version::HTTP_2);
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(v["response"]["uid"], uid);
+        assert_eq!(v["response"]["allowed"], !privileged);
+    }
+    t.server.shutdown().await.expect("clean shutdown");
+}

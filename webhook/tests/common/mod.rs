@@ -327,6 +327,15 @@ pub async fn start_server(policies: &[&str], cert_pem: &str, key_pem: &str) -> T
     }
     let (set, errors) = palisade_policy::PolicySet::compile_all(&parsed);
     assert!(errors.is_empty(), "{errors:?}");
+    start_server_with(set, cert_pem, key_pem).await
+}
+
+pub async fn start_server_with(
+    set: palisade_policy::PolicySet,
+    cert_pem: &str,
+    key_pem: &str,
+) -> TestServer {
+    palisade_webhook::tls::install_crypto_provider();
     let metrics = Arc::new(palisade_webhook::Metrics::new());
     let state = palisade_webhook::AppState::new(
         palisade_webhook::PolicyStore::fixed(set, metrics.clone()),
