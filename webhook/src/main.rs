@@ -43,12 +43,14 @@ struct Args {
     tls_reload_interval: Duration,
 
     /// A YAML or JSON file of SecurityPolicies to enforce instead of those in the cluster.
-    /// Repeatable. Any error in a file stops start-up.
+    /// Repeatable (comma-separated in the environment variable). Any error in a file stops
+    /// start-up.
     #[arg(long, env = "PALISADE_POLICY_FILE", value_delimiter = ',')]
     policy_file: Vec<PathBuf>,
 
     /// A directory whose *.yaml, *.yml and *.json files hold SecurityPolicies to enforce
-    /// instead of those in the cluster. Repeatable.
+    /// instead of those in the cluster. Repeatable (comma-separated in the environment
+    /// variable). Hidden entries, such as a mounted ConfigMap's `..data`, are skipped.
     #[arg(long, env = "PALISADE_POLICY_DIR", value_delimiter = ',')]
     policy_dir: Vec<PathBuf>,
 

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::core::{ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource as _, ResourceExt};
 use palisade_policy::{Document, PolicySet, SecurityPolicy};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -270,7 +270,12 @@ pub fn compile_objects(objects: &[Arc<DynamicObject>]) -> Compiled {
         let name = obj.name_any();
         let converted = serde_json::to_value(obj.as_ref())
             .map_err(|e| e.to_string())
-            .and_then(|value| {
+            .and_then(|mut value| {
+                // Items of a list response may come without apiVersion and kind.
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("apiVersion".into(), SecurityPolicy::api_version(&()).into());
+                    map.insert("kind".into(), SecurityPolicy::kind(&()).into());
+                }
                 palisade_policy::policy_from_document(&Document { index: 1, value })
                     .map_err(|e| object_error_message(&e))
             });
@@ -433,6 +438,15 @@ mod tests {
             errors[1].message.starts_with("field spec.mode: "),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn list_items_without_type_information_are_read() {
+        let mut obj = (*policy("bare", 1, serde_json::json!({"privileged": "Deny"}))).clone();
+        obj.types = None;
+        let compiled = compile_objects(&[Arc::new(obj)]);
+        assert!(compiled.errors.is_empty(), "{:?}", compiled.errors);
+        assert_eq!(compiled.set.len(), 1);
     }
 
     #[test]
