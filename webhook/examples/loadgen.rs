@@ -43,6 +43,12 @@ struct Args {
     #[arg(long, default_value_t = 10_000_000)]
     max_requests: u64,
 
+    /// Offer this many requests per second in all, spread evenly over the connections, and
+    /// measure latency from each request's scheduled time (so a stalled server is not hidden
+    /// by the client waiting). Without it, every connection sends as fast as answers come.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    rate: Option<u32>,
+
     /// Which objects to send.
     #[arg(long, value_enum, default_value_t = Mix::Mixed)]
     mix: Mix,
@@ -113,6 +119,8 @@ struct WorkerResult {
     unexpected: u64,
     errors: u64,
     first_error: Option<String>,
+    /// With `--rate`: sends that slipped more than one interval behind schedule.
+    late: u64,
 }
 
 /// What every connection does.
@@ -127,6 +135,8 @@ struct Plan {
     budget: u64,
     /// Whether the policies in force are known, so each decision can be checked.
     check_decisions: bool,
+    /// With `--rate`: time between two requests of one connection.
+    interval: Option<Duration>,
 }
 
 async fn worker(plan: Arc<Plan>, offset: usize) -> WorkerResult {
@@ -139,6 +149,7 @@ async fn worker(plan: Arc<Plan>, offset: usize) -> WorkerResult {
         ref stop,
         budget,
         check_decisions,
+        interval,
     } = *plan;
     let mut out = WorkerResult {
         latencies_us: Vec::with_capacity(1 << 16),
@@ -154,9 +165,21 @@ async fn worker(plan: Arc<Plan>, offset: usize) -> WorkerResult {
     };
     let mut i = offset;
     let mut measured = 0u64;
+    // Connections start their schedules staggered across one interval.
+    let mut next = interval.map(|d| Instant::now() + d.mul_f64(offset as f64 / 7.0 / 256.0));
     while !stop.load(Ordering::Relaxed) && measured < budget {
         let (body, want_allowed) = &bodies[i % bodies.len()];
         i += 1;
+        if let (Some(at), Some(every)) = (next.as_mut(), interval) {
+            tokio::time::sleep_until((*at).into()).await;
+            // Latency is taken from the actual send: tokio's timer wakes up to a millisecond
+            // late, which is the client's lag, not the server's. A send later than a whole
+            // interval means the connection could not keep the rate; that is counted.
+            if Instant::now() >= measure_from && Instant::now() > *at + every {
+                out.late += 1;
+            }
+            *at += every;
+        }
         let started = Instant::now();
         let result = conn.post(path, body.clone()).await;
         let elapsed = started.elapsed();
@@ -327,6 +350,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
             .div_ceil(u64::from(args.connections))
             .max(1),
         check_decisions,
+        interval: args
+            .rate
+            .map(|r| Duration::from_secs_f64(f64::from(args.connections) / f64::from(r))),
     });
     let mut workers = JoinSet::new();
     for w in 0..args.connections {
@@ -349,6 +375,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         total.denied += r.denied;
         total.unexpected += r.unexpected;
         total.errors += r.errors;
+        total.late += r.late;
         total.first_error = total.first_error.or(r.first_error);
     }
     timer.abort();
@@ -363,8 +390,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     let n = lat.len() as u64;
     println!("target:      {label}");
     println!(
-        "load:        {} keep-alive connections, {:.1} s measured after {:?} warm-up, mix {:?}",
-        args.connections, measured, args.warmup, args.mix
+        "load:        {} keep-alive connections, {}, {:.1} s measured after {:?} warm-up, mix {:?}",
+        args.connections,
+        args.rate
+            .map_or("closed loop (as fast as answered)".to_owned(), |r| format!(
+                "{r} requests/s offered"
+            )),
+        measured,
+        args.warmup,
+        args.mix
     );
     if check_decisions {
         println!(
@@ -382,6 +416,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     }
     if measured > 0.0 {
         println!("throughput:  {:.0} requests/s", n as f64 / measured);
+    }
+    if args.rate.is_some() {
+        println!(
+            "schedule:    {} sends slipped more than one interval behind the offered rate",
+            total.late
+        );
     }
     println!(
         "latency:     p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
