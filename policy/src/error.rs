@@ -12,10 +12,10 @@ pub enum Error {
     #[error("document {index}: not valid YAML or JSON: {message}")]
     Syntax { index: usize, message: String },
 
-    /// A document that does not fit the SecurityPolicy schema.
-    #[error("document {index}{}: field {field}: {source}", name.as_ref().map(|n| format!(" (SecurityPolicy {n})")).unwrap_or_default())]
+    /// A document (or API object, with no index) that does not fit the SecurityPolicy schema.
+    #[error("{}field {field}: {source}", where_(*index, name.as_deref()))]
     Schema {
-        index: usize,
+        index: Option<usize>,
         name: Option<String>,
         field: String,
         #[source]
@@ -53,5 +53,15 @@ impl Problem {
             field: field.into(),
             message: message.into(),
         }
+    }
+}
+
+/// `document 2 (SecurityPolicy p): `, `SecurityPolicy p: ` or nothing.
+fn where_(index: Option<usize>, name: Option<&str>) -> String {
+    match (index, name) {
+        (Some(i), Some(n)) => format!("document {i} (SecurityPolicy {n}): "),
+        (Some(i), None) => format!("document {i}: "),
+        (None, Some(n)) => format!("SecurityPolicy {n}: "),
+        (None, None) => String::new(),
     }
 }

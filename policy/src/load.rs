@@ -50,7 +50,7 @@ pub fn parse_policies(text: &str) -> Result<Vec<SecurityPolicy>, Error> {
         .collect()
 }
 
-/// Read one document as a SecurityPolicy, naming the field at fault on error.
+/// Read one document of a stream as a SecurityPolicy, naming the field at fault on error.
 pub fn policy_from_document(doc: &Document) -> Result<SecurityPolicy, Error> {
     let v = &doc.value;
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
@@ -69,12 +69,22 @@ pub fn policy_from_document(doc: &Document) -> Result<SecurityPolicy, Error> {
             ),
         });
     }
+    typed(v, Some(doc.index))
+}
+
+/// Read an object from the API server as a SecurityPolicy (list items may come without
+/// `apiVersion` and `kind`), naming the field at fault on error.
+pub fn policy_from_value(value: &Value) -> Result<SecurityPolicy, Error> {
+    typed(value, None)
+}
+
+fn typed(v: &Value, index: Option<usize>) -> Result<SecurityPolicy, Error> {
     let name = v
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .map(str::to_owned);
     let schema_error = |field: String, source| Error::Schema {
-        index: doc.index,
+        index,
         name: name.clone(),
         field,
         source,
@@ -83,6 +93,7 @@ pub fn policy_from_document(doc: &Document) -> Result<SecurityPolicy, Error> {
         let field = e.path().to_string();
         schema_error(field, e.into_inner())
     })?;
+    // A misspelt control must not silently do nothing.
     let mut unknown = Vec::new();
     if let Some(spec) = v.get("spec") {
         let _: Result<palisade_crds::SecurityPolicySpec, _> =
@@ -146,6 +157,19 @@ mod tests {
                 other => panic!("{spec}: expected a schema error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn api_objects_need_no_kind_and_have_no_document_number() {
+        let ok = serde_json::json!({"metadata": {"name": "p"}, "spec": {"privileged": "Deny"}});
+        assert!(policy_from_value(&ok).is_ok());
+        let bad = serde_json::json!({"metadata": {"name": "p"}, "spec": {"privileged": "Nope"}});
+        let err = policy_from_value(&bad).expect_err("bad value");
+        assert!(
+            err.to_string()
+                .starts_with("SecurityPolicy p: field spec.privileged: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ mod tests {
         let inner = serde_json::from_str::<u8>("x").expect_err("not a number");
         let inner_text = inner.to_string();
         let policy = palisade_policy::Error::Schema {
-            index: 1,
+            index: Some(1),
             name: Some("p".into()),
             field: "spec.mode".into(),
             source: inner,

@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::core::{ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource as _, ResourceExt};
-use palisade_policy::{Document, PolicySet, SecurityPolicy};
+use kube::{Api, Client, ResourceExt};
+use palisade_policy::{PolicySet, SecurityPolicy};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -270,14 +270,8 @@ pub fn compile_objects(objects: &[Arc<DynamicObject>]) -> Compiled {
         let name = obj.name_any();
         let converted = serde_json::to_value(obj.as_ref())
             .map_err(|e| e.to_string())
-            .and_then(|mut value| {
-                // Items of a list response may come without apiVersion and kind.
-                if let Some(map) = value.as_object_mut() {
-                    map.insert("apiVersion".into(), SecurityPolicy::api_version(&()).into());
-                    map.insert("kind".into(), SecurityPolicy::kind(&()).into());
-                }
-                palisade_policy::policy_from_document(&Document { index: 1, value })
-                    .map_err(|e| object_error_message(&e))
+            .and_then(|value| {
+                palisade_policy::policy_from_value(&value).map_err(|e| object_error_message(&e))
             });
         match converted {
             Ok(p) => policies.push(p),
@@ -301,7 +295,12 @@ pub fn compile_objects(objects: &[Arc<DynamicObject>]) -> Compiled {
 /// The engine's text without the document position, which means nothing for an API object.
 fn object_error_message(e: &palisade_policy::Error) -> String {
     match e {
-        palisade_policy::Error::Schema { field, source, .. } => format!("field {field}: {source}"),
+        palisade_policy::Error::Schema {
+            field,
+            source,
+            index: None,
+            ..
+        } => format!("field {field}: {source}"),
         palisade_policy::Error::InvalidPolicy { problems, .. } => problems
             .iter()
             .map(|p| format!("{}: {}", p.field, p.message))
