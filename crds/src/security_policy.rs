@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Level","type":"string","jsonPath":".spec.podSecurity.level"}"#,
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.podSecurity.version","priority":1}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Violations","type":"integer","jsonPath":".status.violations"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -244,10 +245,30 @@ pub struct PolicyException {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityPolicyStatus {
-    /// `Ready`: whether the policy is valid and in force.
+    /// `Ready`: whether the current generation is valid and in force (reason `Valid`,
+    /// `Invalid` with the problems in the message).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The generation the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The last valid generation and its spec. When an update is invalid, this stays in
+    /// force (the webhook enforces it) until a valid generation replaces it, so a typo never
+    /// silently drops enforcement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced: Option<EnforcedSpec>,
+    /// Violations found by the last background audit of running workloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub violations: Option<i64>,
+    /// When the last background audit finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_audit_time: Option<Time>,
+}
+
+/// A generation of a policy that was valid, with its spec.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnforcedSpec {
+    pub generation: i64,
+    pub spec: SecurityPolicySpec,
 }
