@@ -1,0 +1,1 @@
+//! The ValidatingWebhookConfiguration the operator owns.
