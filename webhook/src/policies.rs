@@ -20,20 +20,23 @@ use tracing::{info, warn};
 use crate::error::Error;
 use crate::metrics::Metrics;
 
-/// A policy that is not in force, and why.
+/// A policy generation that is not in force, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyError {
     /// The SecurityPolicy's name (empty when it has none).
     pub policy: String,
     /// What is wrong, naming the field.
     pub message: String,
+    /// The older, valid generation (`status.enforced`) enforced in its place, if any.
+    pub in_force: Option<i64>,
 }
 
 /// One compiled generation of the policies.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub set: Arc<PolicySet>,
-    /// Policies left out of `set`.
+    /// Policies whose current generation is left out of `set` (some replaced by their last
+    /// valid generation, see [`PolicyError::in_force`]).
     pub errors: Vec<PolicyError>,
     /// Increases with every published snapshot.
     pub revision: u64,
@@ -233,7 +236,15 @@ impl PolicyStore {
         let Compiled { set, errors } = compiled;
         self.inner.metrics.set_policies(set.len(), errors.len());
         for e in &errors {
-            warn!(policy = %e.policy, error = %e.message, "SecurityPolicy left out");
+            match e.in_force {
+                Some(generation) => warn!(
+                    policy = %e.policy,
+                    error = %e.message,
+                    enforced_generation = generation,
+                    "SecurityPolicy's current generation is invalid; its last valid generation stays in force"
+                ),
+                None => warn!(policy = %e.policy, error = %e.message, "SecurityPolicy left out"),
+            }
         }
         self.inner.snapshot.send_modify(|current| {
             *current = Arc::new(Snapshot {
@@ -259,37 +270,75 @@ pub struct Compiled {
     pub errors: Vec<PolicyError>,
 }
 
-/// Compile the SecurityPolicies of the API server. Invalid ones are left out.
-///
-/// Hook for the operator: to keep the last valid generation of a policy that became invalid,
-/// take its compiled form from the previous [`Snapshot`] here instead of dropping it.
+/// Compile the SecurityPolicies of the API server. Invalid ones are left out, except that a
+/// policy whose current generation is invalid keeps its last valid generation in force: the
+/// spec the operator recorded in `status.enforced`. An invalid update never silently drops
+/// enforcement.
 pub fn compile_objects(objects: &[Arc<DynamicObject>]) -> Compiled {
     let mut policies = Vec::with_capacity(objects.len());
     let mut errors = Vec::new();
     for obj in objects {
-        let name = obj.name_any();
-        let converted = serde_json::to_value(obj.as_ref())
-            .map_err(|e| e.to_string())
-            .and_then(|value| {
-                palisade_policy::policy_from_value(&value).map_err(|e| object_error_message(&e))
-            });
-        match converted {
+        let value = match serde_json::to_value(obj.as_ref()) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(PolicyError {
+                    policy: obj.name_any(),
+                    message: e.to_string(),
+                    in_force: None,
+                });
+                continue;
+            }
+        };
+        match compile_value(&value) {
             Ok(p) => policies.push(p),
-            Err(message) => errors.push(PolicyError {
-                policy: name,
-                message,
-            }),
+            Err(message) => {
+                let fallback = enforced_generation(&value)
+                    .and_then(|(generation, v)| compile_value(&v).ok().map(|p| (generation, p)));
+                let in_force = fallback.map(|(generation, p)| {
+                    policies.push(p);
+                    generation
+                });
+                errors.push(PolicyError {
+                    policy: obj.name_any(),
+                    message,
+                    in_force,
+                });
+            }
         }
     }
-    let (set, compile_errors) = PolicySet::compile_all(&policies);
-    errors.extend(compile_errors.iter().map(|e| PolicyError {
-        policy: match e {
-            palisade_policy::Error::InvalidPolicy { policy, .. } => policy.clone(),
-            _ => String::new(),
-        },
-        message: object_error_message(e),
-    }));
-    Compiled { set, errors }
+    Compiled {
+        set: PolicySet::new(policies),
+        errors,
+    }
+}
+
+fn compile_value(value: &serde_json::Value) -> Result<palisade_policy::CompiledPolicy, String> {
+    palisade_policy::policy_from_value(value)
+        .and_then(|p| palisade_policy::CompiledPolicy::compile(&p))
+        .map_err(|e| object_error_message(&e))
+}
+
+/// The object as it was at the generation recorded in `status.enforced`, when that is an
+/// older generation than the current one: same name and metadata, the enforced spec, and
+/// no status (which may be what failed to read).
+fn enforced_generation(value: &serde_json::Value) -> Option<(i64, serde_json::Value)> {
+    let enforced = value.pointer("/status/enforced")?;
+    let generation = enforced.get("generation")?.as_i64()?;
+    let spec = enforced.get("spec")?;
+    let current = value
+        .pointer("/metadata/generation")
+        .and_then(|g| g.as_i64());
+    if current.is_some_and(|c| generation >= c) {
+        return None;
+    }
+    let mut old = value.clone();
+    let object = old.as_object_mut()?;
+    object.remove("status");
+    object.insert("spec".into(), spec.clone());
+    if let Some(meta) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.insert("generation".into(), generation.into());
+    }
+    Some((generation, old))
 }
 
 /// The engine's text without the document position, which means nothing for an API object.
@@ -310,15 +359,32 @@ fn object_error_message(e: &palisade_policy::Error) -> String {
     }
 }
 
-/// What makes two reflector states compile to the same set.
+/// What makes two reflector states compile to the same set: each policy's generation, and
+/// the generation recorded in `status.enforced` (the fallback for an invalid one).
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Fingerprint(Vec<(String, Option<String>, Option<i64>)>);
+struct Fingerprint(Vec<PolicyVersion>);
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct PolicyVersion {
+    name: String,
+    uid: Option<String>,
+    generation: Option<i64>,
+    enforced: Option<i64>,
+}
 
 impl Fingerprint {
     fn of(objects: &[Arc<DynamicObject>]) -> Fingerprint {
         let mut v: Vec<_> = objects
             .iter()
-            .map(|o| (o.name_any(), o.metadata.uid.clone(), o.metadata.generation))
+            .map(|o| PolicyVersion {
+                name: o.name_any(),
+                uid: o.metadata.uid.clone(),
+                generation: o.metadata.generation,
+                enforced: o
+                    .data
+                    .pointer("/status/enforced/generation")
+                    .and_then(|g| g.as_i64()),
+            })
             .collect();
         v.sort();
         Fingerprint(v)
@@ -437,6 +503,126 @@ mod tests {
             errors[1].message.starts_with("field spec.mode: "),
             "{errors:?}"
         );
+    }
+
+    fn policy_with_enforced(
+        name: &str,
+        generation: i64,
+        spec: serde_json::Value,
+        enforced_generation: i64,
+        enforced_spec: serde_json::Value,
+    ) -> Arc<DynamicObject> {
+        object(serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1",
+            "kind": "SecurityPolicy",
+            "metadata": {"name": name, "uid": format!("uid-{name}"), "generation": generation},
+            "spec": spec,
+            "status": {
+                "observedGeneration": generation,
+                "enforced": {"generation": enforced_generation, "spec": enforced_spec}
+            }
+        }))
+    }
+
+    fn privileged_pod_denied(set: &PolicySet) -> bool {
+        let pod: DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1.25",
+                "securityContext": {"privileged": true}}]}
+        }))
+        .expect("a pod");
+        let subject = palisade_policy::Subject::from_manifest(&pod, "default")
+            .expect("readable")
+            .expect("a pod carrier");
+        let facts = palisade_policy::Facts {
+            namespace_labels: None,
+            now: k8s_openapi::jiff::Timestamp::now(),
+        };
+        !palisade_policy::review(set, &subject, &facts).allowed()
+    }
+
+    #[test]
+    fn an_invalid_generation_keeps_the_enforced_one_in_force() {
+        let objects = [policy_with_enforced(
+            "strict",
+            3,
+            // Generation 3 waives a rule that does not exist: invalid.
+            serde_json::json!({"privileged": "Deny",
+                "exceptions": [{"name": "x", "rules": ["noSuchRule"]}]}),
+            2,
+            serde_json::json!({"privileged": "Deny"}),
+        )];
+        let compiled = compile_objects(&objects);
+        assert_eq!(compiled.set.len(), 1, "{:?}", compiled.errors);
+        assert_eq!(compiled.set.policies()[0].name(), "strict");
+        assert_eq!(compiled.set.policies()[0].generation(), Some(2));
+        assert_eq!(compiled.errors.len(), 1);
+        assert_eq!(compiled.errors[0].in_force, Some(2));
+        assert!(
+            compiled.errors[0]
+                .message
+                .contains("spec.exceptions[0].rules"),
+            "{:?}",
+            compiled.errors
+        );
+        assert!(privileged_pod_denied(&compiled.set));
+    }
+
+    #[test]
+    fn an_unreadable_generation_keeps_the_enforced_one_in_force() {
+        let objects = [policy_with_enforced(
+            "strict",
+            5,
+            serde_json::json!({"mode": "Enforced", "privileged": "Deny"}),
+            4,
+            serde_json::json!({"privileged": "Deny"}),
+        )];
+        let compiled = compile_objects(&objects);
+        assert_eq!(
+            compiled.errors[0].in_force,
+            Some(4),
+            "{:?}",
+            compiled.errors
+        );
+        assert!(privileged_pod_denied(&compiled.set));
+    }
+
+    #[test]
+    fn the_enforced_spec_is_used_only_for_an_older_generation_and_when_needed() {
+        // Valid current generation: it wins over the recorded one.
+        let valid = [policy_with_enforced(
+            "p",
+            2,
+            serde_json::json!({"mode": "Audit", "privileged": "Deny"}),
+            1,
+            serde_json::json!({"privileged": "Deny"}),
+        )];
+        let compiled = compile_objects(&valid);
+        assert!(compiled.errors.is_empty());
+        assert_eq!(compiled.set.policies()[0].generation(), Some(2));
+        assert!(!privileged_pod_denied(&compiled.set), "Audit mode admits");
+
+        // A recorded generation that is not older is no fallback.
+        let same = [policy_with_enforced(
+            "p",
+            2,
+            serde_json::json!({"mode": "Sometimes"}),
+            2,
+            serde_json::json!({"privileged": "Deny"}),
+        )];
+        let compiled = compile_objects(&same);
+        assert!(compiled.set.is_empty());
+        assert_eq!(compiled.errors[0].in_force, None);
+    }
+
+    #[test]
+    fn a_new_enforced_generation_triggers_a_recompile() {
+        let spec = serde_json::json!({"mode": "Sometimes"});
+        let a = [policy("p", 2, spec.clone())];
+        let b = [policy_with_enforced("p", 2, spec, 1, serde_json::json!({}))];
+        assert_ne!(Fingerprint::of(&a), Fingerprint::of(&b));
     }
 
     #[test]
