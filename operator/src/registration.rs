@@ -1,1 +1,513 @@
 //! The ValidatingWebhookConfiguration the operator owns.
+//!
+//! [`render`] is pure: two webhooks, `pods.palisade.dev` (pods, and the
+//! `pods/ephemeralcontainers` sub-resource that `kubectl debug` writes) and
+//! `workloads.palisade.dev` (every kind that carries a pod template), both with
+//! `sideEffects: None`, `admissionReviewVersions: [v1]`, `matchPolicy: Equivalent`, the
+//! configured timeout and failure policy, and the `caBundle` from [`crate::certs`].
+//! [`apply`] writes it by server-side apply under [`crate::FIELD_MANAGER`].
+//!
+//! # Leaving namespaces out
+//!
+//! `kube-system`, the operator's namespace and the configured namespaces are never judged,
+//! so the webhook can never block the control plane or itself. How the `namespaceSelector`
+//! names them depends on the API server ([`selector_mode_for`]):
+//!
+//! - Kubernetes ≥ 1.21 ([`NamespaceSelectorMode::MetadataName`]):
+//!   `kubernetes.io/metadata.name NotIn [...]`. The API server sets that label on every
+//!   namespace to its name and refuses any other value, so nobody can escape by relabelling.
+//! - Kubernetes 1.20 and older ([`NamespaceSelectorMode::ExemptLabel`]): that label does not
+//!   exist. The operator labels the excluded namespaces [`EXEMPT_LABEL`]`=true` and the
+//!   selector is `palisade.dev/exempt NotIn [true]` (a namespace without the label is
+//!   judged). This label *can* be set by anyone allowed to patch namespaces, so:
+//!   1. [`apply`] removes it from every namespace not in the excluded list, each time it
+//!      runs (it corrects, it does not prevent);
+//!   2. with [`RegistrationConfig::protect_exempt_label`], a third webhook
+//!      `namespaces.palisade.dev` sees every namespace CREATE/UPDATE whose old or new labels
+//!      carry the key (`objectSelector: palisade.dev/exempt Exists`, so unrelated namespace
+//!      writes never depend on the webhook) with `failurePolicy: Fail`, for the webhook server
+//!      to refuse the label outside the configured list. The server side of that check is not
+//!      written yet, which is why it is off by default.
+//!   3. In any case, who may patch namespaces is an RBAC decision: grant it to cluster
+//!      administrators only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::{
+    RuleWithOperations, ServiceReference, ValidatingWebhook, ValidatingWebhookConfiguration,
+    WebhookClientConfig,
+};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta,
+};
+use k8s_openapi::apimachinery::pkg::version::Info;
+use kube::Client;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use tracing::{info, warn};
+
+use crate::FIELD_MANAGER;
+use crate::certs::CaBundle;
+
+/// The label the API server (≥ 1.21) sets to each namespace's name.
+pub const METADATA_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+/// The label the operator sets on excluded namespaces on Kubernetes 1.20 and older.
+pub const EXEMPT_LABEL: &str = "palisade.dev/exempt";
+pub const PODS_WEBHOOK: &str = "pods.palisade.dev";
+pub const WORKLOADS_WEBHOOK: &str = "workloads.palisade.dev";
+pub const NAMESPACES_WEBHOOK: &str = "namespaces.palisade.dev";
+/// The longest timeout the API server accepts.
+pub const MAX_TIMEOUT_SECONDS: i32 = 30;
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid webhook registration: {0}")]
+    Config(String),
+    #[error("cannot apply ValidatingWebhookConfiguration {name}")]
+    Apply {
+        name: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error("cannot {action} namespace {namespace}")]
+    Namespace {
+        action: &'static str,
+        namespace: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error("cannot list namespaces labelled {EXEMPT_LABEL}")]
+    ListNamespaces(#[source] Box<kube::Error>),
+}
+
+/// Where the API server sends reviews.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The webhook's Service in the cluster; `path_prefix` goes before `/validate/...`
+    /// (usually empty).
+    Service {
+        namespace: String,
+        name: String,
+        port: i32,
+        path_prefix: String,
+    },
+    /// A base URL such as `https://127.0.0.1:8443` (for `make run`); `/validate/...` is
+    /// appended.
+    Url(String),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailurePolicy {
+    #[default]
+    Fail,
+    Ignore,
+}
+
+impl FailurePolicy {
+    fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Fail => "Fail",
+            FailurePolicy::Ignore => "Ignore",
+        }
+    }
+}
+
+/// How the excluded namespaces are told apart (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NamespaceSelectorMode {
+    /// `kubernetes.io/metadata.name NotIn [...]` (Kubernetes ≥ 1.21).
+    MetadataName,
+    /// `palisade.dev/exempt NotIn [true]`, the operator labelling the namespaces (≤ 1.20).
+    ExemptLabel,
+}
+
+#[derive(Clone, Debug)]
+pub struct RegistrationConfig {
+    /// The ValidatingWebhookConfiguration's name.
+    pub name: String,
+    pub target: Target,
+    pub failure_policy: FailurePolicy,
+    /// 1 to 30.
+    pub timeout_seconds: i32,
+    /// The operator's namespace: always excluded, as is `kube-system`.
+    pub operator_namespace: String,
+    /// More namespaces to leave out.
+    pub excluded_namespaces: Vec<String>,
+    pub namespace_selector_mode: NamespaceSelectorMode,
+    /// Render `namespaces.palisade.dev` (label mode only; see the module doc).
+    pub protect_exempt_label: bool,
+}
+
+impl RegistrationConfig {
+    /// Defaults: name `palisade`, `Fail`, 5 s, label mode (safe on every version; call
+    /// [`selector_mode_for`] with the server's version to choose).
+    pub fn new(operator_namespace: impl Into<String>, target: Target) -> RegistrationConfig {
+        RegistrationConfig {
+            name: "palisade".into(),
+            target,
+            failure_policy: FailurePolicy::Fail,
+            timeout_seconds: 5,
+            operator_namespace: operator_namespace.into(),
+            excluded_namespaces: Vec::new(),
+            namespace_selector_mode: NamespaceSelectorMode::ExemptLabel,
+            protect_exempt_label: false,
+        }
+    }
+
+    /// `kube-system`, the operator's namespace and the configured ones, sorted, no repeats.
+    pub fn excluded(&self) -> Vec<String> {
+        let mut set: BTreeSet<String> = self
+            .excluded_namespaces
+            .iter()
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect();
+        set.insert("kube-system".into());
+        if !self.operator_namespace.is_empty() {
+            set.insert(self.operator_namespace.clone());
+        }
+        set.into_iter().collect()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        if self.name.is_empty() {
+            return Err(Error::Config("empty name".into()));
+        }
+        if !(1..=MAX_TIMEOUT_SECONDS).contains(&self.timeout_seconds) {
+            return Err(Error::Config(format!(
+                "timeoutSeconds {} is outside 1..={MAX_TIMEOUT_SECONDS}",
+                self.timeout_seconds
+            )));
+        }
+        match &self.target {
+            Target::Url(url) if !url.starts_with("https://") => {
+                Err(Error::Config(format!("webhook URL {url:?} must use https")))
+            }
+            Target::Service { port, .. } if !(1..=65535).contains(port) => {
+                Err(Error::Config(format!("service port {port} out of range")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// [`NamespaceSelectorMode::MetadataName`] from Kubernetes 1.21 on. Versions that cannot be
+/// read get the label mode, which excludes correctly everywhere.
+pub fn selector_mode_for(version: &Info) -> NamespaceSelectorMode {
+    let digits = |s: &str| -> Option<u32> {
+        let d: String = s.chars().take_while(char::is_ascii_digit).collect();
+        d.parse().ok()
+    };
+    // Managed clusters report e.g. minor "20+"; git_version "v1.20.2-eks-..." is the fallback.
+    let from_fields = digits(&version.major).zip(digits(&version.minor));
+    let from_git = || {
+        let rest = version.git_version.strip_prefix('v')?;
+        let mut parts = rest.split('.');
+        Some((digits(parts.next()?)?, digits(parts.next()?)?))
+    };
+    match from_fields.or_else(from_git) {
+        Some((major, minor)) if major > 1 || (major == 1 && minor >= 21) => {
+            NamespaceSelectorMode::MetadataName
+        }
+        _ => NamespaceSelectorMode::ExemptLabel,
+    }
+}
+
+/// The labels on everything the operator creates.
+pub fn labels() -> BTreeMap<String, String> {
+    [
+        ("app.kubernetes.io/name", "palisade"),
+        ("app.kubernetes.io/part-of", "palisade"),
+        ("app.kubernetes.io/managed-by", "palisade-operator"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The `namespaceSelector` that leaves out [`RegistrationConfig::excluded`].
+pub fn namespace_selector(cfg: &RegistrationConfig) -> LabelSelector {
+    let requirement = match cfg.namespace_selector_mode {
+        NamespaceSelectorMode::MetadataName => LabelSelectorRequirement {
+            key: METADATA_NAME_LABEL.into(),
+            operator: "NotIn".into(),
+            values: Some(cfg.excluded()),
+        },
+        NamespaceSelectorMode::ExemptLabel => LabelSelectorRequirement {
+            key: EXEMPT_LABEL.into(),
+            operator: "NotIn".into(),
+            values: Some(vec!["true".into()]),
+        },
+    };
+    LabelSelector {
+        match_expressions: Some(vec![requirement]),
+        match_labels: None,
+    }
+}
+
+fn rule(
+    group: &str,
+    versions: &str,
+    resources: &[&str],
+    operations: &[&str],
+) -> RuleWithOperations {
+    RuleWithOperations {
+        api_groups: Some(vec![group.into()]),
+        // Any version: CronJob is batch/v1beta1 on 1.20, batch/v1 later.
+        api_versions: Some(vec![versions.into()]),
+        operations: Some(operations.iter().map(|o| o.to_string()).collect()),
+        resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+        scope: Some("Namespaced".into()),
+    }
+}
+
+fn client_config(target: &Target, path: &str, ca_bundle: &CaBundle) -> WebhookClientConfig {
+    let ca_bundle = Some(ByteString(ca_bundle.as_bytes().to_vec()));
+    match target {
+        Target::Service {
+            namespace,
+            name,
+            port,
+            path_prefix,
+        } => WebhookClientConfig {
+            ca_bundle,
+            service: Some(ServiceReference {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                port: Some(*port),
+                path: Some(format!("{}{path}", path_prefix.trim_end_matches('/'))),
+            }),
+            url: None,
+        },
+        Target::Url(base) => WebhookClientConfig {
+            ca_bundle,
+            service: None,
+            url: Some(format!("{}{path}", base.trim_end_matches('/'))),
+        },
+    }
+}
+
+/// The configuration for `cfg` with `ca_bundle`.
+pub fn render(cfg: &RegistrationConfig, ca_bundle: &CaBundle) -> ValidatingWebhookConfiguration {
+    let webhook = |name: &str, path: &str, rules: Vec<RuleWithOperations>| ValidatingWebhook {
+        name: name.into(),
+        admission_review_versions: vec!["v1".into()],
+        client_config: client_config(&cfg.target, path, ca_bundle),
+        failure_policy: Some(cfg.failure_policy.as_str().into()),
+        match_policy: Some("Equivalent".into()),
+        namespace_selector: Some(namespace_selector(cfg)),
+        // Explicit empty values, as the API server defaults them: applies then compare equal.
+        object_selector: Some(LabelSelector::default()),
+        rules: Some(rules),
+        side_effects: "None".into(),
+        timeout_seconds: Some(cfg.timeout_seconds),
+        match_conditions: None,
+    };
+    let mut webhooks = vec![
+        webhook(
+            PODS_WEBHOOK,
+            "/validate/pods",
+            vec![
+                rule("", "v1", &["pods"], &["CREATE", "UPDATE"]),
+                // `kubectl debug`: kind EphemeralContainers up to 1.21, a whole Pod after.
+                rule("", "v1", &["pods/ephemeralcontainers"], &["UPDATE"]),
+            ],
+        ),
+        webhook(
+            WORKLOADS_WEBHOOK,
+            "/validate/workloads",
+            vec![
+                rule(
+                    "apps",
+                    "*",
+                    &["deployments", "replicasets", "statefulsets", "daemonsets"],
+                    &["CREATE", "UPDATE"],
+                ),
+                rule("batch", "*", &["jobs", "cronjobs"], &["CREATE", "UPDATE"]),
+                rule(
+                    "",
+                    "v1",
+                    &["replicationcontrollers", "podtemplates"],
+                    &["CREATE", "UPDATE"],
+                ),
+            ],
+        ),
+    ];
+    if cfg.protect_exempt_label && cfg.namespace_selector_mode == NamespaceSelectorMode::ExemptLabel
+    {
+        let mut guard = webhook(
+            NAMESPACES_WEBHOOK,
+            "/validate/namespaces",
+            vec![RuleWithOperations {
+                scope: Some("Cluster".into()),
+                ..rule("", "v1", &["namespaces"], &["CREATE", "UPDATE"])
+            }],
+        );
+        // For a Namespace the selectors see the namespace itself: call the webhook only when
+        // the old or new object carries the key, and never let it pass unchecked.
+        guard.namespace_selector = Some(LabelSelector::default());
+        guard.object_selector = Some(LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: EXEMPT_LABEL.into(),
+                operator: "Exists".into(),
+                values: None,
+            }]),
+            match_labels: None,
+        });
+        guard.failure_policy = Some(FailurePolicy::Fail.as_str().into());
+        webhooks.push(guard);
+    }
+    ValidatingWebhookConfiguration {
+        metadata: ObjectMeta {
+            name: Some(cfg.name.clone()),
+            labels: Some(labels()),
+            ..ObjectMeta::default()
+        },
+        webhooks: Some(webhooks),
+    }
+}
+
+/// Register the webhooks: in label mode first label the excluded namespaces (so they are
+/// left out from the first moment) and unlabel the others, then apply the configuration.
+/// Idempotent: a second call with the same input writes nothing.
+pub async fn apply(
+    client: &Client,
+    cfg: &RegistrationConfig,
+    ca_bundle: &CaBundle,
+) -> Result<(), Error> {
+    cfg.validate()?;
+    if cfg.namespace_selector_mode == NamespaceSelectorMode::ExemptLabel {
+        sync_exempt_labels(client, cfg).await?;
+    }
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let desired = render(cfg, ca_bundle);
+    // Skip the write when nothing differs, so the resourceVersion (and every API server's
+    // webhook client cache) stays put.
+    if let Some(current) = api
+        .get_opt(&cfg.name)
+        .await
+        .map_err(|source| Error::Apply {
+            name: cfg.name.clone(),
+            source: Box::new(source),
+        })?
+        && same(&current, &desired)
+    {
+        return Ok(());
+    }
+    api.patch(
+        &cfg.name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&desired),
+    )
+    .await
+    .map_err(|source| Error::Apply {
+        name: cfg.name.clone(),
+        source: Box::new(source),
+    })?;
+    info!(name = %cfg.name, "webhook configuration applied");
+    Ok(())
+}
+
+/// Whether `current` already holds everything `desired` sets.
+fn same(
+    current: &ValidatingWebhookConfiguration,
+    desired: &ValidatingWebhookConfiguration,
+) -> bool {
+    let labels_present = desired
+        .metadata
+        .labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| current.metadata.labels.as_ref().and_then(|l| l.get(k)) == Some(v));
+    let normalize = |w: &ValidatingWebhook| {
+        let mut w = w.clone();
+        // Defaults the API server fills in.
+        if let Some(service) = &mut w.client_config.service {
+            service.port.get_or_insert(443);
+        }
+        if w.object_selector.is_none() {
+            w.object_selector = Some(LabelSelector::default());
+        }
+        if w.namespace_selector.is_none() {
+            w.namespace_selector = Some(LabelSelector::default());
+        }
+        w
+    };
+    let webhooks = |c: &ValidatingWebhookConfiguration| -> Vec<ValidatingWebhook> {
+        c.webhooks.iter().flatten().map(normalize).collect()
+    };
+    labels_present && webhooks(current) == webhooks(desired)
+}
+
+async fn sync_exempt_labels(client: &Client, cfg: &RegistrationConfig) -> Result<(), Error> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let excluded = cfg.excluded();
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    for name in &excluded {
+        let namespace = match api.get_opt(name).await {
+            Ok(Some(ns)) => ns,
+            // Not there (yet): nothing to exclude; the next apply labels it.
+            Ok(None) => continue,
+            Err(source) => {
+                return Err(Error::Namespace {
+                    action: "read",
+                    namespace: name.clone(),
+                    source: Box::new(source),
+                });
+            }
+        };
+        let labelled = namespace
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(EXEMPT_LABEL))
+            .is_some_and(|v| v == "true");
+        if labelled {
+            continue;
+        }
+        // A merge patch, not apply: apply would create a namespace deleted meanwhile.
+        let patch = serde_json::json!({"metadata": {"labels": {EXEMPT_LABEL: "true"}}});
+        match api.patch(name, &params, &Patch::Merge(&patch)).await {
+            Ok(_) => info!(namespace = %name, "namespace exempted from admission checks"),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(source) => {
+                return Err(Error::Namespace {
+                    action: "label",
+                    namespace: name.clone(),
+                    source: Box::new(source),
+                });
+            }
+        }
+    }
+    let labelled = api
+        .list_metadata(&ListParams::default().labels(EXEMPT_LABEL))
+        .await
+        .map_err(|e| Error::ListNamespaces(Box::new(e)))?;
+    for namespace in labelled.items {
+        let Some(name) = namespace.metadata.name else {
+            continue;
+        };
+        if excluded.contains(&name) {
+            continue;
+        }
+        warn!(namespace = %name, label = EXEMPT_LABEL, "namespace carries the exempt label but is not configured as excluded; removing it");
+        let patch = serde_json::json!({"metadata": {"labels": {EXEMPT_LABEL: null}}});
+        match api.patch(&name, &params, &Patch::Merge(&patch)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(source) => {
+                return Err(Error::Namespace {
+                    action: "unlabel",
+                    namespace: name,
+                    source: Box::new(source),
+                });
+            }
+        }
+    }
+    Ok(())
+}
