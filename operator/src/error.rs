@@ -1,0 +1,87 @@
+//! Everything the operator library can fail at.
+//!
+//! `Display` says what was being done; the cause stays reachable through `source()`.
+//! [`report`] renders the whole chain on one line for logs.
+
+use std::net::SocketAddr;
+
+/// An error of the operator library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A call to the API server failed.
+    #[error("{action}")]
+    Kube {
+        action: String,
+        #[source]
+        source: kube::Error,
+    },
+
+    /// A status document could not be serialized (a bug, not bad input).
+    #[error("cannot serialize the status of SecurityPolicy {policy}")]
+    Serialize {
+        policy: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The Lease could not be read, created or renewed.
+    #[error("leader election on Lease {namespace}/{name}")]
+    Lease {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube_lease_manager::LeaseManagerError,
+    },
+
+    /// This replica was the leader and no longer is (or can no longer prove it is).
+    #[error("lost leadership of Lease {namespace}/{name}; stopping so that only one replica acts")]
+    LostLeadership { namespace: String, name: String },
+
+    #[error("cannot listen on {addr} for the admin server")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("admin server failed")]
+    Serve {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+        let action = action.into();
+        move |source| Error::Kube { action, source }
+    }
+}
+
+/// The error and all its causes on one line, each cause once.
+pub fn report(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_names_every_cause_once() {
+        let e = Error::Serve {
+            source: std::io::Error::other("connection reset"),
+        };
+        assert_eq!(report(&e), "admin server failed: connection reset");
+    }
+}

@@ -1,0 +1,458 @@
+//! What a SecurityPolicy's status should say, as pure functions of the check of its current
+//! generation and the status it has now. The controller only does the I/O around these.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use palisade_crds::{EnforcedSpec, SecurityPolicySpec, SecurityPolicyStatus};
+use palisade_policy::Problem;
+
+/// The condition type the operator owns.
+pub const READY: &str = "Ready";
+/// Ready=True: the current generation is valid and in force.
+pub const REASON_VALID: &str = "Valid";
+/// Ready=False: the current generation cannot be put in force.
+pub const REASON_INVALID: &str = "Invalid";
+
+/// Event reasons, on transitions only.
+pub const EVENT_INVALID: &str = "InvalidPolicy";
+pub const EVENT_ACCEPTED: &str = "PolicyAccepted";
+
+/// API servers accept 32 KiB; a message this long is unreadable anyway.
+const MAX_MESSAGE: usize = 4096;
+
+/// The check of one generation of a policy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The engine compiled it: this spec goes in force.
+    Valid {
+        spec: Box<SecurityPolicySpec>,
+        /// Exceptions past their `expires`, by name (valid, but worth saying).
+        expired_exceptions: Vec<String>,
+    },
+    /// It cannot be put in force, for these reasons (each naming its field).
+    Invalid { problems: Vec<Problem> },
+}
+
+impl Verdict {
+    /// The problems of an engine error, each with its field.
+    pub fn from_error(e: &palisade_policy::Error) -> Verdict {
+        let problems = match e {
+            palisade_policy::Error::InvalidPolicy { problems, .. } => problems.clone(),
+            palisade_policy::Error::Schema { field, source, .. } => vec![Problem {
+                field: field.clone(),
+                message: source.to_string(),
+            }],
+            other => vec![Problem {
+                field: "spec".into(),
+                message: other.to_string(),
+            }],
+        };
+        Verdict::Invalid { problems }
+    }
+}
+
+/// The status fields this controller owns (`conditions`, `observedGeneration`, `enforced`)
+/// for `generation` judged as `verdict`, given the status the object has now. Fields owned
+/// by others (the audit's `violations`, `lastAuditTime`) are left `None`.
+///
+/// `lastTransitionTime` of Ready changes only when its status does; an invalid generation
+/// keeps the previous `enforced` as it is.
+pub fn desired(
+    previous: Option<&SecurityPolicyStatus>,
+    generation: i64,
+    verdict: &Verdict,
+    now: Time,
+) -> SecurityPolicyStatus {
+    let previous_enforced = previous.and_then(|s| s.enforced.as_ref());
+    let (status, reason, message, enforced) = match verdict {
+        Verdict::Valid {
+            spec,
+            expired_exceptions,
+        } => (
+            "True",
+            REASON_VALID,
+            valid_message(generation, spec, expired_exceptions),
+            Some(EnforcedSpec {
+                generation,
+                spec: spec.as_ref().clone(),
+            }),
+        ),
+        Verdict::Invalid { problems } => (
+            "False",
+            REASON_INVALID,
+            invalid_message(
+                generation,
+                previous_enforced.map(|e| e.generation),
+                problems,
+            ),
+            previous_enforced.cloned(),
+        ),
+    };
+    let old_ready = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
+    let last_transition_time = match old_ready {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => now,
+    };
+    let ready = Condition {
+        type_: READY.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: truncate(message),
+        observed_generation: Some(generation),
+        last_transition_time,
+    };
+    // The list is written whole: conditions of other types stay as they are.
+    let mut conditions: Vec<Condition> = previous
+        .map(|s| {
+            s.conditions
+                .iter()
+                .filter(|c| c.type_ != READY)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    conditions.insert(0, ready);
+    SecurityPolicyStatus {
+        conditions,
+        observed_generation: Some(generation),
+        enforced,
+        violations: None,
+        last_audit_time: None,
+    }
+}
+
+/// Whether the fields this controller owns differ, i.e. whether a write is needed.
+pub fn needs_write(
+    previous: Option<&SecurityPolicyStatus>,
+    desired: &SecurityPolicyStatus,
+) -> bool {
+    match previous {
+        None => true,
+        Some(p) => {
+            p.conditions != desired.conditions
+                || p.observed_generation != desired.observed_generation
+                || p.enforced != desired.enforced
+        }
+    }
+}
+
+/// What users are told in an Event, once per change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The Event for going from `previous` to `desired`: when Ready changes, or a new generation
+/// is judged. Nothing when a periodic reconcile (or a restart) finds the same state.
+pub fn notice(
+    previous: Option<&SecurityPolicyStatus>,
+    desired: &SecurityPolicyStatus,
+) -> Option<Notice> {
+    let ready = desired.conditions.iter().find(|c| c.type_ == READY)?;
+    let old_ready = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
+    let same = old_ready.is_some_and(|o| {
+        o.status == ready.status && o.observed_generation == ready.observed_generation
+    }) && previous.and_then(|p| p.observed_generation) == desired.observed_generation;
+    if same {
+        return None;
+    }
+    let warning = ready.status != "True";
+    Some(Notice {
+        warning,
+        reason: if warning {
+            EVENT_INVALID
+        } else {
+            EVENT_ACCEPTED
+        },
+        message: ready.message.clone(),
+    })
+}
+
+/// `generation 3 in force (Enforce mode, restricted v1.37 preset; controls: privileged; 1 exception)`.
+pub fn valid_message(generation: i64, spec: &SecurityPolicySpec, expired: &[String]) -> String {
+    format!(
+        "generation {generation} in force ({})",
+        summary(spec, expired)
+    )
+}
+
+/// What a policy does, in a few words.
+pub fn summary(spec: &SecurityPolicySpec, expired: &[String]) -> String {
+    let mut parts = vec![format!("{} mode", spec.mode.as_str())];
+    if let Some(ps) = &spec.pod_security {
+        parts.push(format!("{} {} preset", ps.level.as_str(), ps.version));
+    }
+    let mut controls = Vec::new();
+    if spec.privileged.is_some() {
+        controls.push("privileged");
+    }
+    if spec.run_as_non_root.is_some() {
+        controls.push("runAsNonRoot");
+    }
+    if spec.allow_privilege_escalation.is_some() {
+        controls.push("allowPrivilegeEscalation");
+    }
+    if spec.read_only_root_filesystem.is_some() {
+        controls.push("readOnlyRootFilesystem");
+    }
+    if spec.capabilities.is_some() {
+        controls.push("capabilities");
+    }
+    if spec.images.is_some() {
+        controls.push("images");
+    }
+    if !controls.is_empty() {
+        parts.push(format!("controls: {}", controls.join(", ")));
+    }
+    if spec.pod_security.is_none() && controls.is_empty() {
+        parts.push("no rules: every pod is admitted".into());
+    }
+    match spec.exceptions.len() {
+        0 => {}
+        1 => parts.push("1 exception".into()),
+        n => parts.push(format!("{n} exceptions")),
+    }
+    if !expired.is_empty() {
+        let names: Vec<String> = expired.iter().map(|n| format!("{n:?}")).collect();
+        parts.push(format!("expired, no longer applying: {}", names.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// `generation 4 is invalid; generation 3 stays in force: spec.x: …; spec.y: …`.
+pub fn invalid_message(generation: i64, in_force: Option<i64>, problems: &[Problem]) -> String {
+    let head = match in_force {
+        Some(g) if g != generation => {
+            format!("generation {generation} is invalid; generation {g} stays in force")
+        }
+        _ => format!("generation {generation} is invalid and not enforced"),
+    };
+    let list: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect();
+    format!("{head}: {}", list.join("; "))
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE - 3;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+    use palisade_crds::{Mode, PodSecurity, PodSecurityLevel, Privileged};
+
+    fn at(s: &str) -> Time {
+        Time(s.parse::<Timestamp>().expect("timestamp"))
+    }
+
+    fn restricted() -> SecurityPolicySpec {
+        SecurityPolicySpec {
+            mode: Mode::Enforce,
+            pod_security: Some(PodSecurity {
+                level: PodSecurityLevel::Restricted,
+                version: "v1.37".into(),
+            }),
+            privileged: Some(Privileged::Deny),
+            ..Default::default()
+        }
+    }
+
+    fn valid() -> Verdict {
+        Verdict::Valid {
+            spec: Box::new(restricted()),
+            expired_exceptions: vec![],
+        }
+    }
+
+    fn invalid() -> Verdict {
+        Verdict::Invalid {
+            problems: vec![Problem {
+                field: "spec.exceptions[0].rules[0]".into(),
+                message: "unknown rule id \"noSuchRule\"".into(),
+            }],
+        }
+    }
+
+    fn ready(s: &SecurityPolicyStatus) -> &Condition {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == READY)
+            .expect("Ready")
+    }
+
+    #[test]
+    fn a_valid_first_generation_is_ready_and_enforced() {
+        let s = desired(None, 1, &valid(), at("2026-01-01T00:00:00Z"));
+        let r = ready(&s);
+        assert_eq!((r.status.as_str(), r.reason.as_str()), ("True", "Valid"));
+        assert_eq!(
+            r.message,
+            "generation 1 in force (Enforce mode; restricted v1.37 preset; controls: privileged)"
+        );
+        assert_eq!(r.observed_generation, Some(1));
+        assert_eq!(s.observed_generation, Some(1));
+        assert_eq!(s.enforced.as_ref().map(|e| e.generation), Some(1));
+        assert_eq!(s.enforced.as_ref().map(|e| &e.spec), Some(&restricted()));
+        let n = notice(None, &s).expect("an event for a new policy");
+        assert_eq!((n.warning, n.reason), (false, "PolicyAccepted"));
+    }
+
+    #[test]
+    fn an_invalid_update_keeps_the_enforced_generation_and_says_so() {
+        let t0 = at("2026-01-01T00:00:00Z");
+        let t1 = at("2026-01-02T00:00:00Z");
+        let first = desired(None, 1, &valid(), t0.clone());
+        let second = desired(Some(&first), 2, &invalid(), t1.clone());
+        let r = ready(&second);
+        assert_eq!((r.status.as_str(), r.reason.as_str()), ("False", "Invalid"));
+        assert_eq!(
+            r.message,
+            "generation 2 is invalid; generation 1 stays in force: spec.exceptions[0].rules[0]: unknown rule id \"noSuchRule\""
+        );
+        assert_eq!(r.last_transition_time, t1);
+        assert_eq!(second.observed_generation, Some(2));
+        assert_eq!(second.enforced, first.enforced, "untouched");
+        let n = notice(Some(&first), &second).expect("an event on becoming invalid");
+        assert_eq!((n.warning, n.reason), (true, "InvalidPolicy"));
+        assert_eq!(n.message, r.message);
+
+        // Fixed: ready again, the new generation enforced, one Normal event.
+        let third = desired(Some(&second), 3, &valid(), at("2026-01-03T00:00:00Z"));
+        assert_eq!(ready(&third).status, "True");
+        assert_eq!(third.enforced.as_ref().map(|e| e.generation), Some(3));
+        let n = notice(Some(&second), &third).expect("an event on becoming valid");
+        assert_eq!((n.warning, n.reason), (false, "PolicyAccepted"));
+    }
+
+    #[test]
+    fn an_invalid_first_generation_enforces_nothing() {
+        let s = desired(None, 1, &invalid(), at("2026-01-01T00:00:00Z"));
+        assert!(s.enforced.is_none());
+        assert!(
+            ready(&s)
+                .message
+                .starts_with("generation 1 is invalid and not enforced: spec.exceptions[0]"),
+            "{:?}",
+            ready(&s).message
+        );
+    }
+
+    #[test]
+    fn nothing_changes_and_nothing_is_said_when_reconciled_again() {
+        let t0 = at("2026-01-01T00:00:00Z");
+        let later = at("2026-01-01T05:00:00Z");
+        for verdict in [valid(), invalid()] {
+            let first = desired(None, 4, &verdict, t0.clone());
+            let again = desired(Some(&first), 4, &verdict, later.clone());
+            assert_eq!(again, first, "same status, same lastTransitionTime");
+            assert!(!needs_write(Some(&first), &again));
+            assert_eq!(notice(Some(&first), &again), None);
+        }
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_ready_changes() {
+        let t0 = at("2026-01-01T00:00:00Z");
+        let t1 = at("2026-01-02T00:00:00Z");
+        // A new valid generation: message and generation change, the transition time stays.
+        let first = desired(None, 1, &valid(), t0.clone());
+        let mut spec = restricted();
+        spec.mode = Mode::Warn;
+        let second = desired(
+            Some(&first),
+            2,
+            &Verdict::Valid {
+                spec: Box::new(spec),
+                expired_exceptions: vec![],
+            },
+            t1.clone(),
+        );
+        assert_eq!(ready(&second).last_transition_time, t0);
+        assert!(ready(&second).message.contains("Warn mode"));
+        assert!(needs_write(Some(&first), &second));
+        let n = notice(Some(&first), &second).expect("a new generation is accepted");
+        assert_eq!(n.reason, "PolicyAccepted");
+
+        // Invalid twice in a row: the time of the first failure stays.
+        let bad = desired(Some(&second), 3, &invalid(), t1.clone());
+        let worse = desired(Some(&bad), 4, &invalid(), at("2026-01-03T00:00:00Z"));
+        assert_eq!(ready(&worse).last_transition_time, t1);
+        assert!(
+            ready(&worse)
+                .message
+                .contains("generation 2 stays in force")
+        );
+        assert_eq!(worse.enforced.as_ref().map(|e| e.generation), Some(2));
+    }
+
+    #[test]
+    fn other_conditions_and_audit_fields_are_not_touched() {
+        let mut previous = desired(None, 1, &valid(), at("2026-01-01T00:00:00Z"));
+        let audited = Condition {
+            type_: "Audited".into(),
+            status: "True".into(),
+            reason: "Done".into(),
+            message: String::new(),
+            observed_generation: Some(1),
+            last_transition_time: at("2026-01-01T00:00:00Z"),
+        };
+        previous.conditions.push(audited.clone());
+        previous.violations = Some(7);
+        let next = desired(Some(&previous), 2, &invalid(), at("2026-01-02T00:00:00Z"));
+        assert_eq!(next.conditions.len(), 2);
+        assert_eq!(next.conditions[1], audited);
+        assert_eq!(
+            next.violations, None,
+            "owned by the audit, not written here"
+        );
+    }
+
+    #[test]
+    fn summaries_name_what_the_policy_does() {
+        let empty = SecurityPolicySpec::default();
+        assert_eq!(
+            summary(&empty, &[]),
+            "Enforce mode; no rules: every pod is admitted"
+        );
+        let mut spec = restricted();
+        spec.exceptions = vec![Default::default(), Default::default()];
+        assert_eq!(
+            summary(&spec, &["legacy".into()]),
+            "Enforce mode; restricted v1.37 preset; controls: privileged; 2 exceptions; expired, no longer applying: \"legacy\""
+        );
+    }
+
+    #[test]
+    fn engine_errors_become_problems_with_fields() {
+        let value = serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
+            "metadata": {"name": "p"}, "spec": {"mode": "Enforced"}
+        });
+        let e = palisade_policy::policy_from_value(&value).expect_err("bad mode");
+        let Verdict::Invalid { problems } = Verdict::from_error(&e) else {
+            panic!("invalid");
+        };
+        assert_eq!(problems[0].field, "spec.mode");
+        let long = invalid_message(
+            1,
+            None,
+            &[Problem {
+                field: "spec".into(),
+                message: "x".repeat(10_000),
+            }],
+        );
+        assert_eq!(truncate(long).chars().count(), MAX_MESSAGE - 2);
+    }
+}
