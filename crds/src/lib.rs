@@ -8,7 +8,9 @@ mod security_policy;
 
 pub use security_policy::*;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use kube::CustomResourceExt;
 
 /// The API group of every Palisade kind.
@@ -29,7 +31,62 @@ pub enum Error {
 
 /// Every CRD Palisade defines, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![SecurityPolicy::crd()]
+    let mut crds = vec![SecurityPolicy::crd()];
+    for crd in &mut crds {
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+            {
+                drop_null_enum_values(schema);
+            }
+        }
+    }
+    crds
+}
+
+/// An `Option<SomeEnum>` field renders as `enum: [A, B, null]` with `nullable: true`.
+/// Kubernetes 1.20's API server refuses a null enum value (with the misleading "per-version
+/// schemas may not all be set to identical values") and so does its kubectl's client-side
+/// validation; `nullable: true` alone already admits null on every version.
+fn drop_null_enum_values(props: &mut JSONSchemaProps) {
+    if let Some(values) = props.enum_.as_mut() {
+        values.retain(|v| !v.0.is_null());
+    }
+    let children = props
+        .properties
+        .iter_mut()
+        .chain(props.pattern_properties.iter_mut())
+        .chain(props.definitions.iter_mut())
+        .flat_map(|m| m.values_mut())
+        .chain(
+            [&mut props.all_of, &mut props.any_of, &mut props.one_of]
+                .into_iter()
+                .flatten()
+                .flatten(),
+        );
+    for child in children {
+        drop_null_enum_values(child);
+    }
+    match props.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(s)) => drop_null_enum_values(s),
+        Some(JSONSchemaPropsOrArray::Schemas(list)) => {
+            list.iter_mut().for_each(drop_null_enum_values)
+        }
+        None => {}
+    }
+    for extra in [
+        &mut props.additional_properties,
+        &mut props.additional_items,
+    ] {
+        if let Some(JSONSchemaPropsOrBool::Schema(s)) = extra.as_mut() {
+            drop_null_enum_values(s);
+        }
+    }
+    if let Some(not) = props.not.as_mut() {
+        drop_null_enum_values(not);
+    }
 }
 
 /// File name (under `config/crd/`) and YAML text of every CRD.
@@ -57,4 +114,43 @@ pub fn rendered_stream() -> Result<String, Error> {
         .map(|(_, text)| text)
         .collect::<Vec<_>>()
         .join("---\n"))
+}
+
+#[cfg(test)]
+mod null_enum_tests {
+    use super::*;
+
+    fn null_enums(value: &serde_json::Value, path: &str, found: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    if k == "enum" && v.as_array().is_some_and(|a| a.iter().any(|x| x.is_null())) {
+                        found.push(path.to_owned());
+                    }
+                    null_enums(v, &format!("{path}.{k}"), found);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    null_enums(v, &format!("{path}[{i}]"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn no_enum_lists_null_so_kubernetes_1_20_accepts_the_crds() {
+        for crd in all() {
+            let value = serde_json::to_value(&crd).expect("CRD serializes");
+            let mut found = Vec::new();
+            null_enums(&value, "", &mut found);
+            assert!(found.is_empty(), "enums listing null: {found:?}");
+            // The optional enum stays optional.
+            let privileged = &value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+                ["spec"]["properties"]["privileged"];
+            assert_eq!(privileged["enum"], serde_json::json!(["Allow", "Deny"]));
+            assert_eq!(privileged["nullable"], true);
+        }
+    }
 }
