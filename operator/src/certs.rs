@@ -386,6 +386,11 @@ pub fn issue_serving(cfg: &CertConfig, ca: &Issued, now: SystemTime) -> Result<I
     })
 }
 
+/// The bundle a Secret written by this module publishes: `ca.crt`, then `ca-previous.crt`.
+pub fn bundle(secret: &Secret) -> CaBundle {
+    Stored::from_secret(secret).bundle()
+}
+
 /// Decide what to do with `existing` at `now`. See the module doc for the rotation steps.
 pub fn plan(existing: Option<&Secret>, cfg: &CertConfig, now: SystemTime) -> Plan {
     let Some(secret) = existing else {
