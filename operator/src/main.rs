@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{ArgAction, Parser, ValueEnum};
 use palisade_operator::admin::{self, Health, Role};
 use palisade_operator::metrics::Metrics;
-use palisade_operator::{error, leader, policy_controller};
+use palisade_operator::{certs, error, leader, policy_controller, registration};
 use tokio::sync::watch;
 use tracing::info;
 
@@ -158,25 +158,40 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .leader_identity
         .clone()
         .unwrap_or_else(leader::default_identity);
-    log_webhook_settings(&args);
 
+    let (cert_config, registration_config) = webhook_configs(&args)?;
     let lead = {
         let client = client.clone();
         let metrics = metrics.clone();
         let health = health.clone();
         let identity = identity.clone();
         move |stop: watch::Receiver<bool>| async move {
-            // Webhook registration and certificates (operator/src/registration.rs,
-            // operator/src/certs.rs) start here, next to the SecurityPolicy controller,
-            // with `args.webhook` turned into their config structs.
-            policy_controller::run(
+            let registration_config = with_selector_mode(&client, registration_config).await;
+            let webhook = {
+                let client = client.clone();
+                certs::run(client.clone(), cert_config, move |bundle| {
+                    let client = client.clone();
+                    let cfg = registration_config.clone();
+                    async move {
+                        registration::apply(&client, &cfg, &bundle)
+                            .await
+                            .map_err(|e| error::report(&e))
+                    }
+                })
+            };
+            let policies = policy_controller::run(
                 client,
                 policy_controller::Config { instance: identity },
                 metrics,
                 health,
                 leader::triggered(stop),
-            )
-            .await;
+            );
+            // The policy controller returns once told to stop (after its in-flight
+            // reconciles); the certificate loop never does and is dropped with it.
+            tokio::select! {
+                () = policies => {}
+                () = webhook => {}
+            }
         }
     };
 
@@ -206,20 +221,78 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// Until registration and certificates are wired in, say what they will be given.
-fn log_webhook_settings(args: &Args) {
+/// The certificate and registration settings from the flags.
+fn webhook_configs(
+    args: &Args,
+) -> anyhow::Result<(certs::CertConfig, registration::RegistrationConfig)> {
     let w = &args.webhook;
+    let mut cert = certs::CertConfig::new(args.namespace.clone(), w.webhook_service.clone());
+    cert.secret_name = w.cert_secret.clone();
+    cert.cert_dir = w.cert_dir.clone();
+    cert.external = w.external_certs;
+    let target = match &w.webhook_url {
+        Some(url) => {
+            // The serving certificate must name the host the API server dials.
+            let host = url_host(url)
+                .with_context(|| format!("--webhook-url {url:?}: expected https://HOST[:PORT]"))?;
+            match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => cert.ip_sans.push(ip),
+                Err(_) => cert.dns_names.insert(0, host.to_owned()),
+            }
+            registration::Target::Url(url.trim_end_matches('/').to_owned())
+        }
+        None => registration::Target::Service {
+            namespace: args.namespace.clone(),
+            name: w.webhook_service.clone(),
+            port: i32::from(w.webhook_service_port),
+            path_prefix: String::new(),
+        },
+    };
+    let mut reg = registration::RegistrationConfig::new(args.namespace.clone(), target);
+    reg.failure_policy = match w.failure_policy {
+        FailurePolicy::Fail => registration::FailurePolicy::Fail,
+        FailurePolicy::Ignore => registration::FailurePolicy::Ignore,
+    };
+    reg.timeout_seconds = w.webhook_timeout_seconds;
+    reg.excluded_namespaces = w.exclude_namespaces.clone();
     info!(
-        url = ?w.webhook_url,
-        service = %format!("{}/{}:{}", args.namespace, w.webhook_service, w.webhook_service_port),
-        failure_policy = ?w.failure_policy,
-        timeout_seconds = w.webhook_timeout_seconds,
-        excluded = ?w.exclude_namespaces,
-        cert_secret = %w.cert_secret,
-        cert_dir = ?w.cert_dir,
-        external_certs = w.external_certs,
+        target = ?reg.target,
+        failure_policy = ?reg.failure_policy,
+        timeout_seconds = reg.timeout_seconds,
+        excluded = ?reg.excluded(),
+        cert_secret = %cert.secret_name,
+        cert_dir = ?cert.cert_dir,
+        external_certs = cert.external,
         "webhook settings"
     );
+    Ok((cert, reg))
+}
+
+/// `127.0.0.1` of `https://127.0.0.1:8443/x`, `::1` of `https://[::1]:8443`.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("https://")?;
+    let authority = rest.split('/').next()?;
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// Choose how excluded namespaces are selected from the API server's version; on failure
+/// keep the label mode, which excludes correctly on every version.
+async fn with_selector_mode(
+    client: &kube::Client,
+    mut cfg: registration::RegistrationConfig,
+) -> registration::RegistrationConfig {
+    match client.apiserver_version().await {
+        Ok(info) => cfg.namespace_selector_mode = registration::selector_mode_for(&info),
+        Err(e) => {
+            tracing::warn!(error = %error::report(&e), "cannot read the API server version; excluding namespaces by label")
+        }
+    }
+    cfg
 }
 
 /// Ctrl-C or SIGTERM (what the kubelet sends).
