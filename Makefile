@@ -2,10 +2,10 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help demo test lint fmt crds bench
+.PHONY: help demo test unit e2e lint fmt crds bench
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 demo: ## Judge the sample workloads against the sample policies, printed as kubectl shows it
 	$(CARGO) build --locked -q -p palisade-cli
@@ -13,8 +13,16 @@ demo: ## Judge the sample workloads against the sample policies, printed as kube
 	@$(PALISADE) check -f config/samples/workloads -p config/samples; \
 	  status=$$?; [ $$status -le 1 ] || exit $$status
 
-test: lint ## Format check, clippy with -D warnings, then every test
-	$(CARGO) test --workspace --locked
+test: lint unit e2e ## Format check, clippy -D warnings, unit tests, then the end-to-end tests
+
+unit: ## Every test except the end-to-end ones
+	$(CARGO) test --workspace --locked --exclude palisade-e2e
+
+# The harness starts (and, however the run ends, stops) a local control plane unless
+# PALISADE_E2E_KUBECONFIG names a cluster; the plain KUBECONFIG is never used.
+E2E_TEST_THREADS ?= 4
+e2e: ## End-to-end tests: a real kube-apiserver calling the webhook (see "End-to-end tests" in the README)
+	$(CARGO) test --locked -p palisade-e2e -- --test-threads=$(E2E_TEST_THREADS)
 
 lint: ## Format check and clippy with -D warnings
 	$(CARGO) fmt --all -- --check

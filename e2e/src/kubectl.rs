@@ -1,0 +1,134 @@
+//! Running kubectl the way a user does, and keeping exactly what it printed.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one kubectl call printed.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The command line, for messages.
+    pub command: String,
+    /// Exit code; `None` when kubectl could not be run or died by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Panics with the whole output unless kubectl exited 0.
+    #[track_caller]
+    pub fn ok(self) -> Output {
+        assert!(self.success(), "expected success:\n{self}");
+        self
+    }
+
+    /// Panics with the whole output unless kubectl failed.
+    #[track_caller]
+    pub fn failed(self) -> Output {
+        assert!(!self.success(), "expected a failure:\n{self}");
+        self
+    }
+
+    /// stderr without the lines newer kubectl versions add about version skew.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| !l.contains("version difference between client") && !l.is_empty())
+            .collect()
+    }
+
+    /// The `Warning: ` lines kubectl printed (admission warnings), skew warnings left out.
+    pub fn warnings(&self) -> Vec<&str> {
+        self.stderr_lines()
+            .into_iter()
+            .filter(|l| l.starts_with("Warning: "))
+            .collect()
+    }
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "$ {}   (exit {}, {:.1}s)",
+            self.command,
+            self.code
+                .map_or_else(|| "none".to_owned(), |c| c.to_string()),
+            self.took.as_secs_f64()
+        )?;
+        writeln!(f, "--- stdout ---\n{}", self.stdout.trim_end())?;
+        write!(f, "--- stderr ---\n{}", self.stderr.trim_end())
+    }
+}
+
+/// kubectl bound to one cluster.
+#[derive(Debug, Clone)]
+pub struct Kubectl {
+    pub program: PathBuf,
+    pub kubeconfig: PathBuf,
+    /// A discovery cache of our own: the user's ~/.kube/cache is left alone, and a CRD
+    /// created by this run is never hidden behind a stale cache.
+    pub cache_dir: PathBuf,
+}
+
+impl Kubectl {
+    /// Run `kubectl ARGS` in `dir` (relative `-f` paths resolve there, and kubectl prints
+    /// them as given), with `stdin` as its input when given.
+    pub fn run<I, S>(&self, dir: &Path, args: I, stdin: Option<&str>) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let command = std::iter::once("kubectl".to_owned())
+            .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let start = Instant::now();
+        let mut cmd = Command::new(&self.program);
+        // A global flag before the subcommand, so it never lands after a `--`.
+        cmd.arg("--cache-dir")
+            .arg(&self.cache_dir)
+            .args(&args)
+            .current_dir(dir)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let result = cmd.spawn().and_then(|mut child| {
+            if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+                pipe.write_all(input.as_bytes())?;
+            }
+            child.wait_with_output()
+        });
+        match result {
+            Ok(out) => Output {
+                command,
+                code: out.status.code(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                took: start.elapsed(),
+            },
+            Err(e) => Output {
+                command,
+                code: None,
+                stdout: String::new(),
+                stderr: format!("cannot run {}: {e}", self.program.display()),
+                took: start.elapsed(),
+            },
+        }
+    }
+}

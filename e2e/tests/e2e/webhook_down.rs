@@ -1,0 +1,72 @@
+//! The webhook is down and failurePolicy is Fail: the control plane's namespaces and
+//! Palisade's own are still admitted (no deadlock), every other namespace is refused with
+//! the API server's message, and admission works again once the webhook is back.
+
+use palisade_e2e::{PALISADE_NAMESPACE, TIMEOUT_SECONDS, Test};
+
+use crate::E2E;
+
+const NS: &str = "e2e-down";
+
+fn pod(name: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  labels:
+    {E2E}
+spec:
+  containers:
+  - name: app
+    image: registry.example.com/shop/web:1.4.2
+"#
+    )
+}
+
+#[test]
+fn webhook_down_fails_closed_except_for_exempt_namespaces() {
+    // Stopping the shared webhook would fail other tests' requests: run alone.
+    let t = Test::exclusive("webhook-down");
+    t.namespace(NS, &[]);
+    for ns in ["kube-system", PALISADE_NAMESPACE] {
+        t.wait_service_account(ns);
+        t.kubectl([
+            "delete",
+            "pod",
+            "e2e-down-probe",
+            "-n",
+            ns,
+            "--ignore-not-found",
+        ])
+        .ok();
+    }
+    let file = t.write("pod.yaml", &pod("e2e-down-probe"));
+
+    t.env.stop_webhook();
+    let addr = t.env.webhook_addr();
+
+    for ns in ["kube-system", PALISADE_NAMESPACE] {
+        let out = t.kubectl(["apply", "-n", ns, "-f", &file]).ok();
+        assert_eq!(out.stdout.trim(), "pod/e2e-down-probe created", "{out}");
+    }
+    let out = t.kubectl(["apply", "-n", NS, "-f", &file]).failed();
+    assert_eq!(
+        out.stderr_lines(),
+        [format!(
+            r#"Error from server (InternalError): error when creating "pod.yaml": Internal error occurred: failed calling webhook "pods.palisade.dev": Post "https://{addr}/validate/pods?timeout={TIMEOUT_SECONDS}s": dial tcp {addr}: connect: connection refused"#
+        )],
+        "{out}"
+    );
+    let out = t.kubectl(["get", "pods", "-n", NS, "-o", "name"]).ok();
+    assert_eq!(out.stdout.trim(), "", "{out}");
+
+    t.env.start_webhook().expect("the webhook starts again");
+    let out = t.kubectl(["apply", "-n", NS, "-f", &file]).ok();
+    assert_eq!(out.stdout.trim(), "pod/e2e-down-probe created", "{out}");
+
+    for ns in ["kube-system", PALISADE_NAMESPACE] {
+        t.kubectl(["delete", "pod", "e2e-down-probe", "-n", ns, "--wait=false"])
+            .ok();
+    }
+}
