@@ -2,10 +2,13 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help demo test unit e2e lint fmt crds bench
+.PHONY: help run demo test unit e2e lint fmt crds bench
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+run: ## Run Palisade against KUBECONFIG's cluster, or a local control plane it starts (Ctrl-C stops all)
+	@hack/run.sh
 
 demo: ## Judge the sample workloads against the sample policies, printed as kubectl shows it
 	$(CARGO) build --locked -q -p palisade-cli
