@@ -49,11 +49,20 @@ fn crds_apply_and_show_in_explain_and_get() {
     let out = t
         .kubectl(["apply", "-f", &format!("{}/", crd_dir.display())])
         .ok();
-    let line = out.stdout.trim();
+    // One line per CRD file; more kinds may join SecurityPolicy there.
+    let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(
-        line == "customresourcedefinition.apiextensions.k8s.io/securitypolicies.palisade.dev unchanged"
-            || line
-                == "customresourcedefinition.apiextensions.k8s.io/securitypolicies.palisade.dev configured",
+        lines.contains(
+            &"customresourcedefinition.apiextensions.k8s.io/securitypolicies.palisade.dev unchanged"
+        ) || lines.contains(
+            &"customresourcedefinition.apiextensions.k8s.io/securitypolicies.palisade.dev configured"
+        ),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("customresourcedefinition.apiextensions.k8s.io/")),
         "{out}"
     );
     assert!(out.stderr_lines().is_empty(), "{out}");
