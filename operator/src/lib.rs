@@ -5,11 +5,13 @@
 //! `error_policy`, writes by server-side apply under one field manager ([`FIELD_MANAGER`]).
 
 pub mod admin;
+pub mod audit;
 pub mod certs;
 pub mod error;
 pub mod leader;
 pub mod metrics;
 pub mod policy_controller;
+pub mod policy_report;
 pub mod registration;
 pub mod status;
 

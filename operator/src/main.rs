@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{ArgAction, Parser, ValueEnum};
 use palisade_operator::admin::{self, Health, Role};
 use palisade_operator::metrics::Metrics;
-use palisade_operator::{certs, error, leader, policy_controller, registration};
+use palisade_operator::{audit, certs, error, leader, policy_controller, registration};
 use tokio::sync::watch;
 use tracing::info;
 
@@ -44,6 +44,38 @@ struct Args {
 
     #[command(flatten)]
     webhook: WebhookArgs,
+
+    #[command(flatten)]
+    audit: AuditArgs,
+}
+
+/// The background audit of what already runs.
+#[derive(Debug, clap::Args)]
+struct AuditArgs {
+    /// Time between two background audits with no SecurityPolicy change (e.g. 30s, 10m, 1h).
+    /// Every policy change triggers one as well.
+    #[arg(long, env = "PALISADE_AUDIT_INTERVAL", default_value = "10m", value_parser = parse_interval)]
+    audit_interval: std::time::Duration,
+
+    /// At most this many results per PolicyReport, most severe first; the summary counts all.
+    #[arg(long, env = "PALISADE_AUDIT_MAX_RESULTS", default_value_t = 100)]
+    audit_max_results: usize,
+
+    /// Create the wgpolicyk8s.io PolicyReport CRDs when the cluster has none.
+    #[arg(long, env = "PALISADE_INSTALL_POLICY_REPORT_CRDS", default_value_t = true, action = ArgAction::Set)]
+    install_policy_report_crds: bool,
+}
+
+/// `90s`, `10m`, `1h`, `1h30m` (at least one second).
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let d: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration like 30s, 10m or 1h: {e}"))?;
+    let d = std::time::Duration::try_from(d).map_err(|e| e.to_string())?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err("the interval must be at least 1s".into());
+    }
+    Ok(d)
 }
 
 /// How the API server reaches the webhook, and its certificates.
@@ -160,6 +192,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(leader::default_identity);
 
     let (cert_config, registration_config) = webhook_configs(&args)?;
+    let audit_config = audit::Config {
+        interval: args.audit.audit_interval,
+        max_results: args.audit.audit_max_results,
+        install_crds: args.audit.install_policy_report_crds,
+        // What the webhook never judges is not reported either.
+        excluded_namespaces: registration_config.excluded(),
+    };
     let lead = {
         let client = client.clone();
         let metrics = metrics.clone();
@@ -179,6 +218,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     }
                 })
             };
+            let audit = audit::run(
+                client.clone(),
+                audit_config,
+                metrics.clone(),
+                leader::triggered(stop.clone()),
+            );
             let policies = policy_controller::run(
                 client,
                 policy_controller::Config { instance: identity },
@@ -186,10 +231,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 health,
                 leader::triggered(stop),
             );
-            // The policy controller returns once told to stop (after its in-flight
-            // reconciles); the certificate loop never does and is dropped with it.
+            // The policy controller and the audit return once told to stop (after their
+            // in-flight work); the certificate loop never does and is dropped with them.
             tokio::select! {
-                () = policies => {}
+                _ = futures::future::join(policies, audit) => {}
                 () = webhook => {}
             }
         }
@@ -364,5 +409,25 @@ mod tests {
         assert!(
             Args::try_parse_from(["palisade-operator", "--webhook-timeout-seconds", "60"]).is_err()
         );
+    }
+
+    #[test]
+    fn audit_flags_parse_durations() {
+        use std::time::Duration;
+        let a = Args::try_parse_from(["palisade-operator"]).expect("defaults");
+        assert_eq!(a.audit.audit_interval, Duration::from_secs(600));
+        assert_eq!(a.audit.audit_max_results, 100);
+        assert!(a.audit.install_policy_report_crds);
+        for (text, secs) in [("30s", 30), ("1h", 3600), ("1h30m", 5400)] {
+            let a = Args::try_parse_from(["palisade-operator", "--audit-interval", text])
+                .expect("parses");
+            assert_eq!(a.audit.audit_interval, Duration::from_secs(secs), "{text}");
+        }
+        for bad in ["0s", "soon", "-5m"] {
+            assert!(
+                Args::try_parse_from(["palisade-operator", "--audit-interval", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -1,0 +1,726 @@
+//! The background audit: the engine the webhook runs, over what already runs in the cluster.
+//!
+//! On every SecurityPolicy generation change and every interval, the audit lists pods and the
+//! workload kinds, judges the top-level objects (a workload, or a pod no judged workload
+//! owns, so one bad template is counted once), and writes:
+//! - one `PolicyReport` per namespace (`palisade-<namespace>`): counts plus the most severe
+//!   results, bounded in size;
+//! - each SecurityPolicy's `status.violations` and `status.lastAuditTime`, under a field
+//!   manager of its own ([`FIELD_MANAGER`]) so that server-side apply never removes the
+//!   controller's `conditions`, `observedGeneration` or `enforced`, nor they these;
+//! - `palisade_audit_violations{policy,rule}`.
+//!
+//! Audit-mode policies surface only here. The report building is pure ([`build_reports`]);
+//! [`audit_once`] does the I/O around it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::Timestamp as Instant;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use palisade_policy::{CompiledPolicy, Decision, Facts, Mode, PolicySet, Subject, Violation};
+use tracing::{debug, info, warn};
+
+use crate::error::{Error, report};
+use crate::metrics::Metrics;
+use crate::policy_controller;
+use crate::policy_report::{self, Outcome, PolicyReport, ReportBody, ReportResult, Severity};
+
+/// The field manager of the audit's writes (reports and the policies' audit status fields).
+pub const FIELD_MANAGER: &str = "palisade-operator-audit";
+/// Label on every report the audit writes; stale ones are found and deleted by it.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "palisade-operator");
+/// `source` of every result.
+pub const SOURCE: &str = "palisade";
+/// Page size of the lists, so a large cluster is read in bounded pieces.
+const PAGE: u32 = 500;
+/// A result's message is cut here; reports stay small whatever the policies say.
+const MAX_MESSAGE: usize = 1024;
+/// Policy changes arriving together are audited once.
+const DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// Settings of the audit.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Time between two audits with no policy change.
+    pub interval: Duration,
+    /// At most this many results per report (the summary counts them all).
+    pub max_results: usize,
+    /// Create the PolicyReport CRDs when the cluster has none.
+    pub install_crds: bool,
+    /// Namespaces never judged (the webhook's exclusions: kube-system, its own, configured).
+    pub excluded_namespaces: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            interval: Duration::from_secs(600),
+            max_results: 100,
+            install_crds: true,
+            excluded_namespaces: vec!["kube-system".into()],
+        }
+    }
+}
+
+/// One judged object: where it is, how to refer to it, and the engine's decision (or why the
+/// engine could not read it).
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub namespace: String,
+    pub reference: ObjectReference,
+    pub outcome: Result<Decision, String>,
+}
+
+/// What one audit found, besides the reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Findings {
+    /// Per namespace, the report body.
+    pub reports: BTreeMap<String, ReportBody>,
+    /// Per policy (every policy of the set, found or not), violations by rule.
+    pub by_policy: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl Findings {
+    /// All violations of one policy.
+    pub fn violations(&self, policy: &str) -> u64 {
+        self.by_policy
+            .get(policy)
+            .map_or(0, |rules| rules.values().sum())
+    }
+}
+
+/// Most severe first: Enforce, then Warn, then Audit.
+fn mode_rank(mode: Mode) -> u8 {
+    match mode {
+        Mode::Enforce => 0,
+        Mode::Warn => 1,
+        _ => 2,
+    }
+}
+
+fn severity(mode: Mode) -> Severity {
+    match mode {
+        Mode::Enforce => Severity::High,
+        Mode::Warn => Severity::Medium,
+        _ => Severity::Low,
+    }
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max.saturating_sub(3);
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
+
+/// The result for one violation.
+pub fn violation_result(v: &Violation, resource: &ObjectReference, now: Instant) -> ReportResult {
+    let mut message = String::with_capacity(160);
+    if let Some(c) = &v.container {
+        message.push_str(&format!("{} {:?}: ", c.kind.as_str(), c.name));
+    }
+    message.push_str(&format!("{}; {}", v.message, v.fix));
+    let mut properties = BTreeMap::new();
+    properties.insert("field".to_owned(), truncate(v.field.clone(), MAX_MESSAGE));
+    properties.insert("mode".to_owned(), v.mode.as_str().to_owned());
+    if let Some(c) = &v.container {
+        properties.insert("container".to_owned(), c.name.clone());
+    }
+    ReportResult {
+        source: Some(SOURCE.into()),
+        policy: v.policy.clone(),
+        rule: Some(v.rule.as_str().to_owned()),
+        category: Some("Pod Security".into()),
+        severity: Some(severity(v.mode)),
+        timestamp: Some(policy_report::Timestamp::from_jiff(now)),
+        result: Some(if v.mode == Mode::Warn {
+            Outcome::Warn
+        } else {
+            Outcome::Fail
+        }),
+        scored: true,
+        resources: vec![resource.clone()],
+        message: Some(truncate(message, MAX_MESSAGE)),
+        properties,
+    }
+}
+
+/// The reports and per-policy counts for what was judged. Every namespace with a judged
+/// object gets a report. Summary: `pass` counts (object, matching policy) pairs with no
+/// violation; `fail` the violations of Enforce and Audit policies; `warn` those of Warn
+/// policies; `error` objects the engine could not read. At most `max_results` results per
+/// report, most severe first, then by object, policy and rule, so the same cluster gives
+/// the same report.
+pub fn build_reports(
+    judged: &[Judged],
+    policies: &PolicySet,
+    max_results: usize,
+    now: Instant,
+) -> Findings {
+    let mut by_policy: BTreeMap<String, BTreeMap<String, u64>> = policies
+        .policies()
+        .iter()
+        .map(|p| (p.name().to_owned(), BTreeMap::new()))
+        .collect();
+    // Per namespace: the body and the candidate results with their sort key.
+    type Key = (u8, String, String, String, String, String);
+    let mut work: BTreeMap<String, (ReportBody, Vec<(Key, ReportResult)>)> = BTreeMap::new();
+    for j in judged {
+        let (body, results) = work.entry(j.namespace.clone()).or_default();
+        let decision = match &j.outcome {
+            Ok(d) => d,
+            Err(e) => {
+                body.summary.error += 1;
+                let key = (
+                    3,
+                    kind_name(&j.reference),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                );
+                results.push((
+                    key,
+                    ReportResult {
+                        source: Some(SOURCE.into()),
+                        policy: "-".into(),
+                        rule: None,
+                        category: Some("Pod Security".into()),
+                        severity: None,
+                        timestamp: Some(policy_report::Timestamp::from_jiff(now)),
+                        result: Some(Outcome::Error),
+                        scored: false,
+                        resources: vec![j.reference.clone()],
+                        message: Some(truncate(
+                            format!("cannot read the pod spec: {e}"),
+                            MAX_MESSAGE,
+                        )),
+                        properties: BTreeMap::new(),
+                    },
+                ));
+                continue;
+            }
+        };
+        let failing: HashSet<&str> = decision
+            .violations
+            .iter()
+            .map(|v| v.policy.as_str())
+            .collect();
+        body.summary.pass += decision
+            .matched_policies
+            .iter()
+            .filter(|p| !failing.contains(p.as_str()))
+            .count() as u64;
+        for v in &decision.violations {
+            if v.mode == Mode::Warn {
+                body.summary.warn += 1;
+            } else {
+                body.summary.fail += 1;
+            }
+            *by_policy
+                .entry(v.policy.clone())
+                .or_default()
+                .entry(v.rule.as_str().to_owned())
+                .or_insert(0) += 1;
+            let key = (
+                mode_rank(v.mode),
+                kind_name(&j.reference),
+                v.policy.clone(),
+                v.rule.as_str().to_owned(),
+                v.container
+                    .as_ref()
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+                v.field.clone(),
+            );
+            results.push((key, violation_result(v, &j.reference, now)));
+        }
+    }
+    let reports = work
+        .into_iter()
+        .map(|(ns, (mut body, mut results))| {
+            results.sort_by(|a, b| a.0.cmp(&b.0));
+            results.truncate(max_results);
+            body.results = results.into_iter().map(|(_, r)| r).collect();
+            (ns, body)
+        })
+        .collect();
+    Findings { reports, by_policy }
+}
+
+fn kind_name(r: &ObjectReference) -> String {
+    format!(
+        "{}/{}",
+        r.kind.as_deref().unwrap_or(""),
+        r.name.as_deref().unwrap_or("")
+    )
+}
+
+/// The name of the report of a namespace.
+pub fn report_name(namespace: &str) -> String {
+    format!("palisade-{namespace}")
+}
+
+/// The kinds the audit lists, with the versions to try in order (CronJob is `batch/v1` from
+/// Kubernetes 1.21, `batch/v1beta1` before).
+pub const KINDS: &[(&str, &[&str], &str, &str)] = &[
+    ("", &["v1"], "Pod", "pods"),
+    ("apps", &["v1"], "Deployment", "deployments"),
+    ("apps", &["v1"], "ReplicaSet", "replicasets"),
+    ("apps", &["v1"], "StatefulSet", "statefulsets"),
+    ("apps", &["v1"], "DaemonSet", "daemonsets"),
+    ("batch", &["v1"], "Job", "jobs"),
+    ("batch", &["v1", "v1beta1"], "CronJob", "cronjobs"),
+    (
+        "",
+        &["v1"],
+        "ReplicationController",
+        "replicationcontrollers",
+    ),
+];
+
+/// Objects that are judged: those in a namespace not excluded, and not controlled by another
+/// listed object (its owner is judged instead: Pod → ReplicaSet → Deployment counts once).
+pub fn top_level<'a>(
+    objects: &'a [DynamicObject],
+    excluded_namespaces: &[String],
+) -> Vec<&'a DynamicObject> {
+    let uids: HashSet<&str> = objects
+        .iter()
+        .filter_map(|o| o.metadata.uid.as_deref())
+        .collect();
+    objects
+        .iter()
+        .filter(|o| {
+            let ns = o.metadata.namespace.as_deref().unwrap_or("");
+            !excluded_namespaces.iter().any(|e| e == ns)
+        })
+        .filter(|o| {
+            !o.owner_references()
+                .iter()
+                .any(|r| r.controller == Some(true) && uids.contains(r.uid.as_str()))
+        })
+        .collect()
+}
+
+/// Judge one object with the engine.
+pub fn judge(
+    object: &DynamicObject,
+    set: &PolicySet,
+    namespace_labels: &HashMap<String, BTreeMap<String, String>>,
+    now: Instant,
+) -> Option<Judged> {
+    let types = object.types.as_ref()?;
+    let namespace = object.metadata.namespace.clone().unwrap_or_default();
+    let reference = ObjectReference {
+        api_version: Some(types.api_version.clone()),
+        kind: Some(types.kind.clone()),
+        name: object.metadata.name.clone(),
+        namespace: Some(namespace.clone()),
+        uid: object.metadata.uid.clone(),
+        ..ObjectReference::default()
+    };
+    let outcome = match Subject::from_manifest(object, &namespace) {
+        Ok(Some(subject)) => {
+            let facts = Facts {
+                namespace_labels: namespace_labels.get(&namespace),
+                now,
+            };
+            Ok(palisade_policy::review(set, &subject, &facts))
+        }
+        Ok(None) => return None,
+        Err(e) => Err(report(&e)),
+    };
+    Some(Judged {
+        namespace,
+        reference,
+        outcome,
+    })
+}
+
+/// The policies in force, as the webhook compiles them: the current generation, or when it
+/// is invalid the one recorded in `status.enforced`. Returns the set and every policy name.
+pub fn compile_policies(objects: &[DynamicObject]) -> PolicySet {
+    let mut compiled = Vec::with_capacity(objects.len());
+    for obj in objects {
+        let Ok(value) = serde_json::to_value(obj) else {
+            continue;
+        };
+        match compile_value(&value) {
+            Some(p) => compiled.push(p),
+            None => {
+                if let Some(p) = enforced_generation(&value).and_then(|v| compile_value(&v)) {
+                    compiled.push(p);
+                }
+            }
+        }
+    }
+    PolicySet::new(compiled)
+}
+
+fn compile_value(value: &serde_json::Value) -> Option<CompiledPolicy> {
+    palisade_policy::policy_from_value(value)
+        .and_then(|p| CompiledPolicy::compile(&p))
+        .ok()
+}
+
+/// The object with the spec of `status.enforced`, when that is an older generation.
+fn enforced_generation(value: &serde_json::Value) -> Option<serde_json::Value> {
+    let enforced = value.pointer("/status/enforced")?;
+    let generation = enforced.get("generation")?.as_i64()?;
+    let spec = enforced.get("spec")?;
+    let current = value
+        .pointer("/metadata/generation")
+        .and_then(|g| g.as_i64());
+    if current.is_some_and(|c| generation >= c) {
+        return None;
+    }
+    let mut old = value.clone();
+    let object = old.as_object_mut()?;
+    object.remove("status");
+    object.insert("spec".into(), spec.clone());
+    if let Some(meta) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.insert("generation".into(), generation.into());
+    }
+    Some(old)
+}
+
+/// Every object of a kind in the cluster, page by page, with `apiVersion` and `kind` set
+/// (list items come without them). `None` when the API server serves none of the versions.
+async fn list_kind(
+    client: &Client,
+    group: &str,
+    versions: &[&str],
+    kind: &str,
+    plural: &str,
+) -> Result<Option<Vec<DynamicObject>>, Error> {
+    for version in versions {
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
+        match list_all(&Api::<DynamicObject>::all_with(client.clone(), &resource)).await {
+            Ok(mut items) => {
+                for item in &mut items {
+                    item.types = Some(TypeMeta {
+                        api_version: resource.api_version.clone(),
+                        kind: kind.to_owned(),
+                    });
+                }
+                return Ok(Some(items));
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => continue,
+            Err(source) => {
+                return Err(Error::Kube {
+                    action: format!("list {plural}.{group}/{version}"),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(None)
+}
+
+async fn list_all<K>(api: &Api<K>) -> Result<Vec<K>, kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    let mut params = ListParams::default().limit(PAGE);
+    loop {
+        let page = api.list(&params).await?;
+        out.extend(page.items);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// Create the PolicyReport CRDs that the cluster lacks and wait until they are served.
+/// Existing ones (from Kyverno, say) are left as they are.
+pub async fn ensure_crds(client: &Client) -> Result<(), Error> {
+    let api = Api::<CustomResourceDefinition>::all(client.clone());
+    for crd in policy_report::crds() {
+        let name = crd.name_any();
+        let existing = api
+            .get_opt(&name)
+            .await
+            .map_err(Error::kube(format!("read CRD {name}")))?;
+        if existing.is_some() {
+            continue;
+        }
+        match api.create(&PostParams::default(), &crd).await {
+            Ok(_) => info!(crd = %name, "CRD created"),
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(source) => {
+                return Err(Error::Kube {
+                    action: format!("create CRD {name}"),
+                    source,
+                });
+            }
+        }
+        for _ in 0..60 {
+            let established = api
+                .get_opt(&name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|c| c.status)
+                .and_then(|s| s.conditions)
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                });
+            if established {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    Ok(())
+}
+
+/// One audit: list, judge, write reports, statuses and metrics. Returns what was found.
+pub async fn audit_once(
+    client: &Client,
+    config: &Config,
+    metrics: &Metrics,
+) -> Result<Findings, Error> {
+    let now = Instant::now();
+    let policy_resource = policy_controller::resource();
+    let policy_api = Api::<DynamicObject>::all_with(client.clone(), &policy_resource);
+    let policy_objects = list_all(&policy_api)
+        .await
+        .map_err(Error::kube("list SecurityPolicies"))?;
+    let set = compile_policies(&policy_objects);
+
+    let namespaces = list_all(&Api::<Namespace>::all(client.clone()))
+        .await
+        .map_err(Error::kube("list namespaces"))?;
+    let namespace_labels: HashMap<String, BTreeMap<String, String>> = namespaces
+        .iter()
+        .map(|n| (n.name_any(), n.labels().clone()))
+        .collect();
+
+    let mut objects = Vec::new();
+    for (group, versions, kind, plural) in KINDS {
+        match list_kind(client, group, versions, kind, plural).await? {
+            Some(items) => objects.extend(items),
+            None => debug!(kind, "not served by this API server; skipped"),
+        }
+    }
+    let judged: Vec<Judged> = top_level(&objects, &config.excluded_namespaces)
+        .into_iter()
+        .filter_map(|o| judge(o, &set, &namespace_labels, now))
+        .collect();
+    let findings = build_reports(&judged, &set, config.max_results, now);
+
+    write_reports(client, &findings).await?;
+    write_statuses(client, &policy_resource, &set, &findings, now).await;
+    for (policy, rules) in &findings.by_policy {
+        metrics.set_audit_violations(policy, rules.iter().map(|(r, n)| (r.as_str(), *n)));
+    }
+    info!(
+        objects = judged.len(),
+        policies = set.len(),
+        reports = findings.reports.len(),
+        violations = findings
+            .by_policy
+            .values()
+            .flat_map(|r| r.values())
+            .sum::<u64>(),
+        "audit finished"
+    );
+    Ok(findings)
+}
+
+/// Apply the report of each namespace; delete the audit's reports in namespaces that no
+/// longer have a judged object.
+async fn write_reports(client: &Client, findings: &Findings) -> Result<(), Error> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for (ns, body) in &findings.reports {
+        let name = report_name(ns);
+        let report = PolicyReport::new(
+            ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(ns.clone()),
+                labels: Some(BTreeMap::from([(
+                    MANAGED_BY.0.to_owned(),
+                    MANAGED_BY.1.to_owned(),
+                )])),
+                ..ObjectMeta::default()
+            },
+            body.clone(),
+        );
+        Api::<PolicyReport>::namespaced(client.clone(), ns)
+            .patch(&name, &params, &Patch::Apply(&report))
+            .await
+            .map_err(Error::kube(format!("apply PolicyReport {ns}/{name}")))?;
+    }
+    let ours = Api::<PolicyReport>::all(client.clone())
+        .list(&ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1)))
+        .await
+        .map_err(Error::kube("list PolicyReports"))?;
+    for stale in ours.items.iter().filter(|r| {
+        r.metadata
+            .namespace
+            .as_ref()
+            .is_none_or(|ns| !findings.reports.contains_key(ns))
+    }) {
+        let (Some(ns), Some(name)) = (&stale.metadata.namespace, &stale.metadata.name) else {
+            continue;
+        };
+        match Api::<PolicyReport>::namespaced(client.clone(), ns)
+            .delete(name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => info!(namespace = %ns, report = %name, "stale PolicyReport deleted"),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                warn!(namespace = %ns, report = %name, error = %report(&e), "cannot delete stale PolicyReport")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Write `violations` and `lastAuditTime` of every policy in force, under the audit's own
+/// field manager. A policy that cannot be written is logged and the others still are.
+async fn write_statuses(
+    client: &Client,
+    resource: &ApiResource,
+    set: &PolicySet,
+    findings: &Findings,
+    now: Instant,
+) {
+    let api = Api::<DynamicObject>::all_with(client.clone(), resource);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for policy in set.policies() {
+        let name = policy.name();
+        let violations = i64::try_from(findings.violations(name)).unwrap_or(i64::MAX);
+        let patch = serde_json::json!({
+            "apiVersion": resource.api_version,
+            "kind": resource.kind,
+            "status": {
+                "violations": violations,
+                "lastAuditTime": Time(now),
+            },
+        });
+        match api.patch_status(name, &params, &Patch::Apply(&patch)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                warn!(policy = %name, error = %report(&e), "cannot write the audit status")
+            }
+        }
+    }
+}
+
+/// Run audits until `shutdown` fires: once at start, after every SecurityPolicy generation
+/// change (creation, update, deletion; not status writes, which would loop), and every
+/// `config.interval`. A failed audit is logged and retried at the next trigger.
+pub async fn run(
+    client: Client,
+    config: Config,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    tokio::pin!(shutdown);
+    if config.install_crds
+        && let Err(e) = ensure_crds(&client).await
+    {
+        warn!(error = %report(&e), "cannot install the PolicyReport CRDs");
+    }
+    let api = Api::<DynamicObject>::all_with(client.clone(), &policy_controller::resource());
+    let changes = watcher::watcher(api, watcher::Config::default());
+    tokio::pin!(changes);
+    let mut generations: HashMap<String, i64> = HashMap::new();
+    // The watch's first listing is what the audit at start already sees.
+    let mut primed = false;
+    let mut audited: BTreeSet<String> = BTreeSet::new();
+    let mut ticker = tokio::time::interval(config.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut due = true;
+    let mut changed = false;
+    loop {
+        if due {
+            // Let a burst of policy changes settle.
+            if changed {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(DEBOUNCE) => {}
+                }
+            }
+            match audit_once(&client, &config, &metrics).await {
+                Ok(findings) => {
+                    // Series of policies gone since the last audit are dropped.
+                    for gone in audited
+                        .iter()
+                        .filter(|p| !findings.by_policy.contains_key(*p))
+                    {
+                        metrics.set_audit_violations(gone, []);
+                    }
+                    audited = findings.by_policy.keys().cloned().collect();
+                }
+                Err(e) => {
+                    warn!(error = %report(&e), "audit failed; retrying at the next change or interval")
+                }
+            }
+            due = false;
+            changed = false;
+            ticker.reset();
+        }
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = ticker.tick() => due = true,
+            event = changes.next() => match event {
+                Some(Ok(event)) => {
+                    changed |= generation_changed(&mut generations, &mut primed, event);
+                    due |= changed;
+                }
+                Some(Err(e)) => debug!(error = %report(&e), "SecurityPolicy watch (retried)"),
+                None => break,
+            },
+        }
+    }
+    info!("audit stopped");
+}
+
+/// Track generations; true when one appeared, changed or went away (after the first
+/// listing, which only fills the map).
+pub fn generation_changed(
+    generations: &mut HashMap<String, i64>,
+    primed: &mut bool,
+    event: watcher::Event<DynamicObject>,
+) -> bool {
+    let generation = |o: &DynamicObject| o.metadata.generation.unwrap_or(0);
+    match event {
+        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+            let new = generation(&o);
+            match generations.insert(o.name_any(), new) {
+                Some(old) => old != new,
+                None => *primed,
+            }
+        }
+        watcher::Event::Delete(o) => generations.remove(&o.name_any()).is_some(),
+        watcher::Event::Init => false,
+        watcher::Event::InitDone => {
+            *primed = true;
+            false
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The background audit against a real kube-apiserver. Run with a cluster in
+//! `PALISADE_E2E_KUBECONFIG` (e.g. from `hack/local-cluster.sh up`):
+//!
+//! ```sh
+//! PALISADE_E2E_KUBECONFIG=$KUBECONFIG cargo test -p palisade-operator --test audit_cluster -- --ignored
+//! ```
+//!
+//! Objects have names of their own, so the test can run beside others and again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, ResourceExt};
+use palisade_crds::SecurityPolicy;
+use palisade_operator::admin::Health;
+use palisade_operator::metrics::Metrics;
+use palisade_operator::policy_report::{Outcome, PolicyReport};
+use palisade_operator::{audit, leader, policy_controller};
+use tokio::sync::watch;
+
+const MANAGER: &str = "palisade-audit-tests";
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn client() -> Client {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "warn,palisade_operator=info",
+        ))
+        .with_test_writer()
+        .try_init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let path = std::env::var("PALISADE_E2E_KUBECONFIG")
+        .expect("PALISADE_E2E_KUBECONFIG must name a kubeconfig for these tests");
+    let kubeconfig = Kubeconfig::read_from(&path).expect("a readable kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a usable kubeconfig");
+    Client::try_from(config).expect("a client")
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos:x}", std::process::id())
+}
+
+async fn install_securitypolicy_crd(client: &Client) {
+    let api = Api::<CustomResourceDefinition>::all(client.clone());
+    for crd in palisade_crds::all() {
+        let name = crd.name_any();
+        api.patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("CRD applied");
+        eventually("CRD established", || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                let crd = api.get(&name).await.ok()?;
+                crd.status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+}
+
+async fn apply_policy(api: &Api<SecurityPolicy>, name: &str, spec: serde_json::Value) -> i64 {
+    let body = serde_json::json!({
+        "apiVersion": "palisade.dev/v1alpha1",
+        "kind": "SecurityPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    });
+    api.patch(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .expect("policy applied")
+    .metadata
+    .generation
+    .expect("a generation")
+}
+
+/// The policy once its status describes `generation` as Ready.
+async fn ready(api: &Api<SecurityPolicy>, name: &str, generation: i64) -> SecurityPolicy {
+    eventually(&format!("Ready for generation {generation}"), || {
+        let api = api.clone();
+        let name = name.to_owned();
+        async move {
+            let p = api.get(&name).await.ok()?;
+            let s = p.status.as_ref()?;
+            let ok = s.observed_generation == Some(generation)
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+            ok.then_some(p)
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs PALISADE_E2E_KUBECONFIG"]
+async fn an_audit_pass_reports_a_privileged_deployment_and_counts_it_on_the_policy() {
+    let client = client().await;
+    install_securitypolicy_crd(&client).await;
+    let ns = unique("audit");
+    let policy_name = unique("audit-priv");
+
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))
+                .expect("a namespace"),
+        )
+        .await
+        .expect("namespace created");
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": "nginx:1.25",
+                    "securityContext": {"privileged": true}}]}
+            }
+        }
+    }))
+    .expect("a deployment");
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("deployment created");
+
+    // The SecurityPolicy controller writes Ready; the audit must leave it alone.
+    let (stop, stop_rx) = watch::channel(false);
+    let controller = tokio::spawn(policy_controller::run(
+        client.clone(),
+        policy_controller::Config {
+            instance: "audit-tests".into(),
+        },
+        Arc::new(Metrics::new()),
+        Health::default(),
+        leader::triggered(stop_rx),
+    ));
+    let policies = Api::<SecurityPolicy>::all(client.clone());
+    let spec = serde_json::json!({
+        "mode": "Audit",
+        "match": {"namespaces": [ns]},
+        "privileged": "Deny",
+    });
+    let g1 = apply_policy(&policies, &policy_name, spec.clone()).await;
+    let before = ready(&policies, &policy_name, g1).await;
+    let before_status = before.status.clone().expect("status");
+
+    // One audit pass, in-process.
+    audit::ensure_crds(&client)
+        .await
+        .expect("PolicyReport CRDs");
+    let metrics = Metrics::new();
+    let config = audit::Config::default();
+    let findings = audit::audit_once(&client, &config, &metrics)
+        .await
+        .expect("audit pass");
+    assert_eq!(findings.violations(&policy_name), 1, "{findings:?}");
+
+    // The report of the namespace names the policy, the rule and the field.
+    let report = Api::<PolicyReport>::namespaced(client.clone(), &ns)
+        .get(&audit::report_name(&ns))
+        .await
+        .expect("the namespace's PolicyReport");
+    assert_eq!(
+        report
+            .labels()
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("palisade-operator")
+    );
+    let result = report
+        .body
+        .results
+        .iter()
+        .find(|r| r.policy == policy_name)
+        .unwrap_or_else(|| panic!("no result of {policy_name}: {report:?}"));
+    assert_eq!(result.result, Some(Outcome::Fail));
+    assert_eq!(result.rule.as_deref(), Some("privileged"));
+    assert_eq!(
+        result.properties.get("field").map(String::as_str),
+        Some("spec.template.spec.containers[0].securityContext.privileged")
+    );
+    assert_eq!(
+        result.properties.get("mode").map(String::as_str),
+        Some("Audit")
+    );
+    let resource = &result.resources[0];
+    assert_eq!(resource.kind.as_deref(), Some("Deployment"));
+    assert_eq!(resource.name.as_deref(), Some("web"));
+    assert!(report.body.summary.fail >= 1, "{:?}", report.body.summary);
+    // The pods and ReplicaSet of the Deployment are not counted again.
+    assert!(
+        report.body.results.iter().all(|r| r
+            .resources
+            .iter()
+            .all(|res| res.kind.as_deref() != Some("Pod") || r.policy != policy_name)),
+        "{report:?}"
+    );
+
+    // The policy's status: the count, and the controller's fields as they were.
+    let after = policies.get(&policy_name).await.expect("policy");
+    let status = after.status.clone().expect("status");
+    assert_eq!(status.violations, Some(1));
+    assert!(status.last_audit_time.is_some());
+    assert_eq!(status.conditions, before_status.conditions);
+    assert_eq!(
+        status.observed_generation,
+        before_status.observed_generation
+    );
+    assert_eq!(status.enforced, before_status.enforced);
+
+    // And the controller's next write of its fields leaves the audit's in place.
+    let mut spec2 = spec;
+    spec2["readOnlyRootFilesystem"] = true.into();
+    let g2 = apply_policy(&policies, &policy_name, spec2).await;
+    let p = ready(&policies, &policy_name, g2).await;
+    let status = p.status.expect("status");
+    assert_eq!(status.violations, Some(1), "the controller kept violations");
+    assert!(status.last_audit_time.is_some());
+
+    let text = metrics.encode().expect("metrics");
+    let line =
+        format!("palisade_audit_violations{{policy=\"{policy_name}\",rule=\"privileged\"}} 1");
+    assert!(text.contains(&line), "missing {line} in\n{text}");
+
+    stop.send_replace(true);
+    let _ = tokio::time::timeout(WAIT, controller).await;
+    let _ = policies
+        .delete(&policy_name, &DeleteParams::default())
+        .await;
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(&ns, &DeleteParams::default())
+        .await;
+}
