@@ -8,7 +8,8 @@
 //! - each SecurityPolicy's `status.violations` and `status.lastAuditTime`, under a field
 //!   manager of its own ([`FIELD_MANAGER`]) so that server-side apply never removes the
 //!   controller's `conditions`, `observedGeneration` or `enforced`, nor they these;
-//! - `palisade_audit_violations{policy,rule}`.
+//! - `palisade_audit_violations{policy,rule}`;
+//! - an Event on a policy whose violation count changed (at most one per policy per audit).
 //!
 //! Audit-mode policies surface only here. The report building is pure ([`build_reports`]);
 //! [`audit_once`] does the I/O around it.
@@ -19,14 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
+use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSource, Namespace, ObjectReference};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp as Instant;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use palisade_policy::{CompiledPolicy, Decision, Facts, Mode, PolicySet, Subject, Violation};
 use tracing::{debug, info, warn};
 
@@ -41,6 +42,8 @@ pub const FIELD_MANAGER: &str = "palisade-operator-audit";
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "palisade-operator");
 /// `source` of every result.
 pub const SOURCE: &str = "palisade";
+/// Reason of the Event emitted when a policy's violation count changes.
+pub const EVENT_REASON: &str = "AuditViolations";
 /// Page size of the lists, so a large cluster is read in bounded pieces.
 const PAGE: u32 = 500;
 /// A result's message is cut here; reports stay small whatever the policies say.
@@ -530,6 +533,13 @@ pub async fn audit_once(
     let findings = build_reports(&judged, &set, config.max_results, now);
 
     write_reports(client, &findings).await?;
+    // Compared with the count on the status before this audit rewrites it, so a restart
+    // says nothing new.
+    for change in count_changes(&policy_objects, &findings) {
+        if let Err(e) = announce(client, &policy_resource, &change, now).await {
+            warn!(policy = %change.object.name_any(), error = %report(&e), "cannot publish the audit Event");
+        }
+    }
     write_statuses(client, &policy_resource, &set, &findings, now).await;
     for (policy, rules) in &findings.by_policy {
         metrics.set_audit_violations(policy, rules.iter().map(|(r, n)| (r.as_str(), *n)));
@@ -596,6 +606,97 @@ async fn write_reports(client: &Client, findings: &Findings) -> Result<(), Error
         }
     }
     Ok(())
+}
+
+/// A policy whose violation count differs from the one its status shows.
+#[derive(Debug)]
+pub struct CountChange<'a> {
+    pub object: &'a DynamicObject,
+    pub before: Option<i64>,
+    pub now: u64,
+    /// `privileged 2, podSecurity.runAsNonRoot 1`
+    pub by_rule: String,
+}
+
+/// The policies (of those audited) whose count changed since the last audit wrote it; a
+/// first count of zero is not news.
+pub fn count_changes<'a>(
+    objects: &'a [DynamicObject],
+    findings: &Findings,
+) -> Vec<CountChange<'a>> {
+    objects
+        .iter()
+        .filter_map(|o| {
+            let rules = findings.by_policy.get(&o.name_any())?;
+            let now: u64 = rules.values().sum();
+            let before = o
+                .data
+                .pointer("/status/violations")
+                .and_then(serde_json::Value::as_i64);
+            let same = match before {
+                Some(b) => u64::try_from(b).ok() == Some(now),
+                None => now == 0,
+            };
+            (!same).then(|| CountChange {
+                object: o,
+                before,
+                now,
+                by_rule: rules
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(r, n)| format!("{r} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        })
+        .collect()
+}
+
+/// One Event on the policy, through `core/v1` (which takes Events about cluster-scoped
+/// objects on every Kubernetes version), in `default` as the controller's fallback does.
+async fn announce(
+    client: &Client,
+    resource: &ApiResource,
+    change: &CountChange<'_>,
+    now: Instant,
+) -> Result<(), kube::Error> {
+    let name = change.object.name_any();
+    let mut message = format!(
+        "background audit: {} violation{} in running workloads",
+        change.now,
+        if change.now == 1 { "" } else { "s" }
+    );
+    if let Some(before) = change.before {
+        message.push_str(&format!(" (was {before})"));
+    }
+    if !change.by_rule.is_empty() {
+        message.push_str(&format!(": {}", change.by_rule));
+    }
+    message.push_str("; details in the PolicyReports (kubectl get policyreports -A)");
+    let event = CoreEvent {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}.audit.{:x}", now.as_nanosecond())),
+            namespace: Some("default".into()),
+            ..ObjectMeta::default()
+        },
+        involved_object: change.object.object_ref(resource),
+        type_: Some(if change.now > 0 { "Warning" } else { "Normal" }.into()),
+        reason: Some(EVENT_REASON.into()),
+        message: Some(truncate(message, MAX_MESSAGE)),
+        action: Some("Audit".into()),
+        source: Some(EventSource {
+            component: Some(crate::FIELD_MANAGER.into()),
+            host: None,
+        }),
+        first_timestamp: Some(Time(now)),
+        last_timestamp: Some(Time(now)),
+        count: Some(1),
+        ..CoreEvent::default()
+    };
+    Api::<CoreEvent>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &event)
+        .await
+        .map(|_| ())
 }
 
 /// Write `violations` and `lastAuditTime` of every policy in force, under the audit's own

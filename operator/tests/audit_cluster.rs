@@ -258,6 +258,26 @@ async fn an_audit_pass_reports_a_privileged_deployment_and_counts_it_on_the_poli
     assert_eq!(status.violations, Some(1), "the controller kept violations");
     assert!(status.last_audit_time.is_some());
 
+    // Its count went from none to 1: one Event says so.
+    let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default")
+        .list(&kube::api::ListParams::default())
+        .await
+        .expect("events");
+    let ours: Vec<_> = events
+        .items
+        .iter()
+        .filter(|e| {
+            e.involved_object.name.as_deref() == Some(policy_name.as_str())
+                && e.reason.as_deref() == Some(audit::EVENT_REASON)
+        })
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    let message = ours[0].message.as_deref().unwrap_or("");
+    assert!(
+        message.contains("1 violation in running workloads: privileged 1"),
+        "{message}"
+    );
+
     let text = metrics.encode().expect("metrics");
     let line =
         format!("palisade_audit_violations{{policy=\"{policy_name}\",rule=\"privileged\"}} 1");

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::core::DynamicObject;
 use palisade_operator::audit::{self, Judged};
 use palisade_operator::policy_report::{Outcome, PolicyReport, Severity};
@@ -362,4 +363,50 @@ fn empty_cluster_gives_no_reports() {
     let f = audit::build_reports(&[], &PolicySet::default(), 100, Timestamp::UNIX_EPOCH);
     assert!(f.reports.is_empty());
     assert_eq!(f.by_policy, BTreeMap::new());
+}
+
+#[test]
+fn an_event_is_due_only_when_a_policy_count_changes() {
+    let p = |name: &str, status: Option<i64>| {
+        let mut v = policy(name, "Audit", serde_json::json!({"privileged": "Deny"}));
+        if let Some(n) = status {
+            v["status"] = serde_json::json!({"violations": n});
+        }
+        v
+    };
+    let policies = objects(vec![
+        p("new-clean", None),
+        p("new-dirty", None),
+        p("same", Some(1)),
+        p("fixed", Some(4)),
+        p("worse", Some(1)),
+    ]);
+    let set = audit::compile_policies(&policies);
+    let objs = objects(vec![deployment("a", "w", "1", true, false)]);
+    let mut f = audit::build_reports(
+        &judge_all(&objs, &set, &[]),
+        &set,
+        100,
+        Timestamp::UNIX_EPOCH,
+    );
+    // Every policy found the one privileged Deployment; pretend two found nothing / more.
+    f.by_policy.insert("new-clean".into(), BTreeMap::new());
+    f.by_policy.insert("fixed".into(), BTreeMap::new());
+    f.by_policy.insert(
+        "worse".into(),
+        BTreeMap::from([("privileged".to_owned(), 3)]),
+    );
+    let changes = audit::count_changes(&policies, &f);
+    let got: Vec<(String, Option<i64>, u64, String)> = changes
+        .iter()
+        .map(|c| (c.object.name_any(), c.before, c.now, c.by_rule.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("new-dirty".to_owned(), None, 1, "privileged 1".to_owned()),
+            ("fixed".to_owned(), Some(4), 0, String::new()),
+            ("worse".to_owned(), Some(1), 3, "privileged 3".to_owned()),
+        ]
+    );
 }
