@@ -532,7 +532,11 @@ pub async fn audit_once(
         .collect();
     let findings = build_reports(&judged, &set, config.max_results, now);
 
-    write_reports(client, &findings).await?;
+    // Without the PolicyReport CRDs (--install-policy-report-crds=false on a cluster that
+    // lacks them) the statuses, Events and metrics still say what the audit found.
+    if let Err(e) = write_reports(client, &findings).await {
+        warn!(error = %report(&e), "cannot write the PolicyReports");
+    }
     // Compared with the count on the status before this audit rewrites it, so a restart
     // says nothing new.
     for change in count_changes(&policy_objects, &findings) {
