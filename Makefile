@@ -21,11 +21,11 @@ test: lint unit e2e ## Format check, clippy -D warnings, unit tests, then the en
 unit: ## Every test except the end-to-end ones
 	$(CARGO) test --workspace --locked --exclude palisade-e2e
 
-# The harness starts (and, however the run ends, stops) a local control plane unless
-# PALISADE_E2E_KUBECONFIG names a cluster; the plain KUBECONFIG is never used.
-E2E_TEST_THREADS ?= 4
-e2e: ## End-to-end tests: a real kube-apiserver calling the webhook (see "End-to-end tests" in the README)
-	$(CARGO) test --locked -p palisade-e2e -- --test-threads=$(E2E_TEST_THREADS)
+# One control plane for the e2e suite and the operator's API-server tests: the one
+# PALISADE_E2E_KUBECONFIG names, else a local one started (and stopped) by hack/e2e.sh.
+# The plain KUBECONFIG is never used.
+e2e: ## Control-plane tests: the e2e suite and the operator's API-server tests (see "End-to-end tests" in the README)
+	@hack/e2e.sh
 
 lint: ## Format check and clippy with -D warnings
 	$(CARGO) fmt --all -- --check
