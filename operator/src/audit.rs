@@ -367,7 +367,9 @@ pub fn compile_policies(objects: &[DynamicObject]) -> PolicySet {
         match compile_value(&value) {
             Some(p) => compiled.push(p),
             None => {
-                if let Some(p) = enforced_generation(&value).and_then(|v| compile_value(&v)) {
+                if let Some(p) = palisade_policy::enforced_generation(&value)
+                    .and_then(|(_, v)| compile_value(&v))
+                {
                     compiled.push(p);
                 }
             }
@@ -380,27 +382,6 @@ fn compile_value(value: &serde_json::Value) -> Option<CompiledPolicy> {
     palisade_policy::policy_from_value(value)
         .and_then(|p| CompiledPolicy::compile(&p))
         .ok()
-}
-
-/// The object with the spec of `status.enforced`, when that is an older generation.
-fn enforced_generation(value: &serde_json::Value) -> Option<serde_json::Value> {
-    let enforced = value.pointer("/status/enforced")?;
-    let generation = enforced.get("generation")?.as_i64()?;
-    let spec = enforced.get("spec")?;
-    let current = value
-        .pointer("/metadata/generation")
-        .and_then(|g| g.as_i64());
-    if current.is_some_and(|c| generation >= c) {
-        return None;
-    }
-    let mut old = value.clone();
-    let object = old.as_object_mut()?;
-    object.remove("status");
-    object.insert("spec".into(), spec.clone());
-    if let Some(meta) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.insert("generation".into(), generation.into());
-    }
-    Some(old)
 }
 
 /// Every object of a kind in the cluster, page by page, with `apiVersion` and `kind` set

@@ -25,7 +25,8 @@ pub use decision::{Decision, ExpiredException, Skipped, Violation, Waiver};
 pub use engine::{Facts, review, review_request};
 pub use error::{Error, Problem};
 pub use load::{
-    Document, parse_documents, parse_policies, policy_from_document, policy_from_value,
+    Document, enforced_generation, parse_documents, parse_policies, policy_from_document,
+    policy_from_value,
 };
 pub use policy::{CompiledPolicy, PolicySet, RuleId};
 pub use subject::{PodCarrier, Subject};

@@ -78,6 +78,30 @@ pub fn policy_from_value(value: &Value) -> Result<SecurityPolicy, Error> {
     typed(value, None)
 }
 
+/// The SecurityPolicy object as it stood at the generation its `status.enforced` records,
+/// when that is older than the current generation: same name and metadata, the enforced
+/// spec, no status. The webhook and the audit enforce this when the current generation is
+/// invalid, so a bad update never drops enforcement.
+pub fn enforced_generation(value: &Value) -> Option<(i64, Value)> {
+    let enforced = value.pointer("/status/enforced")?;
+    let generation = enforced.get("generation")?.as_i64()?;
+    let spec = enforced.get("spec")?;
+    let current = value
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64);
+    if current.is_some_and(|c| generation >= c) {
+        return None;
+    }
+    let mut old = value.clone();
+    let object = old.as_object_mut()?;
+    object.remove("status");
+    object.insert("spec".into(), spec.clone());
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("generation".into(), generation.into());
+    }
+    Some((generation, old))
+}
+
 fn typed(v: &Value, index: Option<usize>) -> Result<SecurityPolicy, Error> {
     let name = v
         .pointer("/metadata/name")
@@ -170,6 +194,24 @@ mod tests {
                 .starts_with("SecurityPolicy p: field spec.privileged: "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn enforced_generation_only_when_older() {
+        let obj = |current: i64, enforced: i64| {
+            serde_json::json!({
+                "metadata": {"name": "p", "generation": current},
+                "spec": {"privileged": "Nope"},
+                "status": {"enforced": {"generation": enforced, "spec": {"privileged": "Deny"}}}
+            })
+        };
+        let (generation, old) = enforced_generation(&obj(3, 2)).expect("older generation");
+        assert_eq!(generation, 2);
+        assert_eq!(old["spec"]["privileged"], "Deny");
+        assert_eq!(old["metadata"]["generation"], 2);
+        assert!(old.get("status").is_none());
+        assert!(policy_from_value(&old).is_ok());
+        assert!(enforced_generation(&obj(3, 3)).is_none());
     }
 
     #[test]

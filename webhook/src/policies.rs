@@ -292,7 +292,7 @@ pub fn compile_objects(objects: &[Arc<DynamicObject>]) -> Compiled {
         match compile_value(&value) {
             Ok(p) => policies.push(p),
             Err(message) => {
-                let fallback = enforced_generation(&value)
+                let fallback = palisade_policy::enforced_generation(&value)
                     .and_then(|(generation, v)| compile_value(&v).ok().map(|p| (generation, p)));
                 let in_force = fallback.map(|(generation, p)| {
                     policies.push(p);
@@ -316,29 +316,6 @@ fn compile_value(value: &serde_json::Value) -> Result<palisade_policy::CompiledP
     palisade_policy::policy_from_value(value)
         .and_then(|p| palisade_policy::CompiledPolicy::compile(&p))
         .map_err(|e| object_error_message(&e))
-}
-
-/// The object as it was at the generation recorded in `status.enforced`, when that is an
-/// older generation than the current one: same name and metadata, the enforced spec, and
-/// no status (which may be what failed to read).
-fn enforced_generation(value: &serde_json::Value) -> Option<(i64, serde_json::Value)> {
-    let enforced = value.pointer("/status/enforced")?;
-    let generation = enforced.get("generation")?.as_i64()?;
-    let spec = enforced.get("spec")?;
-    let current = value
-        .pointer("/metadata/generation")
-        .and_then(|g| g.as_i64());
-    if current.is_some_and(|c| generation >= c) {
-        return None;
-    }
-    let mut old = value.clone();
-    let object = old.as_object_mut()?;
-    object.remove("status");
-    object.insert("spec".into(), spec.clone());
-    if let Some(meta) = object.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.insert("generation".into(), generation.into());
-    }
-    Some((generation, old))
 }
 
 /// The engine's text without the document position, which means nothing for an API object.
