@@ -58,20 +58,7 @@ impl Error {
     }
 }
 
-/// The error and all its causes on one line, each cause once.
-pub fn report(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
-}
+pub use palisade_process::report;
 
 #[cfg(test)]
 mod tests {

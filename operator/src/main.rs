@@ -1,7 +1,6 @@
 //! `palisade-operator`: SecurityPolicy status, webhook registration and certificates, under
 //! leader election, with probes and metrics on the admin port.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +11,7 @@ use clap::{ArgAction, Parser, ValueEnum};
 use palisade_operator::admin::{self, Health, Role};
 use palisade_operator::metrics::Metrics;
 use palisade_operator::{audit, certs, error, leader, policy_controller, registration};
+use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use tokio::sync::watch;
 use tracing::info;
 
@@ -140,12 +140,6 @@ struct WebhookArgs {
 enum FailurePolicy {
     Fail,
     Ignore,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 fn main() -> ExitCode {
@@ -338,44 +332,6 @@ async fn with_selector_mode(
         }
     }
     cfg
-}
-
-/// Ctrl-C or SIGTERM (what the kubelet sends).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => info!("Ctrl-C received"),
-        () = term => info!("SIGTERM received"),
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
 }
 
 #[cfg(test)]

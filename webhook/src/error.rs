@@ -76,21 +76,7 @@ pub enum TlsError {
     Config(#[source] rustls::Error),
 }
 
-/// One line with every cause: `policy file p.yaml: document 1: field spec.mode: ...`.
-/// A cause whose text its parent already shows is not repeated.
-pub fn report(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
-}
+pub use palisade_process::report;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,5 @@
 //! `palisade-webhook`: the HTTPS validating admission webhook.
 
-use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_webhook::server::{self, Options};
 use palisade_webhook::tls::{self, TlsFiles};
 use palisade_webhook::{AppState, Metrics, PolicyStore, error};
@@ -68,12 +68,6 @@ struct Args {
     log_format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let d: k8s_openapi::jiff::SignedDuration = s
         .parse()
@@ -127,42 +121,4 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let server = server::start(options, AppState::new(store, metrics)).await?;
     server.run_until(shutdown_signal()).await?;
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM (what the kubelet sends).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => info!("Ctrl-C received"),
-        () = term => info!("SIGTERM received"),
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
 }
