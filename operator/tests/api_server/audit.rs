@@ -2,7 +2,7 @@
 //! `PALISADE_E2E_KUBECONFIG` (e.g. from `hack/local-cluster.sh up`):
 //!
 //! ```sh
-//! PALISADE_E2E_KUBECONFIG=$KUBECONFIG cargo test -p palisade-operator --test audit_cluster -- --ignored
+//! PALISADE_E2E_KUBECONFIG=$KUBECONFIG cargo test -p palisade-operator --test api_server -- --ignored
 //! ```
 //!
 //! Objects have names of their own, so the test can run beside others and again.

@@ -4,7 +4,7 @@
 //! and the operator creates these when a cluster lacks them. Regenerate with:
 //!
 //! ```sh
-//! PALISADE_UPDATE_CRDS=1 cargo test -p palisade-operator --test audit_crds
+//! PALISADE_UPDATE_CRDS=1 cargo test -p palisade-operator --test offline
 //! ```
 
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ fn committed_policy_report_crds_match_the_rust_types() {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == text,
-            "{} is not what policy_report.rs renders; run PALISADE_UPDATE_CRDS=1 cargo test -p palisade-operator --test audit_crds",
+            "{} is not what policy_report.rs renders; run PALISADE_UPDATE_CRDS=1 cargo test -p palisade-operator --test offline",
             path.display()
         );
     }

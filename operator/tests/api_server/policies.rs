@@ -2,7 +2,7 @@
 //! `PALISADE_E2E_KUBECONFIG` (e.g. from `hack/local-cluster.sh up`):
 //!
 //! ```sh
-//! PALISADE_E2E_KUBECONFIG=$KUBECONFIG cargo test -p palisade-operator --test cluster -- --ignored
+//! PALISADE_E2E_KUBECONFIG=$KUBECONFIG cargo test -p palisade-operator --test api_server -- --ignored
 //! ```
 //!
 //! Each test uses objects of its own names, so tests and repeated runs do not interfere.
