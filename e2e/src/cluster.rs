@@ -11,7 +11,8 @@
 //! terminal does not reach it), reading a pipe from this process. When the pipe closes, for
 //! whatever reason this process ended, the watchdog runs `local-cluster.sh down` — or, on a
 //! cluster given by the user, deletes what the tests created there (the webhook
-//! registration, and the namespaces, policies and pods labelled `palisade.dev/e2e=true`).
+//! registration and certificate Secret the operator made, and the namespaces, policies and
+//! pods labelled `palisade.dev/e2e=true`).
 //!
 //! Two test processes sharing a target dir would share the cluster dir: an exclusive lock on
 //! `<target>/e2e-cluster.lock` makes the second wait. The watchdog inherits the locked file
@@ -27,8 +28,8 @@ use crate::process::open_log;
 /// The label on everything the tests create, so it can be found and removed.
 pub const E2E_LABEL: &str = "palisade.dev/e2e";
 
-/// Name of the ValidatingWebhookConfiguration the harness registers.
-pub const REGISTRATION_NAME: &str = "palisade-e2e";
+/// Name of the ValidatingWebhookConfiguration the operator registers (its fixed name).
+pub const REGISTRATION_NAME: &str = "palisade";
 
 const WATCHDOG: &str = r#"
 exec 9>&1 1>>"$E2E_WATCHDOG_LOG" 2>&1
@@ -41,7 +42,9 @@ if [ -n "${E2E_CLUSTER_DIR:-}" ]; then
   "$E2E_CLUSTER_SCRIPT" down --dir "$E2E_CLUSTER_DIR"
 else
   k() { "$E2E_KUBECTL" --kubeconfig "$E2E_KUBECONFIG" --request-timeout=30s "$@"; }
+  # The registration first: with failurePolicy Fail, a webhook that is gone refuses pods.
   k delete validatingwebhookconfiguration "$E2E_REGISTRATION" --ignore-not-found
+  k delete secret -n "$E2E_NAMESPACE" "$E2E_CERT_SECRET" --ignore-not-found
   k delete pods --all-namespaces -l "$E2E_LABEL=true" --wait=false
   k delete securitypolicies.palisade.dev -l "$E2E_LABEL=true" --wait=false
   k delete namespaces -l "$E2E_LABEL=true" --wait=false
@@ -93,6 +96,8 @@ impl Cluster {
                         ("E2E_KUBECTL", kubectl.as_os_str()),
                         ("E2E_KUBECONFIG", kubeconfig.as_os_str()),
                         ("E2E_REGISTRATION", REGISTRATION_NAME.as_ref()),
+                        ("E2E_NAMESPACE", crate::PALISADE_NAMESPACE.as_ref()),
+                        ("E2E_CERT_SECRET", crate::operator::CERT_SECRET.as_ref()),
                         ("E2E_LABEL", E2E_LABEL.as_ref()),
                     ],
                 )?;

@@ -1,25 +1,29 @@
 //! End-to-end harness: a real kube-apiserver calls the real `palisade-webhook` over TLS,
-//! and tests assert what kubectl prints.
+//! `palisade-operator` registers it and manages its certificates, and tests assert what
+//! kubectl prints.
 //!
 //! [`env()`] sets up, once per test process:
 //! 1. the cluster ([`cluster`]): `PALISADE_E2E_KUBECONFIG` if set, else the local control
 //!    plane of `hack/local-cluster.sh` (stopped again when the process ends, however it ends);
-//! 2. the CRDs from `config/crd/` (kubectl apply), and the exempt label on `kube-system` and
-//!    `palisade-system`;
-//! 3. a CA and a serving certificate for 127.0.0.1, in a Secret-like `..data` layout;
-//! 4. `palisade-webhook` (built by cargo from this workspace) on free loopback ports,
-//!    watching SecurityPolicies on the API server;
-//! 5. its ValidatingWebhookConfiguration ([`webhook::registration`], failurePolicy Fail).
+//! 2. the CRDs from `config/crd/` (kubectl apply) and the `palisade-system` namespace;
+//! 3. `palisade-operator` ([`operator`], built by cargo from this workspace): it makes the CA
+//!    and serving certificate (Secret [`operator::CERT_SECRET`], mirrored into a
+//!    Secret-volume-like directory), registers the webhook by URL on loopback (failurePolicy
+//!    Fail, `kube-system` and `palisade-system` left out), keeps SecurityPolicy status and
+//!    audits every few seconds;
+//! 4. `palisade-webhook` on free loopback ports, serving the operator's certificate files and
+//!    watching SecurityPolicies on the API server.
 //!
 //! Each test takes a [`Test`]: its own directory for manifests, its own namespaces, a
-//! kubectl transcript, and on failure the transcript and the webhook's log are printed.
-//! Tests that disturb the shared webhook (stopping it, rotating its certificate) take it
-//! exclusively; the others share it and run in parallel.
+//! kubectl transcript, and on failure the transcript and the webhook's and operator's logs
+//! are printed. Tests that disturb the shared processes (stopping the webhook or the
+//! operator, rotating the CA) take them exclusively; the others share them and run in
+//! parallel.
 
-pub mod certs;
 pub mod cluster;
 pub mod http;
 pub mod kubectl;
+pub mod operator;
 pub mod process;
 pub mod webhook;
 
@@ -30,11 +34,12 @@ use std::sync::{Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWrit
 use std::thread;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 pub use cluster::{Cluster, E2E_LABEL, REGISTRATION_NAME};
 pub use kubectl::{Kubectl, Output};
 pub use webhook::{EXEMPT_LABEL, TIMEOUT_SECONDS};
 
-use certs::{Ca, SecretDir};
+use operator::OperatorSpec;
 use process::{Supervised, tail};
 use webhook::WebhookSpec;
 
@@ -45,7 +50,7 @@ pub const PALISADE_NAMESPACE: &str = "palisade-system";
 #[derive(Debug)]
 pub struct Env {
     pub repo: PathBuf,
-    /// Per-run files: webhook log, certificates, one directory per test.
+    /// Per-run files: logs, certificates, one directory per test.
     pub work: PathBuf,
     pub cluster: Cluster,
     pub kubectl: Kubectl,
@@ -53,14 +58,9 @@ pub struct Env {
     pub server_minor: u32,
     spec: WebhookSpec,
     webhook: Mutex<Option<Supervised>>,
-    tls: Mutex<Tls>,
+    operator_spec: OperatorSpec,
+    operator: Mutex<Option<Supervised>>,
     gate: RwLock<()>,
-}
-
-#[derive(Debug)]
-struct Tls {
-    ca: Ca,
-    secret: SecretDir,
 }
 
 static ENV: OnceLock<Result<Env, String>> = OnceLock::new();
@@ -91,7 +91,9 @@ impl Env {
             .map(|t| if t.is_absolute() { t } else { repo.join(t) })
             .unwrap_or_else(|| repo.join("target"));
         // Build first: a compile error should not cost a cluster start.
-        let binary = webhook::build_binary(&repo, "palisade-webhook", "palisade-webhook")?;
+        let webhook_binary = webhook::build_binary(&repo, "palisade-webhook", "palisade-webhook")?;
+        let operator_binary =
+            webhook::build_binary(&repo, "palisade-operator", "palisade-operator")?;
         let cluster = Cluster::find(&repo, &target)?;
         let work = target.join("e2e/run");
         let _ = std::fs::remove_dir_all(&work);
@@ -127,40 +129,36 @@ impl Env {
             "--timeout=60s",
             "crd/securitypolicies.palisade.dev",
         ])?;
-        // The exempt label stands in for kubernetes.io/metadata.name, which 1.20 lacks.
         if !kubectl
             .run(&repo, ["get", "namespace", PALISADE_NAMESPACE], None)
             .success()
         {
             k(&["create", "namespace", PALISADE_NAMESPACE])?;
         }
-        let exempt = format!("{EXEMPT_LABEL}=true");
-        k(&[
-            "label",
-            "namespace",
-            "kube-system",
-            PALISADE_NAMESPACE,
-            &exempt,
-            "--overwrite",
-        ])?;
 
-        let ca = Ca::new("palisade-e2e-ca").map_err(|e| format!("CA: {e}"))?;
-        let (cert, key) = ca
-            .serving_pair("palisade-webhook")
-            .map_err(|e| format!("serving certificate: {e}"))?;
-        let secret = SecretDir::create(&work.join("webhook-tls"), &cert, &key)
-            .map_err(|e| format!("cannot write the serving certificate: {e}"))?;
         let localhost = std::net::Ipv4Addr::LOCALHOST;
-        let spec = WebhookSpec {
-            binary,
-            addr: SocketAddr::from((localhost, webhook::free_port()?)),
+        let webhook_addr = SocketAddr::from((localhost, webhook::free_port()?));
+        let operator_spec = OperatorSpec {
+            binary: operator_binary,
+            namespace: PALISADE_NAMESPACE.to_owned(),
             admin_addr: SocketAddr::from((localhost, webhook::free_port()?)),
-            cert_file: secret.cert_file(),
-            key_file: secret.key_file(),
+            webhook_addr,
+            cert_dir: work.join("webhook-tls"),
+            kubeconfig: cluster.kubeconfig.clone(),
+            log: work.join("operator.log"),
+        };
+        // The operator first: the webhook serves the certificate files it writes.
+        let operator = operator_spec.start()?;
+        let spec = WebhookSpec {
+            binary: webhook_binary,
+            addr: webhook_addr,
+            admin_addr: SocketAddr::from((localhost, webhook::free_port()?)),
+            cert_file: operator_spec.cert_file(),
+            key_file: operator_spec.key_file(),
             kubeconfig: cluster.kubeconfig.clone(),
             log: work.join("webhook.log"),
         };
-        let process = spec.start()?;
+        let webhook = spec.start()?;
         let env = Env {
             repo,
             work,
@@ -168,20 +166,92 @@ impl Env {
             kubectl,
             server_minor,
             spec,
-            webhook: Mutex::new(Some(process)),
-            tls: Mutex::new(Tls { ca, secret }),
+            webhook: Mutex::new(Some(webhook)),
+            operator_spec,
+            operator: Mutex::new(Some(operator)),
             gate: RwLock::new(()),
         };
-        let bundle = env.ca_pem();
-        env.register(&bundle)?;
+        env.wait_registered()?;
         eprintln!(
-            "e2e: ready in {:.1}s: webhook https://{} (admin http://{}), log {}",
+            "e2e: ready in {:.1}s: webhook https://{} (admin http://{}), log {}; operator admin http://{}, log {}",
             started.elapsed().as_secs_f64(),
             env.spec.addr,
             env.spec.admin_addr,
-            env.spec.log.display()
+            env.spec.log.display(),
+            env.operator_spec.admin_addr,
+            env.operator_spec.log.display(),
         );
         Ok(env)
+    }
+
+    /// Wait until the operator's registration is in place: both webhooks pointing at our
+    /// webhook with a caBundle, and (on 1.20) the exempt label on the namespaces left out.
+    fn wait_registered(&self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = format!("https://{}/validate/pods", self.spec.addr);
+        loop {
+            let problem = match self.webhook_configuration() {
+                Ok(vwc) => {
+                    let hooks = vwc["webhooks"].as_array().cloned().unwrap_or_default();
+                    let names: Vec<&str> =
+                        hooks.iter().filter_map(|h| h["name"].as_str()).collect();
+                    if !names.contains(&"pods.palisade.dev")
+                        || !names.contains(&"workloads.palisade.dev")
+                    {
+                        Some(format!("webhooks {names:?}"))
+                    } else if !hooks
+                        .iter()
+                        .any(|h| h["clientConfig"]["url"] == url.as_str())
+                    {
+                        Some(format!("no webhook with url {url}: {vwc}"))
+                    } else if hooks.iter().any(|h| {
+                        h["clientConfig"]["caBundle"]
+                            .as_str()
+                            .is_none_or(str::is_empty)
+                    }) {
+                        Some("a webhook without caBundle".to_owned())
+                    } else {
+                        None
+                    }
+                }
+                Err(e) => Some(e),
+            };
+            let problem = problem.or_else(|| {
+                if self.server_minor >= 21 {
+                    return None;
+                }
+                let out = self.kubectl.run(
+                    &self.work,
+                    [
+                        "get",
+                        "namespaces",
+                        "-l",
+                        &format!("{EXEMPT_LABEL}=true"),
+                        "-o",
+                        "name",
+                    ],
+                    None,
+                );
+                let labelled = [
+                    "namespace/kube-system",
+                    &format!("namespace/{PALISADE_NAMESPACE}"),
+                ]
+                .iter()
+                .all(|n| out.stdout.lines().any(|l| l == *n));
+                (!labelled).then(|| format!("namespaces not labelled yet:\n{out}"))
+            });
+            match problem {
+                None => return Ok(()),
+                Some(p) if Instant::now() > deadline => {
+                    return Err(format!(
+                        "the operator did not register the webhook within 60s: {p}; last lines of {}:\n{}",
+                        self.operator_spec.log.display(),
+                        tail(&self.operator_spec.log, 30)
+                    ));
+                }
+                Some(_) => thread::sleep(Duration::from_millis(250)),
+            }
+        }
     }
 
     /// `https://127.0.0.1:<port>` of the webhook.
@@ -193,17 +263,52 @@ impl Env {
         &self.spec.log
     }
 
-    /// Apply the webhook registration trusting `ca_bundle_pem`.
-    pub fn register(&self, ca_bundle_pem: &str) -> Result<(), String> {
-        let manifest = webhook::registration(self.spec.addr, ca_bundle_pem).to_string();
-        let out = self
-            .kubectl
-            .run(&self.work, ["apply", "-f", "-"], Some(&manifest));
-        if out.success() {
-            Ok(())
-        } else {
-            Err(format!("cannot register the webhook:\n{out}"))
+    pub fn operator_log(&self) -> &Path {
+        &self.operator_spec.log
+    }
+
+    /// The directory where the operator writes the webhook's certificate files.
+    pub fn cert_dir(&self) -> &Path {
+        &self.operator_spec.cert_dir
+    }
+
+    /// The ValidatingWebhookConfiguration the operator registered, as JSON.
+    pub fn webhook_configuration(&self) -> Result<serde_json::Value, String> {
+        let out = self.kubectl.run(
+            &self.work,
+            [
+                "get",
+                "validatingwebhookconfiguration",
+                REGISTRATION_NAME,
+                "-o",
+                "json",
+            ],
+            None,
+        );
+        if !out.success() {
+            return Err(out.to_string());
         }
+        serde_json::from_str(&out.stdout).map_err(|e| format!("{e}:\n{out}"))
+    }
+
+    /// The PEM certificates in the caBundle of each registered webhook, by webhook name.
+    pub fn ca_bundles(&self) -> Result<Vec<(String, String)>, String> {
+        let vwc = self.webhook_configuration()?;
+        vwc["webhooks"]
+            .as_array()
+            .ok_or_else(|| format!("no webhooks in {vwc}"))?
+            .iter()
+            .map(|h| {
+                let name = h["name"].as_str().unwrap_or_default().to_owned();
+                let b64 = h["clientConfig"]["caBundle"]
+                    .as_str()
+                    .ok_or_else(|| format!("webhook {name} has no caBundle"))?;
+                let pem = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| format!("caBundle of {name}: {e}"))?;
+                Ok((name, String::from_utf8_lossy(&pem).into_owned()))
+            })
+            .collect()
     }
 
     /// Stop the webhook (SIGTERM, then its listeners close).
@@ -231,30 +336,37 @@ impl Env {
         self.spec.metrics()
     }
 
-    /// PEM of the CA that signs the serving certificates made from now on.
-    pub fn ca_pem(&self) -> String {
-        lock(&self.tls).ca.cert_pem.clone()
+    /// SIGKILL the operator (no shutdown code runs); returns once it is gone.
+    pub fn kill_operator(&self) -> Result<(), String> {
+        match lock(&self.operator).as_mut() {
+            Some(p) => p.kill_hard(Duration::from_secs(10)),
+            None => Err("the operator is not running".to_owned()),
+        }
     }
 
-    /// Make a new CA the signer of future serving certificates; returns its PEM. The served
-    /// certificate and the registration are left as they are.
-    pub fn replace_ca(&self) -> Result<String, String> {
-        let ca = Ca::new("palisade-e2e-ca-2").map_err(|e| format!("CA: {e}"))?;
-        let pem = ca.cert_pem.clone();
-        lock(&self.tls).ca = ca;
-        Ok(pem)
+    /// Start the operator again with the same flags, if it is not running; returns when it
+    /// is ready.
+    pub fn start_operator(&self) -> Result<(), String> {
+        let mut slot = lock(&self.operator);
+        if let Some(p) = slot.as_mut()
+            && p.exited().is_none()
+        {
+            return Ok(());
+        }
+        *slot = Some(self.operator_spec.start()?);
+        Ok(())
     }
 
-    /// Publish a new serving certificate from the current CA through the `..data` swap.
-    pub fn rotate_serving_cert(&self) -> Result<(), String> {
-        let tls = lock(&self.tls);
-        let (cert, key) = tls
-            .ca
-            .serving_pair("palisade-webhook")
-            .map_err(|e| format!("serving certificate: {e}"))?;
-        tls.secret
-            .swap(&cert, &key)
-            .map_err(|e| format!("cannot swap the serving certificate: {e}"))
+    /// Whether the operator process is running.
+    pub fn operator_running(&self) -> bool {
+        lock(&self.operator)
+            .as_mut()
+            .is_some_and(|p| p.exited().is_none())
+    }
+
+    /// The operator's /metrics text.
+    pub fn operator_metrics(&self) -> Result<String, String> {
+        self.operator_spec.metrics()
     }
 }
 
@@ -286,7 +398,8 @@ impl Test {
         Test::with(env, name, Gate::Shared(guard))
     }
 
-    /// A test that stops, restarts or re-certifies the webhook: runs alone.
+    /// A test that stops or restarts the webhook or the operator, or rotates the CA: runs
+    /// alone.
     pub fn exclusive(name: &str) -> Test {
         let env = env();
         let guard = env
@@ -459,13 +572,19 @@ spec:
 
 impl Drop for Test {
     fn drop(&mut self) {
-        if matches!(self.gate, Gate::Exclusive(_))
-            && let Err(e) = self.env.start_webhook()
-        {
-            eprintln!(
-                "e2e: could not restart the webhook after {}: {e}",
-                self.name
-            );
+        if matches!(self.gate, Gate::Exclusive(_)) {
+            if let Err(e) = self.env.start_operator() {
+                eprintln!(
+                    "e2e: could not restart the operator after {}: {e}",
+                    self.name
+                );
+            }
+            if let Err(e) = self.env.start_webhook() {
+                eprintln!(
+                    "e2e: could not restart the webhook after {}: {e}",
+                    self.name
+                );
+            }
         }
         if thread::panicking() {
             // Printed into the test's captured output, which libtest shows on failure.
@@ -478,6 +597,11 @@ impl Drop for Test {
                 "===== last 60 lines of the webhook log ({}) =====\n{}",
                 self.env.spec.log.display(),
                 tail(&self.env.spec.log, 60)
+            );
+            eprintln!(
+                "===== last 60 lines of the operator log ({}) =====\n{}",
+                self.env.operator_spec.log.display(),
+                tail(&self.env.operator_spec.log, 60)
             );
             if self.env.cluster.local_dir.is_some() {
                 eprintln!(

@@ -19,6 +19,7 @@ const SUPERVISOR: &str = r#"
 exec 3<&0 </dev/null
 "$@" 3<&- &
 child=$!
+echo "$child" >"$SUPERVISED_PIDFILE"
 { read -r _ <&3 || true; kill -TERM "$child" 2>/dev/null; } &
 watcher=$!
 exec 3<&-
@@ -33,6 +34,8 @@ exit "$rc"
 pub struct Supervised {
     name: String,
     log: PathBuf,
+    /// Where the supervisor writes the child's own pid (for a SIGKILL that bypasses it).
+    pidfile: PathBuf,
     child: Child,
     stdin: Option<ChildStdin>,
 }
@@ -48,12 +51,15 @@ impl Supervised {
     ) -> io::Result<Supervised> {
         let out = open_log(log)?;
         let err = out.try_clone()?;
+        let pidfile = log.with_extension("pid");
+        let _ = std::fs::remove_file(&pidfile);
         let mut cmd = Command::new("bash");
         cmd.arg("-c")
             .arg(SUPERVISOR)
             .arg(format!("supervise-{name}"))
             .arg(program)
             .args(args)
+            .env("SUPERVISED_PIDFILE", &pidfile)
             .stdin(Stdio::piped())
             .stdout(out)
             .stderr(err);
@@ -65,6 +71,7 @@ impl Supervised {
         Ok(Supervised {
             name: name.to_owned(),
             log: log.to_owned(),
+            pidfile,
             child,
             stdin,
         })
@@ -81,6 +88,32 @@ impl Supervised {
     /// `Some(status)` once the child has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
+    }
+
+    /// SIGKILL the child itself, the way a node failure or the OOM killer ends it: no
+    /// shutdown code runs. Returns once the supervisor has seen it exit.
+    pub fn kill_hard(&mut self, wait: Duration) -> Result<(), String> {
+        let pid = std::fs::read_to_string(&self.pidfile)
+            .map_err(|e| format!("no pid of {} in {}: {e}", self.name, self.pidfile.display()))?;
+        let pid = pid.trim();
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", pid])
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if !status.success() {
+            return Err(format!("kill -KILL {pid} ({}) failed: {status}", self.name));
+        }
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if self.exited().is_some() {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!(
+            "{} (pid {pid}) still running after SIGKILL",
+            self.name
+        ))
     }
 
     /// SIGTERM the child (through its supervisor) and wait up to `grace`; SIGKILL after that.

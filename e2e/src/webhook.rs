@@ -1,5 +1,6 @@
 //! The webhook under test: built from this workspace, run as a local process on loopback,
-//! and registered with the API server by URL.
+//! serving the certificate files the operator writes (the operator registers it with the
+//! API server by URL).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -7,20 +8,18 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::cluster::{E2E_LABEL, REGISTRATION_NAME};
 use crate::http;
 use crate::process::{Supervised, tail};
 
-/// Namespaces carrying this label (`=true`) are never sent to the webhook. Kubernetes 1.20
-/// has no `kubernetes.io/metadata.name` label to select namespaces by name, so the harness
-/// labels `kube-system` and `palisade-system` itself (the operator will own this).
+/// Namespaces carrying this label (`=true`) are never sent to the webhook on Kubernetes 1.20,
+/// which has no `kubernetes.io/metadata.name` label to select namespaces by name: the
+/// operator labels `kube-system` and its own namespace.
 pub const EXEMPT_LABEL: &str = "palisade.dev/exempt";
 
-/// The API server's per-call timeout for the webhook, in seconds (short: decisions come
-/// from memory).
+/// The API server's per-call timeout for the webhook, in seconds: the operator's default
+/// `timeoutSeconds`.
 pub const TIMEOUT_SECONDS: u32 = 5;
 
 /// `cargo build -p <package> --bin <bin>` in this workspace; the path of the executable.
@@ -133,55 +132,4 @@ impl WebhookSpec {
             Err(e) => Err(format!("/metrics: {e}")),
         }
     }
-}
-
-/// The ValidatingWebhookConfiguration for a webhook at `https://<addr>/validate/...`,
-/// trusting `ca_bundle_pem` (one or more PEM certificates), failurePolicy `Fail`.
-///
-/// This is the one place the harness registers the webhook; once the operator owns the
-/// registration, it replaces this function.
-pub fn registration(addr: SocketAddr, ca_bundle_pem: &str) -> Value {
-    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(ca_bundle_pem);
-    let webhook = |name: &str, path: &str, rules: Value| {
-        json!({
-            "name": name,
-            "clientConfig": {"url": format!("https://{addr}{path}"), "caBundle": ca_bundle},
-            "rules": rules,
-            "failurePolicy": "Fail",
-            "matchPolicy": "Equivalent",
-            "sideEffects": "None",
-            "admissionReviewVersions": ["v1"],
-            "timeoutSeconds": TIMEOUT_SECONDS,
-            "namespaceSelector": {"matchExpressions": [
-                {"key": EXEMPT_LABEL, "operator": "NotIn", "values": ["true"]}
-            ]},
-        })
-    };
-    let rule = |groups: &[&str], resources: &[&str]| {
-        json!({
-            "apiGroups": groups,
-            "apiVersions": ["*"],
-            "operations": ["CREATE", "UPDATE"],
-            "resources": resources,
-            "scope": "Namespaced",
-        })
-    };
-    json!({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration",
-        "metadata": {
-            "name": REGISTRATION_NAME,
-            "labels": {E2E_LABEL: "true", "app.kubernetes.io/part-of": "palisade"},
-        },
-        "webhooks": [
-            webhook("pods.palisade.dev", "/validate/pods", json!([
-                rule(&[""], &["pods", "pods/ephemeralcontainers"]),
-            ])),
-            webhook("workloads.palisade.dev", "/validate/workloads", json!([
-                rule(&["apps", "extensions"], &["deployments", "replicasets", "statefulsets", "daemonsets"]),
-                rule(&["batch"], &["jobs", "cronjobs"]),
-                rule(&[""], &["replicationcontrollers", "podtemplates"]),
-            ])),
-        ],
-    })
 }
