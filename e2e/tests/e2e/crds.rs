@@ -2,43 +2,7 @@
 
 use palisade_e2e::Test;
 
-use crate::E2E;
-
-/// `kubectl get` output as (column header, cell) pairs, cut at the header's column starts.
-fn table(out: &str) -> Vec<Vec<(String, String)>> {
-    let mut lines = out.lines();
-    let header = lines.next().unwrap_or_default();
-    let starts: Vec<usize> = header
-        .char_indices()
-        .filter(|&(i, c)| c != ' ' && (i == 0 || header.as_bytes()[i - 1] == b' '))
-        .map(|(i, _)| i)
-        .collect();
-    lines
-        .map(|row| {
-            starts
-                .iter()
-                .enumerate()
-                .map(|(n, &from)| {
-                    let to = starts.get(n + 1).copied().unwrap_or(usize::MAX);
-                    let cell = |s: &str| {
-                        s.get(from..to.min(s.len()))
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned()
-                    };
-                    (cell(header), cell(row))
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn cell<'a>(row: &'a [(String, String)], column: &str) -> &'a str {
-    row.iter()
-        .find(|(h, _)| h == column)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no column {column} in {row:?}"))
-}
+use crate::{E2E, cell, table};
 
 #[test]
 fn crds_apply_and_show_in_explain_and_get() {
