@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # `make run`: Palisade in the foreground against a cluster, until Ctrl-C.
 #
-#   KUBECONFIG set    use that cluster: install the CRDs, run the webhook against it
+#   KUBECONFIG set    use that cluster (its API server must run on this machine's loopback)
 #   KUBECONFIG unset  start the local control plane (hack/local-cluster.sh) first; its
 #                     kubeconfig goes to .palisade/kubeconfig
 #
-# Then: the sample policies and their namespaces are applied, the webhook (a local process
-# on 127.0.0.1) is registered with the API server, and what to try is printed. Ctrl-C
-# removes the webhook registration and stops everything this script started.
+# Then palisade-operator and palisade-webhook run as local processes: the operator makes the
+# CA and serving certificate (Secret palisade-webhook-tls in palisade-system, mirrored into
+# .palisade/run/tls for the webhook), registers the webhook at https://127.0.0.1:<port>
+# (ValidatingWebhookConfiguration palisade), keeps SecurityPolicy status and audits what
+# runs. The sample policies and their namespaces are applied and what to try is printed.
+# Ctrl-C stops the operator, removes the webhook registration and stops everything else this
+# script started.
 #
-# The registration points the API server at https://127.0.0.1:<port>, so it is made only
-# when the API server runs on this machine's loopback (the local control plane, or any
-# apiserver on 127.0.0.1); for a remote cluster the webhook runs and watches policies,
-# but nothing is registered (install the Helm chart there instead).
+# The API server must be able to call https://127.0.0.1:<port>, so a cluster whose API
+# server is not on this machine's loopback is refused (install the Helm chart there instead).
 #
 # Variables: PALISADE_KUBECTL (kubectl to use; default: the one matching the local control
 # plane, else `kubectl`), PALISADE_RUN_DIR (state dir, default .palisade).
@@ -23,8 +25,8 @@ cd "$REPO"
 STATE=$(realpath -m "${PALISADE_RUN_DIR:-.palisade}")
 CLUSTER_DIR="$STATE/cluster"
 RUN="$STATE/run"
-REGISTRATION=palisade-local
-EXEMPT_LABEL=palisade.dev/exempt
+# The operator's ValidatingWebhookConfiguration.
+REGISTRATION=palisade
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() {
@@ -35,25 +37,30 @@ die() {
 STARTED_CLUSTER=false
 REGISTERED=false
 WEBHOOK_PID=""
+OPERATOR_PID=""
+# stop NAME PID: SIGTERM, up to 10 s, then SIGKILL.
+stop() {
+  kill -0 "$2" 2>/dev/null || return 0
+  say "stopping $1 (pid $2)"
+  kill -TERM "$2" 2>/dev/null
+  for _ in $(seq 100); do kill -0 "$2" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$2" 2>/dev/null
+}
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   set +e
   echo >&2
-  # The registration goes first: with failurePolicy Fail, a registered webhook that is gone
+  # The operator first, so that it cannot register the webhook again; then the registration,
+  # before the webhook stops: with failurePolicy Fail, a registered webhook that is gone
   # would refuse every pod outside the exempt namespaces.
+  [[ -n $OPERATOR_PID ]] && stop palisade-operator "$OPERATOR_PID"
   if $REGISTERED; then
     say "removing the ValidatingWebhookConfiguration $REGISTRATION"
     k delete validatingwebhookconfiguration "$REGISTRATION" --ignore-not-found >&2
   fi
-  if [[ -n $WEBHOOK_PID ]] && kill -0 "$WEBHOOK_PID" 2>/dev/null; then
-    say "stopping palisade-webhook (pid $WEBHOOK_PID)"
-    kill -TERM "$WEBHOOK_PID" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$WEBHOOK_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$WEBHOOK_PID" 2>/dev/null
-  fi
-  # OPERATOR: stop palisade-operator here once it is started below.
+  [[ -n $WEBHOOK_PID ]] && stop palisade-webhook "$WEBHOOK_PID"
   if $STARTED_CLUSTER; then
     say "stopping the local control plane"
     hack/local-cluster.sh down --dir "$CLUSTER_DIR" 2>&1 | sed 's/^/    /' >&2
@@ -115,117 +122,80 @@ else
   LOCAL=true
 fi
 SERVER=$(k config view --minify -o 'jsonpath={.clusters[0].cluster.server}')
-LOOPBACK=false
-[[ $SERVER =~ ^https?://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?/?$ ]] && LOOPBACK=true
 
-# ---------------------------------------------------------------- build, certificates
+[[ $SERVER =~ ^https?://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?/?$ ]] ||
+  die "the API server ($SERVER) is not on this machine's loopback: it could not call a webhook on https://127.0.0.1; install the Helm chart (charts/palisade) on that cluster, or unset KUBECONFIG for the local control plane"
 
-say "building palisade-webhook"
-cargo build --locked -q -p palisade-webhook --bin palisade-webhook
-# OPERATOR: build palisade-operator here (cargo build --locked -q -p palisade-operator).
+# ---------------------------------------------------------------- build
 
+say "building palisade-operator and palisade-webhook"
+cargo build --locked -q -p palisade-operator --bin palisade-operator -p palisade-webhook --bin palisade-webhook
 rm -rf "$RUN"
-mkdir -p "$RUN/tls"
-say "making a CA and a serving certificate for 127.0.0.1 in $RUN/tls"
-(
-  umask 077
-  cd "$RUN/tls"
-  # X.509 v3 with extensions: rustls refuses v1 certificates.
-  cat >openssl.cnf <<'EOF'
-[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign,digitalSignature
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
-authorityKeyIdentifier = keyid,issuer
-EOF
-  openssl req -x509 -new -nodes -newkey rsa:2048 -sha256 -days 30 -config openssl.cnf \
-    -extensions ca -subj "/CN=palisade-make-run-ca" -keyout ca.key -out ca.crt
-  openssl req -new -nodes -newkey rsa:2048 -config openssl.cnf -subj "/CN=palisade-webhook" \
-    -keyout tls.key -out tls.csr
-  openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -set_serial "0x$(openssl rand -hex 16)" \
-    -days 30 -sha256 -extfile openssl.cnf -extensions server -out tls.crt
-) >"$RUN/tls.log" 2>&1 || die "openssl failed; see $RUN/tls.log"
+mkdir -p "$RUN"
 
 # ---------------------------------------------------------------- CRDs, namespaces
 
 say "applying the CRDs (config/crd/)"
 k apply -f config/crd/ | sed 's/^/    /' >&2
 k wait --for=condition=established --timeout=60s crd/securitypolicies.palisade.dev >/dev/null
-# Kubernetes 1.20 has no kubernetes.io/metadata.name label; the registration's
-# namespaceSelector leaves out namespaces labelled palisade.dev/exempt=true.
+# The operator's namespace: its certificate Secret lives there, and it is never judged.
 k get namespace palisade-system >/dev/null 2>&1 || k create namespace palisade-system >/dev/null
-k label namespace kube-system palisade-system "$EXEMPT_LABEL=true" --overwrite >/dev/null
 
-# ---------------------------------------------------------------- the webhook
+# ---------------------------------------------------------------- operator and webhook
+
+# start NAME PIDVAR ARGS...: in its own session (a Ctrl-C reaches only this script, which
+# stops things in the right order), log in $RUN/NAME.log; sets PIDVAR.
+start() {
+  local name=$1 var=$2 pid
+  shift 2
+  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell, which execs the binary
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$RUN/$name.pid" "target/debug/$name" "$@" \
+    </dev/null >"$RUN/$name.log" 2>&1 &
+  for _ in $(seq 50); do [[ -s $RUN/$name.pid ]] && break; sleep 0.1; done
+  pid=$(cat "$RUN/$name.pid" 2>/dev/null) || die "$name did not start"
+  printf -v "$var" %s "$pid"
+}
+# alive NAME PID: dies with the log's tail unless the process runs.
+alive() {
+  kill -0 "$2" 2>/dev/null || die "$1 exited; last lines of $RUN/$1.log:
+$(tail -n 20 "$RUN/$1.log")"
+}
 
 PORT=$(free_port)
 ADMIN_PORT=$(free_port)
-say "starting palisade-webhook on https://127.0.0.1:$PORT (admin http://127.0.0.1:$ADMIN_PORT), log $RUN/webhook.log"
-# Its own session: a Ctrl-C reaches only this script, which removes the registration
-# before it stops the webhook.
-# shellcheck disable=SC2016 # $$ and $@ belong to the inner shell, which execs the webhook
-setsid bash -c 'echo $$ >"$0"; exec "$@"' "$RUN/webhook.pid" target/debug/palisade-webhook \
-  --addr "127.0.0.1:$PORT" --admin-addr "127.0.0.1:$ADMIN_PORT" \
-  --tls-cert-file "$RUN/tls/tls.crt" --tls-key-file "$RUN/tls/tls.key" \
-  </dev/null >"$RUN/webhook.log" 2>&1 &
-for _ in $(seq 50); do [[ -s $RUN/webhook.pid ]] && break; sleep 0.1; done
-WEBHOOK_PID=$(cat "$RUN/webhook.pid" 2>/dev/null) || die "palisade-webhook did not start"
+OPERATOR_ADMIN_PORT=$(free_port)
+say "starting palisade-operator (admin http://127.0.0.1:$OPERATOR_ADMIN_PORT), log $RUN/palisade-operator.log"
+start palisade-operator OPERATOR_PID \
+  --webhook-url "https://127.0.0.1:$PORT" --cert-dir "$RUN/tls" \
+  --leader-elect=false --namespace palisade-system \
+  --admin-addr "127.0.0.1:$OPERATOR_ADMIN_PORT" --audit-interval 30s
+# From now on it may register the webhook at any moment.
+REGISTERED=true
 for i in $(seq 600); do
-  curl -fsS --max-time 2 "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break
-  kill -0 "$WEBHOOK_PID" 2>/dev/null || die "palisade-webhook exited: $(tail -n 20 "$RUN/webhook.log")"
-  ((i < 600)) || die "palisade-webhook not ready after 60s: $(tail -n 20 "$RUN/webhook.log")"
+  [[ -s $RUN/tls/tls.crt && -s $RUN/tls/tls.key ]] && break
+  alive palisade-operator "$OPERATOR_PID"
+  ((i < 600)) || die "palisade-operator wrote no certificate to $RUN/tls within 60s: $(tail -n 20 "$RUN/palisade-operator.log")"
   sleep 0.1
 done
+say "the operator wrote the webhook's certificate to $RUN/tls"
 
-# OPERATOR: once palisade-operator manages certificates and the registration, start it here
-# (target/debug/palisade-operator --webhook-url https://127.0.0.1:$PORT ...) and drop the
-# registration below.
-if $LOOPBACK; then
-  say "registering the webhook with the API server (ValidatingWebhookConfiguration $REGISTRATION, failurePolicy Fail)"
-  CA_BUNDLE=$(base64 -w0 <"$RUN/tls/ca.crt")
-  webhook() { # name path rules...
-    cat <<EOF
-- name: $1
-  clientConfig:
-    url: https://127.0.0.1:$PORT$2
-    caBundle: $CA_BUNDLE
-  rules:
-$3
-  failurePolicy: Fail
-  matchPolicy: Equivalent
-  sideEffects: None
-  admissionReviewVersions: [v1]
-  timeoutSeconds: 5
-  namespaceSelector:
-    matchExpressions:
-    - {key: $EXEMPT_LABEL, operator: NotIn, values: ["true"]}
-EOF
-  }
-  k apply -f - >/dev/null <<EOF
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata:
-  name: $REGISTRATION
-  labels:
-    app.kubernetes.io/part-of: palisade
-webhooks:
-$(webhook pods.palisade.dev /validate/pods '  - {apiGroups: [""], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: [pods, pods/ephemeralcontainers], scope: Namespaced}')
-$(webhook workloads.palisade.dev /validate/workloads '  - {apiGroups: [apps, extensions], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: [deployments, replicasets, statefulsets, daemonsets], scope: Namespaced}
-  - {apiGroups: [batch], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: [jobs, cronjobs], scope: Namespaced}
-  - {apiGroups: [""], apiVersions: ["*"], operations: [CREATE, UPDATE], resources: [replicationcontrollers, podtemplates], scope: Namespaced}')
-EOF
-  REGISTERED=true
-else
-  say "NOT registering the webhook: the API server ($SERVER) is not on this machine's loopback and could not call https://127.0.0.1:$PORT; install the Helm chart on that cluster instead"
-fi
+say "starting palisade-webhook on https://127.0.0.1:$PORT (admin http://127.0.0.1:$ADMIN_PORT), log $RUN/palisade-webhook.log"
+start palisade-webhook WEBHOOK_PID \
+  --addr "127.0.0.1:$PORT" --admin-addr "127.0.0.1:$ADMIN_PORT" \
+  --tls-cert-file "$RUN/tls/tls.crt" --tls-key-file "$RUN/tls/tls.key"
+for i in $(seq 600); do
+  curl -fsS --max-time 2 "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break
+  alive palisade-webhook "$WEBHOOK_PID"
+  ((i < 600)) || die "palisade-webhook not ready after 60s: $(tail -n 20 "$RUN/palisade-webhook.log")"
+  sleep 0.1
+done
+for i in $(seq 300); do
+  k get validatingwebhookconfiguration "$REGISTRATION" >/dev/null 2>&1 && break
+  alive palisade-operator "$OPERATOR_PID"
+  ((i < 300)) || die "palisade-operator did not register the webhook within 30s: $(tail -n 20 "$RUN/palisade-operator.log")"
+  sleep 0.1
+done
+say "the operator registered the webhook (ValidatingWebhookConfiguration $REGISTRATION, failurePolicy Fail)"
 
 # ---------------------------------------------------------------- samples
 
@@ -235,18 +205,17 @@ k apply -f config/samples/ | sed 's/^/    /' >&2
 
 TRY=config/samples/workloads/bad-privileged-pod.yaml
 DENIAL=""
-if $REGISTERED; then
-  # The webhook learns the policies through its watch: wait until it refuses the sample.
-  for _ in $(seq 120); do
-    if ! out=$(k apply --dry-run=server -f "$TRY" 2>&1) && [[ $out == *"denied the request"* ]]; then
-      DENIAL=$out
-      break
-    fi
-    kill -0 "$WEBHOOK_PID" 2>/dev/null || die "palisade-webhook exited: $(tail -n 20 "$RUN/webhook.log")"
-    sleep 0.25
-  done
-  [[ -n $DENIAL ]] || die "the webhook did not refuse $TRY within 30s: $out"
-fi
+# The webhook learns the policies through its watch: wait until it refuses the sample.
+for _ in $(seq 120); do
+  if ! out=$(k apply --dry-run=server -f "$TRY" 2>&1) && [[ $out == *"denied the request"* ]]; then
+    DENIAL=$out
+    break
+  fi
+  alive palisade-webhook "$WEBHOOK_PID"
+  alive palisade-operator "$OPERATOR_PID"
+  sleep 0.25
+done
+[[ -n $DENIAL ]] || die "the webhook did not refuse $TRY within 30s: $out"
 
 # ---------------------------------------------------------------- what to try
 
@@ -264,23 +233,22 @@ fi
   echo "Try:"
   echo
   echo "  kubectl apply -f $TRY"
-  if [[ -n $DENIAL ]]; then
-    echo
-    echo "which is refused (this is a server-side dry run of it, just now):"
-    echo
-    grep -v 'version difference between client' <<<"$DENIAL" | sed 's/^/  /'
-  fi
+  echo
+  echo "which is refused (this is a server-side dry run of it, just now):"
+  echo
+  grep -v 'version difference between client' <<<"$DENIAL" | sed 's/^/  /'
   echo
   echo "  kubectl apply -f config/samples/workloads/     # all sample workloads: refused, warned, admitted"
-  echo "  kubectl get secpol                            # the policies (kubectl get securitypolicies)"
-  echo "  tail -f $RUN/webhook.log"
+  echo "  kubectl get secpol                            # the policies: Ready, audit Violations"
+  echo "  kubectl get policyreport -A                   # what the audit found in each namespace"
+  echo "  tail -f $RUN/palisade-webhook.log $RUN/palisade-operator.log"
   echo
   echo "Ctrl-C stops everything this started."
 } >&2
 
-# The foreground: until Ctrl-C, or until the webhook exits by itself.
-while kill -0 "$WEBHOOK_PID" 2>/dev/null; do
+# The foreground: until Ctrl-C, or until the webhook or the operator exits by itself.
+while true; do
+  alive palisade-webhook "$WEBHOOK_PID"
+  alive palisade-operator "$OPERATOR_PID"
   sleep 1
 done
-die "palisade-webhook exited; last lines of $RUN/webhook.log:
-$(tail -n 20 "$RUN/webhook.log")"
