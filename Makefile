@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help run demo test unit e2e lint fmt crds bench
+.PHONY: help run demo test unit e2e lint fmt crds deploy bench
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ fmt: ## Format the code
 crds: ## Regenerate the CRD YAML from the Rust types (config/crd, charts/palisade/crds)
 	$(CARGO) run --locked -q -p palisade-cli -- crds --output-dir config/crd
 	$(CARGO) run --locked -q -p palisade-cli -- crds --output-dir charts/palisade/crds
+
+deploy: ## Regenerate the plain manifests config/deploy/*.yaml from the Helm chart (helm comes from hack/helm.sh)
+	@config/deploy/render.sh
 
 bench: ## Measure: in-process decision cost, then the webhook over TLS under load
 	$(CARGO) bench --locked -p palisade-policy --bench decision
