@@ -10,5 +10,6 @@
 
 mod audit;
 mod certs;
+mod install;
 mod policies;
 mod registration;
