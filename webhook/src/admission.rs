@@ -26,12 +26,14 @@ const MAX_BODY_BYTES: usize = 8 << 20;
 
 /// The admission routes. `/validate` takes any kind; the aliases let the two webhook
 /// configurations (`pods.palisade.dev`, `workloads.palisade.dev`) use distinct paths, which
-/// shows in access logs and API server metrics.
+/// shows in access logs and API server metrics. `/validate/namespaces` is
+/// `namespaces.palisade.dev`: who may carry the exempt label ([`crate::namespaces`]).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/validate/pods", post(validate))
         .route("/validate/workloads", post(validate))
+        .route("/validate/namespaces", post(validate_namespaces))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -54,18 +56,7 @@ async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
     }
     let req = match parse_review(&body) {
         Ok(req) => req,
-        Err(message) => {
-            warn!(error = %message, "malformed admission request");
-            state
-                .metrics
-                .observe_request("", "", Outcome::Error, started.elapsed());
-            return (
-                StatusCode::BAD_REQUEST,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                message,
-            )
-                .into_response();
-        }
+        Err(message) => return malformed(&state, message, started),
     };
     let (response, outcome) = decide(&state, &req);
     state.metrics.observe_request(
@@ -75,6 +66,50 @@ async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
         started.elapsed(),
     );
     axum::Json(response.into_review()).into_response()
+}
+
+/// `namespaces.palisade.dev`. It needs no policies, so it answers before the first sync too.
+async fn validate_namespaces(State(state): State<AppState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let req = match parse_review(&body) {
+        Ok(req) => req,
+        Err(message) => return malformed(&state, message, started),
+    };
+    let (response, verdict) = crate::namespaces::decide(&state.exempt_label, &req);
+    let outcome = match verdict {
+        crate::namespaces::Verdict::Allowed => Outcome::Allowed,
+        crate::namespaces::Verdict::Skipped => Outcome::Skipped,
+        crate::namespaces::Verdict::Denied => {
+            info!(
+                uid = %req.uid,
+                namespace = %req.name,
+                user = req.user_info.username.as_deref().unwrap_or(""),
+                label = crate::namespaces::EXEMPT_LABEL,
+                "namespace denied: exempt label outside the excluded namespaces"
+            );
+            Outcome::Denied
+        }
+    };
+    state.metrics.observe_request(
+        &req.kind.kind,
+        operation_str(&req.operation),
+        outcome,
+        started.elapsed(),
+    );
+    axum::Json(response.into_review()).into_response()
+}
+
+fn malformed(state: &AppState, message: String, started: Instant) -> Response {
+    warn!(error = %message, "malformed admission request");
+    state
+        .metrics
+        .observe_request("", "", Outcome::Error, started.elapsed());
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
 }
 
 /// Read the body as an AdmissionReview v1 with a request, or say what is wrong with it.

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod admission;
 pub mod error;
 pub mod metrics;
+pub mod namespaces;
 pub mod policies;
 pub mod server;
 pub mod tls;
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use error::{Error, TlsError};
 pub use metrics::{Metrics, Outcome};
+pub use namespaces::ExemptLabelGuard;
 pub use policies::PolicyStore;
 
 /// What every handler shares.
@@ -24,6 +26,8 @@ pub use policies::PolicyStore;
 pub struct AppState {
     pub store: PolicyStore,
     pub metrics: Arc<Metrics>,
+    /// Who may carry the exempt label (`/validate/namespaces`).
+    pub exempt_label: Arc<ExemptLabelGuard>,
     draining: Arc<AtomicBool>,
 }
 
@@ -32,8 +36,16 @@ impl AppState {
         AppState {
             store,
             metrics,
+            exempt_label: Arc::new(ExemptLabelGuard::default()),
             draining: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Judge `/validate/namespaces` with `guard` instead of the default (`kube-system` and
+    /// `palisade-system` only).
+    pub fn with_exempt_label_guard(mut self, guard: ExemptLabelGuard) -> AppState {
+        self.exempt_label = Arc::new(guard);
+        self
     }
 
     /// From now on `/readyz` fails, so the replica is taken out of the Service.

@@ -11,7 +11,7 @@ use clap::Parser;
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_webhook::server::{self, Options};
 use palisade_webhook::tls::{self, TlsFiles};
-use palisade_webhook::{AppState, Metrics, PolicyStore, error};
+use palisade_webhook::{AppState, ExemptLabelGuard, Metrics, PolicyStore, error, namespaces};
 use tracing::info;
 
 /// Palisade's validating admission webhook: judges Pods and the workloads that template them
@@ -22,7 +22,8 @@ use tracing::info;
 #[derive(Debug, Parser)]
 #[command(name = "palisade-webhook", version)]
 struct Args {
-    /// Address of the HTTPS admission endpoint (/validate, /validate/pods, /validate/workloads).
+    /// Address of the HTTPS admission endpoint (/validate, /validate/pods, /validate/workloads,
+    /// /validate/namespaces).
     #[arg(long, env = "PALISADE_ADDR", default_value = "0.0.0.0:8443")]
     addr: SocketAddr,
 
@@ -66,6 +67,45 @@ struct Args {
     /// Log format. The level is set with RUST_LOG (default: info).
     #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+
+    #[command(flatten)]
+    exempt: ExemptArgs,
+}
+
+/// Who may carry the label palisade.dev/exempt (/validate/namespaces, the webhook
+/// namespaces.palisade.dev that the operator registers on Kubernetes 1.20 and older). Give
+/// the same --namespace and --exclude-namespace as the operator.
+#[derive(Debug, clap::Args)]
+struct ExemptArgs {
+    /// Palisade's namespace (the operator's --namespace): it may carry the exempt label, as
+    /// may kube-system.
+    #[arg(long, env = "POD_NAMESPACE", default_value = namespaces::DEFAULT_NAMESPACE)]
+    namespace: String,
+
+    /// A namespace that may carry the exempt label: the operator's --exclude-namespace list.
+    /// Repeatable; in the environment, comma-separated.
+    #[arg(
+        long = "exclude-namespace",
+        env = "PALISADE_EXCLUDE_NAMESPACES",
+        value_delimiter = ','
+    )]
+    exclude_namespaces: Vec<String>,
+
+    /// The operator's service account in --namespace: its requests may always set the
+    /// exempt label, so the operator is never refused. Empty to trust nobody.
+    #[arg(
+        long,
+        env = "PALISADE_OPERATOR_SERVICE_ACCOUNT",
+        default_value = namespaces::DEFAULT_OPERATOR_SERVICE_ACCOUNT
+    )]
+    operator_service_account: String,
+}
+
+impl ExemptArgs {
+    fn guard(&self) -> ExemptLabelGuard {
+        ExemptLabelGuard::new(&self.namespace, self.exclude_namespaces.iter().cloned())
+            .trust_service_account(&self.namespace, &self.operator_service_account)
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -118,7 +158,51 @@ async fn run(args: Args) -> anyhow::Result<()> {
         shutdown_delay: args.shutdown_delay,
         shutdown_grace: args.shutdown_grace,
     };
-    let server = server::start(options, AppState::new(store, metrics)).await?;
+    let guard = args.exempt.guard();
+    info!(
+        namespaces = ?guard.allowed_namespaces().collect::<Vec<_>>(),
+        trusted = ?guard.trusted_users().collect::<Vec<_>>(),
+        "may carry the label {}", namespaces::EXEMPT_LABEL
+    );
+    let state = AppState::new(store, metrics).with_exempt_label_guard(guard);
+    let server = server::start(options, state).await?;
     server.run_until(shutdown_signal()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exempt_label_flags_mirror_the_operator() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+        let base = [
+            "palisade-webhook",
+            "--tls-cert-file",
+            "c",
+            "--tls-key-file",
+            "k",
+        ];
+        let a = Args::try_parse_from(base).expect("defaults");
+        assert_eq!(a.exempt.guard(), ExemptLabelGuard::default());
+        let a = Args::try_parse_from(base.into_iter().chain([
+            "--namespace",
+            "security",
+            "--exclude-namespace",
+            "monitoring",
+            "--exclude-namespace",
+            "logging",
+            "--operator-service-account",
+            "",
+        ]))
+        .expect("parses");
+        let g = a.exempt.guard();
+        assert_eq!(
+            g.allowed_namespaces().collect::<Vec<_>>(),
+            ["kube-system", "logging", "monitoring", "security"]
+        );
+        assert_eq!(g.trusted_users().count(), 0);
+    }
 }
