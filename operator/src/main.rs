@@ -134,6 +134,15 @@ struct WebhookArgs {
     /// write it.
     #[arg(long, env = "PALISADE_EXTERNAL_CERTS")]
     external_certs: bool,
+
+    /// On Kubernetes 1.20 and older (where namespaces are excluded by the label
+    /// palisade.dev/exempt), also register namespaces.palisade.dev, which refuses that label
+    /// on any namespace but kube-system, --namespace and --exclude-namespace. The webhook
+    /// must be given the same --namespace and --exclude-namespace. Default: on with
+    /// --webhook-service (the webhook is deployed beside the operator with the same
+    /// settings), off with --webhook-url (a webhook run by hand may not know the list).
+    #[arg(long, env = "PALISADE_PROTECT_EXEMPT_LABEL", action = ArgAction::Set)]
+    protect_exempt_label: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -294,11 +303,13 @@ fn webhook_configs(
     };
     reg.timeout_seconds = w.webhook_timeout_seconds;
     reg.excluded_namespaces = w.exclude_namespaces.clone();
+    reg.protect_exempt_label = w.protect_exempt_label.unwrap_or(w.webhook_url.is_none());
     info!(
         target = ?reg.target,
         failure_policy = ?reg.failure_policy,
         timeout_seconds = reg.timeout_seconds,
         excluded = ?reg.excluded(),
+        protect_exempt_label = reg.protect_exempt_label,
         cert_secret = %cert.secret_name,
         cert_dir = ?cert.cert_dir,
         external_certs = cert.external,
@@ -365,6 +376,25 @@ mod tests {
         assert!(
             Args::try_parse_from(["palisade-operator", "--webhook-timeout-seconds", "60"]).is_err()
         );
+    }
+
+    #[test]
+    fn the_exempt_label_is_protected_by_default_only_for_a_service() {
+        let protected = |argv: &[&str]| {
+            let a = Args::try_parse_from(
+                std::iter::once("palisade-operator").chain(argv.iter().copied()),
+            )
+            .expect("parses");
+            webhook_configs(&a).expect("configs").1.protect_exempt_label
+        };
+        assert!(protected(&[]));
+        assert!(!protected(&["--protect-exempt-label=false"]));
+        assert!(!protected(&["--webhook-url", "https://127.0.0.1:8443"]));
+        assert!(protected(&[
+            "--webhook-url",
+            "https://127.0.0.1:8443",
+            "--protect-exempt-label=true"
+        ]));
     }
 
     #[test]

@@ -25,9 +25,13 @@
 //!   2. with [`RegistrationConfig::protect_exempt_label`], a third webhook
 //!      `namespaces.palisade.dev` sees every namespace CREATE/UPDATE whose old or new labels
 //!      carry the key (`objectSelector: palisade.dev/exempt Exists`, so unrelated namespace
-//!      writes never depend on the webhook) with `failurePolicy: Fail`, for the webhook server
-//!      to refuse the label outside the configured list. The server side of that check is not
-//!      written yet, which is why it is off by default.
+//!      writes never depend on the webhook) with `failurePolicy: Fail`. The webhook server
+//!      (`/validate/namespaces`) refuses the label on any namespace outside the list it is
+//!      given (the same `--namespace` and `--exclude-namespace` as the operator) and always
+//!      admits removing it and the operator's own service account, so what [`apply`] does to
+//!      labels is never refused. Off in [`RegistrationConfig::new`]; the operator binary
+//!      turns it on when the webhook is registered by Service (see its
+//!      `--protect-exempt-label`).
 //!   3. In any case, who may patch namespaces is an RBAC decision: grant it to cluster
 //!      administrators only.
 
