@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help run demo test unit e2e lint fmt crds deploy bench
+.PHONY: help run demo test unit e2e lint fmt crds deploy bench bench-admission
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -44,3 +44,6 @@ deploy: ## Regenerate the plain manifests config/deploy/*.yaml from the Helm cha
 bench: ## Measure: in-process decision cost, then the webhook over TLS under load
 	$(CARGO) bench --locked -p palisade-policy --bench decision
 	$(CARGO) run --locked --release -q -p palisade-webhook --example loadgen
+
+bench-admission: ## Pod-create latency and throughput on the local control plane: no webhook, Palisade, PodSecurityPolicy
+	@hack/bench-admission.sh
