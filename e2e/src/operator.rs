@@ -44,6 +44,9 @@ impl OperatorSpec {
             format!("--cert-dir={}", self.cert_dir.display()),
             format!("--cert-secret={CERT_SECRET}"),
             format!("--audit-interval={AUDIT_INTERVAL_SECONDS}s"),
+            // On 1.20, namespaces.palisade.dev guards the exempt label (the e2e test
+            // exempt_label); the webhook's defaults match this namespace.
+            "--protect-exempt-label=true".to_owned(),
         ];
         let mut child = Supervised::spawn(
             "palisade-operator",

@@ -9,6 +9,7 @@ mod controller;
 mod crds;
 mod enforce;
 mod ephemeral;
+mod exempt_label;
 mod invalid_policy;
 mod operator_restart;
 mod rotation;
