@@ -147,7 +147,7 @@ impl ExemptLabelGuard {
             "namespace {namespace:?} {what}. The label leaves a namespace out of every \
              SecurityPolicy, so only the namespaces Palisade is configured to exclude may carry \
              it ({allowed}). To exempt a namespace, add it to the operator's --exclude-namespace \
-             (PALISADE_EXCLUDE_NAMESPACES; excludeNamespaces in the Helm values), which labels \
+             (PALISADE_EXCLUDE_NAMESPACES; excludedNamespaces in the Helm values), which labels \
              it for you, and give the webhook the same list"
         ))
     }
@@ -347,7 +347,7 @@ mod tests {
              leaves a namespace out of every SecurityPolicy, so only the namespaces Palisade is \
              configured to exclude may carry it (kube-system, monitoring, palisade). To exempt a \
              namespace, add it to the operator's --exclude-namespace (PALISADE_EXCLUDE_NAMESPACES; \
-             excludeNamespaces in the Helm values), which labels it for you, and give the webhook \
+             excludedNamespaces in the Helm values), which labels it for you, and give the webhook \
              the same list"
         );
         let kept = g
