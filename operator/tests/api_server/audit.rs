@@ -8,14 +8,12 @@
 //! Objects have names of their own, so the test can run beside others and again.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use crate::common::{WAIT, client, eventually, install_crds, unique};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use palisade_crds::SecurityPolicy;
 use palisade_operator::admin::Health;
 use palisade_operator::metrics::Metrics;
@@ -24,74 +22,6 @@ use palisade_operator::{audit, leader, policy_controller};
 use tokio::sync::watch;
 
 const MANAGER: &str = "palisade-audit-tests";
-const WAIT: Duration = Duration::from_secs(60);
-
-async fn client() -> Client {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "warn,palisade_operator=info",
-        ))
-        .with_test_writer()
-        .try_init();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let path = std::env::var("PALISADE_E2E_KUBECONFIG")
-        .expect("PALISADE_E2E_KUBECONFIG must name a kubeconfig for these tests");
-    let kubeconfig = Kubeconfig::read_from(&path).expect("a readable kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("a usable kubeconfig");
-    Client::try_from(config).expect("a client")
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos:x}", std::process::id())
-}
-
-async fn install_securitypolicy_crd(client: &Client) {
-    let api = Api::<CustomResourceDefinition>::all(client.clone());
-    for crd in palisade_crds::all() {
-        let name = crd.name_any();
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("CRD applied");
-        eventually("CRD established", || {
-            let api = api.clone();
-            let name = name.clone();
-            async move {
-                let crd = api.get(&name).await.ok()?;
-                crd.status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-                    .then_some(())
-            }
-        })
-        .await;
-    }
-}
 
 async fn apply_policy(api: &Api<SecurityPolicy>, name: &str, spec: serde_json::Value) -> i64 {
     let body = serde_json::json!({
@@ -134,7 +64,7 @@ async fn ready(api: &Api<SecurityPolicy>, name: &str, generation: i64) -> Securi
 #[ignore = "needs PALISADE_E2E_KUBECONFIG"]
 async fn an_audit_pass_reports_a_privileged_deployment_and_counts_it_on_the_policy() {
     let client = client().await;
-    install_securitypolicy_crd(&client).await;
+    install_crds(&client, MANAGER).await;
     let ns = unique("audit");
     let policy_name = unique("audit-priv");
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::common::{client, suffix};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -15,24 +16,6 @@ use palisade_operator::certs::{
 };
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
-
-async fn client() -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let path = std::env::var("PALISADE_E2E_KUBECONFIG").expect("PALISADE_E2E_KUBECONFIG");
-    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("client config");
-    Client::try_from(config).expect("client")
-}
-
-fn suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!("{:x}{:x}", std::process::id(), nanos)
-}
 
 async fn namespace(client: &Client, prefix: &str) -> String {
     let name = format!("{prefix}-{}", suffix());

@@ -10,6 +10,7 @@
 
 mod audit;
 mod certs;
+mod common;
 mod install;
 mod policies;
 mod registration;

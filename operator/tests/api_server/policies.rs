@@ -8,14 +8,13 @@
 //! Each test uses objects of its own names, so tests and repeated runs do not interfere.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::common::{WAIT, client, eventually, install_crds, unique};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, ResourceExt};
 use palisade_crds::SecurityPolicy;
 use palisade_operator::admin::Health;
@@ -25,77 +24,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 const MANAGER: &str = "palisade-operator-tests";
-const WAIT: Duration = Duration::from_secs(60);
-
-async fn client() -> Client {
-    // The controller's logs, shown for failing tests.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "warn,palisade_operator=info",
-        ))
-        .with_test_writer()
-        .try_init();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let path = std::env::var("PALISADE_E2E_KUBECONFIG")
-        .expect("PALISADE_E2E_KUBECONFIG must name a kubeconfig for these tests");
-    let kubeconfig = Kubeconfig::read_from(&path).expect("a readable kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("a usable kubeconfig");
-    Client::try_from(config).expect("a client")
-}
-
-/// Apply the CRDs from the Rust types and wait until they are served.
-async fn install_crds(client: &Client) {
-    let api = Api::<CustomResourceDefinition>::all(client.clone());
-    for crd in palisade_crds::all() {
-        let name = crd.name_any();
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("CRD applied");
-        eventually("CRD established", || {
-            let api = api.clone();
-            let name = name.clone();
-            async move {
-                let crd = api.get(&name).await.ok()?;
-                crd.status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-                    .then_some(())
-            }
-        })
-        .await;
-    }
-}
-
-/// Poll `f` until it gives a value, or fail after [`WAIT`].
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos:x}", std::process::id())
-}
 
 /// The SecurityPolicy controller running in this process.
 struct Operator {
@@ -218,7 +146,7 @@ async fn warning_events(client: &Client, policy: &str) -> Vec<Event> {
 #[ignore = "needs PALISADE_E2E_KUBECONFIG"]
 async fn status_follows_valid_invalid_and_fixed_generations_across_restarts() {
     let client = client().await;
-    install_crds(&client).await;
+    install_crds(&client, MANAGER).await;
     let api = Api::<SecurityPolicy>::all(client.clone());
     let name = unique("op-status");
     let operator = Operator::start(&client);
@@ -335,7 +263,7 @@ async fn status_follows_valid_invalid_and_fixed_generations_across_restarts() {
 #[ignore = "needs PALISADE_E2E_KUBECONFIG"]
 async fn an_unreadable_first_generation_is_reported_not_retried_forever() {
     let client = client().await;
-    install_crds(&client).await;
+    install_crds(&client, MANAGER).await;
     let api = Api::<SecurityPolicy>::all(client.clone());
     let name = unique("op-bad-selector");
     let operator = Operator::start(&client);

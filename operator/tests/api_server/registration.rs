@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::common::{client, suffix};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -13,24 +14,6 @@ use palisade_operator::registration::{
     self, EXEMPT_LABEL, FailurePolicy, NamespaceSelectorMode, PODS_WEBHOOK, RegistrationConfig,
     Target, WORKLOADS_WEBHOOK,
 };
-
-async fn client() -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let path = std::env::var("PALISADE_E2E_KUBECONFIG").expect("PALISADE_E2E_KUBECONFIG");
-    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("client config");
-    Client::try_from(config).expect("client")
-}
-
-fn suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!("{:x}{:x}", std::process::id(), nanos)
-}
 
 async fn create_namespace(client: &Client, name: &str, labels: &[(&str, &str)]) {
     let ns = Namespace {
