@@ -18,7 +18,7 @@ demo: ## Judge the sample workloads against the sample policies, printed as kube
 
 test: lint unit e2e ## Format check, clippy -D warnings, unit tests, then the end-to-end tests
 
-unit: ## Every test except the end-to-end ones
+unit: scan-tools ## Every test except the end-to-end ones
 	$(CARGO) test --workspace --locked --exclude palisade-e2e
 
 # One control plane for the e2e suite and the operator's API-server tests: the one
@@ -26,6 +26,9 @@ unit: ## Every test except the end-to-end ones
 # The plain KUBECONFIG is never used.
 e2e: ## Control-plane tests: the e2e suite and the operator's API-server tests (see "End-to-end tests" in the README)
 	@hack/e2e.sh
+
+scan-tools: ## Install the Debian tools the scanner's tests run (rpm, docker-registry, umoci, skopeo, debootstrap)
+	@hack/scan-tools.sh
 
 lint: ## Format check and clippy with -D warnings
 	$(CARGO) fmt --all -- --check

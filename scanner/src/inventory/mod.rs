@@ -1,0 +1,121 @@
+//! What an image installs: the OS it is built on and the packages its package databases
+//! list. Parsers are pure functions over the bytes of the files the layer walker collected.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Read access to the files of an image's final filesystem that [`wanted`] selected.
+///
+/// Paths are relative to the root, without a leading `/` (`etc/os-release`). Symbolic links
+/// are already resolved by the implementation.
+pub trait FileSource {
+    /// The content of a file, if the image has it.
+    fn get(&self, path: &str) -> Option<&[u8]>;
+    /// The files directly inside a directory (their full paths), sorted.
+    fn list_dir(&self, dir: &str) -> Vec<&str>;
+}
+
+/// An in-memory [`FileSource`]: the form tests and the layer walker use.
+#[derive(Clone, Debug, Default)]
+pub struct Files {
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Files {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Add or replace a file (`path` without a leading `/`).
+    pub fn insert(&mut self, path: impl Into<String>, content: impl Into<Vec<u8>>) {
+        self.files.insert(path.into(), content.into());
+    }
+    pub fn remove(&mut self, path: &str) -> Option<Vec<u8>> {
+        self.files.remove(path)
+    }
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+impl FileSource for Files {
+    fn get(&self, path: &str) -> Option<&[u8]> {
+        self.files.get(path).map(Vec::as_slice)
+    }
+    fn list_dir(&self, dir: &str) -> Vec<&str> {
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        self.files
+            .range(prefix.clone()..)
+            .map(|(k, _)| k.as_str())
+            .take_while(|k| k.starts_with(&prefix))
+            .filter(|k| !k[prefix.len()..].contains('/'))
+            .collect()
+    }
+}
+
+/// The OS an image is built on, from `/etc/os-release` (or `/usr/lib/os-release`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OsRelease {
+    /// `ID`: `debian`, `alpine`, `rhel`, `rocky`, `almalinux`, `ubuntu`, …
+    pub id: String,
+    /// `ID_LIKE`, split on spaces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_like: Vec<String>,
+    /// `VERSION_ID`: `12`, `3.20.3`, `9.4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// `VERSION_CODENAME`: `bookworm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_codename: Option<String>,
+    /// `PRETTY_NAME`: `Debian GNU/Linux 12 (bookworm)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretty_name: Option<String>,
+}
+
+/// Which package database listed a package; also decides how its versions compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum PackageKind {
+    Dpkg,
+    Apk,
+    Rpm,
+}
+
+/// One installed package.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Package {
+    pub kind: PackageKind,
+    /// Binary package name (`libssl3`).
+    pub name: String,
+    /// Installed version as the package manager writes it (`3.0.11-1~deb12u2`, `1:1.2.3-4.el9`).
+    pub version: String,
+    /// Source package name, where the database keeps it (`openssl`); advisories of Debian and
+    /// Alpine are written against source packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
+    /// Source package version when it differs from the binary's (dpkg `Source: name (ver)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// The database file that listed it (`var/lib/dpkg/status`).
+    pub location: String,
+}
+
+/// Everything the scanner learned about an image's contents.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inventory {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<OsRelease>,
+    pub packages: Vec<Package>,
+}

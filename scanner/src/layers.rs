@@ -1,0 +1,1 @@
+//! Walking image layers. (implementation pending)

@@ -1,0 +1,16 @@
+//! Image vulnerability scanning: pull an image from its registry, inventory the OS packages
+//! its layers install, and match them against a vulnerability database in the OSV format.
+//!
+//! Usable from the operator (background scans), the webhook (tag resolution) and the CLI
+//! (`palisade scan`). Pure parts (version comparison, package database parsers, matching) do
+//! no I/O; the registry client and the database store are the edges.
+
+pub mod error;
+pub mod inventory;
+pub mod layers;
+pub mod oci;
+pub mod osv;
+pub mod report;
+pub mod version;
+
+pub use error::Error;

@@ -1,0 +1,1 @@
+//! OCI distribution client. (implementation pending)

@@ -1,0 +1,1 @@
+//! The OSV vulnerability database. (implementation pending)

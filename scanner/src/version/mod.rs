@@ -1,0 +1,2 @@
+//! Package version comparison exactly as each package manager defines it.
+//! (implementation pending)
