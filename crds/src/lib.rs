@@ -4,8 +4,12 @@
 //! `config/crd/` and `charts/palisade/crds/` is generated from them (`palisade crds`), and a
 //! test fails when the committed files drift.
 
+mod image_scan_report;
+mod scan_policy;
 mod security_policy;
 
+pub use image_scan_report::*;
+pub use scan_policy::*;
 pub use security_policy::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
@@ -31,7 +35,7 @@ pub enum Error {
 
 /// Every CRD Palisade defines, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    let mut crds = vec![SecurityPolicy::crd()];
+    let mut crds = vec![SecurityPolicy::crd(), ScanPolicy::crd(), ImageScanReport::crd()];
     for crd in &mut crds {
         for version in &mut crd.spec.versions {
             if let Some(schema) = version
