@@ -5,6 +5,86 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod apk;
+pub mod dpkg;
+pub mod os_release;
+pub mod rpm;
+
+/// The largest package database (or other [`wanted`] file) the layer walker keeps in memory,
+/// 256 MiB. Real databases are far smaller (a full Fedora workstation's `rpmdb.sqlite` is
+/// about 100 MiB, a large Debian `status` a few MiB); a bigger file is refused so that a
+/// hostile image cannot make the scanner hold gigabytes. The walker reports such a file as a
+/// [`crate::Error::PackageDb`] rather than skipping it, so the scan does not look clean.
+pub const MAX_DB_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How a wanted path is recognised.
+enum Matcher {
+    /// Exactly this path.
+    Exact(&'static str),
+    /// Any path the function accepts (directory entries, file names anywhere).
+    Predicate(fn(&str) -> bool),
+}
+
+/// The files inventory reads. Language package manifests (lock files, `*.jar`, Python
+/// `METADATA`) are added here as rows with a predicate, next to their parser.
+const WANTED: &[Matcher] = &[
+    Matcher::Exact(os_release::OS_RELEASE_PATHS[0]),
+    Matcher::Exact(os_release::OS_RELEASE_PATHS[1]),
+    Matcher::Exact(os_release::ALPINE_RELEASE),
+    Matcher::Exact(os_release::DEBIAN_VERSION),
+    Matcher::Exact(dpkg::STATUS),
+    Matcher::Predicate(dpkg::is_status_d_entry),
+    Matcher::Exact(apk::INSTALLED),
+    Matcher::Exact(rpm::RPMDB_PATHS[0]),
+    Matcher::Exact(rpm::RPMDB_PATHS[1]),
+    Matcher::Predicate(is_rpmdb_wal),
+];
+
+fn is_rpmdb_wal(path: &str) -> bool {
+    path.strip_suffix(rpm::WAL_SUFFIX)
+        .is_some_and(|db| rpm::RPMDB_PATHS.contains(&db))
+}
+
+/// Whether the layer walker must keep a file for inventory. `path` is as a layer's tar entry
+/// names it; a leading `./` or `/` is ignored.
+pub fn wanted(path: &str) -> bool {
+    let path = path.trim_start_matches("./").trim_start_matches('/');
+    WANTED.iter().any(|m| match m {
+        Matcher::Exact(p) => *p == path,
+        Matcher::Predicate(f) => f(path),
+    })
+}
+
+/// A parser of one kind of package database: every database of its kind the files hold.
+type Parser = fn(&dyn FileSource) -> Result<Vec<Package>, crate::Error>;
+
+const PARSERS: &[Parser] = &[dpkg::read, apk::read, rpm::read];
+
+/// The OS and the packages of every package database among the files (an image may have
+/// several: a distroless image on top of an Alpine builder stage, dpkg next to rpm).
+///
+/// Packages are sorted by kind, name, version (then architecture and location) so that the
+/// same image always gives the same list. A damaged entry of a database is skipped with a
+/// warning; a database none of whose entries can be read fails the whole inventory, because
+/// a scan that silently missed a database would report the image as clean.
+pub fn from_files(files: &dyn FileSource) -> Result<Inventory, crate::Error> {
+    let os = os_release::detect(files);
+    let mut packages = Vec::new();
+    for parse in PARSERS {
+        packages.extend(parse(files)?);
+    }
+    packages.sort_by(|a, b| {
+        (a.kind, &a.name, &a.version, &a.arch, &a.location).cmp(&(
+            b.kind,
+            &b.name,
+            &b.version,
+            &b.arch,
+            &b.location,
+        ))
+    });
+    Ok(Inventory { os, packages })
+}
+
 /// Read access to the files of an image's final filesystem that [`wanted`] selected.
 ///
 /// Paths are relative to the root, without a leading `/` (`etc/os-release`). Symbolic links
@@ -102,7 +182,9 @@ pub struct Package {
     /// Alpine are written against source packages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_name: Option<String>,
-    /// Source package version when it differs from the binary's (dpkg `Source: name (ver)`).
+    /// Source package version: dpkg gives it for every package (the binary's version unless
+    /// `Source: name (ver)` names another), rpm the `version-release` of its source rpm (no
+    /// epoch); apk keeps none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,392 @@
+//! The rpm database of current distributions (RHEL/Rocky/Alma 9, Fedora 33+, SUSE, Amazon
+//! Linux 2023): SQLite, with one rpm header blob per package in table `Packages`.
+//!
+//! The database is opened from memory (`sqlite3_deserialize`), never from the image's files.
+//! rpm keeps it in WAL mode; the memory VFS cannot open WAL databases, so the copy is marked
+//! as a rollback-journal database (header bytes 18 and 19), which changes nothing else. rpm
+//! checkpoints on close, so images normally ship an empty or no `rpmdb.sqlite-wal`. When an
+//! image does ship one with committed frames (a layer built while rpm was killed), they are
+//! applied to the copy first, as SQLite would on open; frames after the last valid commit are
+//! ignored, as SQLite does.
+//!
+//! Every offset and count of a header is checked against the blob: a hostile header is an
+//! error for that package (skipped with a warning, like the other databases), never a panic
+//! or an allocation its counts ask for. Older Berkeley DB (`Packages`) and ndb
+//! (`Packages.db`) databases are not read.
+
+use rusqlite::{Connection, MAIN_DB, OpenFlags};
+
+use super::{FileSource, Package, PackageKind};
+use crate::Error;
+
+/// Where distributions keep the SQLite rpm database; the `-wal` file sits beside it.
+pub const RPMDB_PATHS: [&str; 2] = [
+    "var/lib/rpm/rpmdb.sqlite",
+    "usr/lib/sysimage/rpm/rpmdb.sqlite",
+];
+
+/// The suffix of SQLite's write-ahead log beside a database.
+pub const WAL_SUFFIX: &str = "-wal";
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// The packages of every rpm database the image has. Both locations may exist (one a link
+/// to the other is resolved by the file source); a path that has no file is skipped.
+pub fn read(files: &dyn FileSource) -> Result<Vec<Package>, Error> {
+    let mut packages = Vec::new();
+    let mut seen: Vec<&[u8]> = Vec::new();
+    for path in RPMDB_PATHS {
+        let Some(db) = files.get(path) else { continue };
+        // `var/lib/rpm` is usually a link to `usr/lib/sysimage/rpm`: read the content once.
+        if seen.contains(&db) {
+            continue;
+        }
+        seen.push(db);
+        let wal = files.get(&format!("{path}{WAL_SUFFIX}"));
+        packages.extend(parse_sqlite(path, db, wal)?);
+    }
+    Ok(packages)
+}
+
+fn db_error(path: &str, reason: impl Into<String>) -> Error {
+    Error::PackageDb {
+        path: path.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Parse an rpm SQLite database (with its write-ahead log, if the image has one).
+pub fn parse_sqlite(path: &str, db: &[u8], wal: Option<&[u8]>) -> Result<Vec<Package>, Error> {
+    if db.len() < 100 || !db.starts_with(SQLITE_MAGIC) {
+        return Err(db_error(path, "not a SQLite database (no SQLite header)"));
+    }
+    let mut image = db.to_vec();
+    if let Some(wal) = wal.filter(|w| !w.is_empty()) {
+        apply_wal(&mut image, wal).map_err(|reason| db_error(path, reason))?;
+    }
+    // Bytes 18 and 19 (read and write format version) are 2 for WAL; 1 is a rollback journal.
+    if let Some(versions) = image.get_mut(18..20) {
+        versions.copy_from_slice(&[1, 1]);
+    }
+    let conn =
+        open(&image).map_err(|e| db_error(path, format!("not a readable SQLite database: {e}")))?;
+    let mut statement = conn
+        .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")
+        .map_err(|e| {
+            db_error(
+                path,
+                format!("no readable Packages table (is this an rpm database?): {e}"),
+            )
+        })?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(|e| db_error(path, format!("reading table Packages: {e}")))?;
+
+    let mut packages = Vec::new();
+    let mut problems = 0usize;
+    let mut first_problem: Option<String> = None;
+    for row in rows {
+        let (hnum, blob) =
+            row.map_err(|e| db_error(path, format!("reading table Packages: {e}")))?;
+        match parse_header(&blob) {
+            Ok(header) => {
+                if let Some(package) = header.into_package(path) {
+                    packages.push(package);
+                }
+            }
+            Err(reason) => {
+                let reason = format!("package header {hnum}: {reason}");
+                tracing::warn!(path, %reason, "skipping an unreadable rpm header");
+                problems += 1;
+                first_problem.get_or_insert(reason);
+            }
+        }
+    }
+    match first_problem {
+        Some(reason) if packages.is_empty() => Err(db_error(
+            path,
+            format!("no readable package header ({problems} unreadable; first: {reason})"),
+        )),
+        _ => Ok(packages),
+    }
+}
+
+/// A read-only in-memory connection over a copy of the database.
+fn open(image: &[u8]) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open_with_flags(
+        ":memory:",
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.deserialize_read_exact(MAIN_DB, image, image.len(), true)?;
+    // Corrupt databases must fail with an error; never let SQLite trust a hostile schema.
+    conn.execute_batch("PRAGMA trusted_schema = OFF; PRAGMA query_only = ON;")?;
+    Ok(conn)
+}
+
+/// Apply the committed frames of a write-ahead log to a copy of its database.
+fn apply_wal(image: &mut Vec<u8>, wal: &[u8]) -> Result<(), String> {
+    let bad = |what: &str| format!("its write-ahead log ({WAL_SUFFIX}) {what}");
+    let header = wal
+        .get(..32)
+        .ok_or_else(|| bad("is shorter than its header"))?;
+    let word = |b: &[u8], at: usize| -> u32 {
+        b.get(at..at + 4)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .map_or(0, u32::from_be_bytes)
+    };
+    let magic = word(header, 0);
+    let big_endian = match magic {
+        0x377f_0682 => false,
+        0x377f_0683 => true,
+        _ => return Err(bad("has no write-ahead log header")),
+    };
+    let page_size = usize::try_from(word(header, 8)).map_err(|_| bad("has a bad page size"))?;
+    if !(512..=65536).contains(&page_size) || !page_size.is_power_of_two() {
+        return Err(bad("has a bad page size"));
+    }
+    let db_page_size = match image.get(16..18).and_then(|b| <[u8; 2]>::try_from(b).ok()) {
+        Some([0, 1]) => 65536,
+        Some(b) => usize::from(u16::from_be_bytes(b)),
+        None => 0,
+    };
+    if db_page_size != page_size {
+        // A log of another database generation; SQLite ignores it too.
+        tracing::warn!("rpm database write-ahead log has another page size; ignoring it");
+        return Ok(());
+    }
+    let salts = (word(header, 16), word(header, 20));
+    let mut sum = checksum((0, 0), header.get(..24).unwrap_or_default(), big_endian);
+    if sum != (word(header, 24), word(header, 28)) {
+        // SQLite treats a log with a bad header checksum as empty.
+        return Ok(());
+    }
+
+    let mut pending: Vec<(usize, &[u8])> = Vec::new();
+    let mut committed: Vec<(usize, &[u8])> = Vec::new();
+    let mut committed_pages: Option<usize> = None;
+    let mut frames = wal
+        .get(32..)
+        .unwrap_or_default()
+        .chunks_exact(24 + page_size);
+    for frame in frames.by_ref() {
+        let (frame_header, page) = frame.split_at(24);
+        if (word(frame_header, 8), word(frame_header, 12)) != salts {
+            break;
+        }
+        sum = checksum(sum, frame_header.get(..8).unwrap_or_default(), big_endian);
+        sum = checksum(sum, page, big_endian);
+        if sum != (word(frame_header, 16), word(frame_header, 20)) {
+            break;
+        }
+        let page_number = usize::try_from(word(frame_header, 0)).unwrap_or(0);
+        if page_number == 0 {
+            break;
+        }
+        pending.push((page_number, page));
+        let commit_size = word(frame_header, 4);
+        if commit_size != 0 {
+            committed.append(&mut pending);
+            committed_pages = usize::try_from(commit_size).ok();
+        }
+    }
+    let Some(pages) = committed_pages else {
+        return Ok(());
+    };
+    // The database never grows beyond the log's own bytes plus the original file.
+    let new_len = pages
+        .checked_mul(page_size)
+        .filter(|len| *len <= image.len().saturating_add(wal.len()))
+        .ok_or_else(|| bad("declares more pages than it holds"))?;
+    image.resize(new_len, 0);
+    for (page_number, page) in committed {
+        let range = (page_number - 1)
+            .checked_mul(page_size)
+            .and_then(|start| Some(start..start.checked_add(page_size)?));
+        // Pages beyond the committed size were truncated away by that commit.
+        if let Some(target) = range.and_then(|r| image.get_mut(r)) {
+            target.copy_from_slice(page);
+        }
+    }
+    Ok(())
+}
+
+/// SQLite's WAL checksum, continued from `(s0, s1)` over `data` (a multiple of 8 bytes).
+fn checksum((mut s0, mut s1): (u32, u32), data: &[u8], big_endian: bool) -> (u32, u32) {
+    for pair in data.chunks_exact(8) {
+        let (a, b) = pair.split_at(4);
+        let read = |x: &[u8]| {
+            let bytes = <[u8; 4]>::try_from(x).unwrap_or_default();
+            if big_endian {
+                u32::from_be_bytes(bytes)
+            } else {
+                u32::from_le_bytes(bytes)
+            }
+        };
+        s0 = s0.wrapping_add(read(a)).wrapping_add(s1);
+        s1 = s1.wrapping_add(read(b)).wrapping_add(s0);
+    }
+    (s0, s1)
+}
+
+/// The tags of an rpm header this inventory reads.
+const TAG_NAME: u32 = 1000;
+const TAG_VERSION: u32 = 1001;
+const TAG_RELEASE: u32 = 1002;
+const TAG_EPOCH: u32 = 1003;
+const TAG_ARCH: u32 = 1022;
+const TAG_SOURCERPM: u32 = 1044;
+
+const TYPE_INT32: u32 = 4;
+const TYPE_STRING: u32 = 6;
+const TYPE_I18NSTRING: u32 = 9;
+
+/// rpm's own limits (`hdrchk`): at most 64 Ki entries and 256 MiB of data per header.
+const MAX_ENTRIES: u32 = 0xffff;
+const MAX_DATA: u32 = 0x0fff_ffff;
+
+/// What the inventory needs from one rpm header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub version: String,
+    pub release: String,
+    pub epoch: Option<u32>,
+    pub arch: Option<String>,
+    /// `openssl-3.0.7-24.el9.src.rpm`.
+    pub source_rpm: Option<String>,
+}
+
+impl Header {
+    /// The package, or `None` for the `gpg-pubkey` pseudo packages rpm keeps imported keys in.
+    fn into_package(self, path: &str) -> Option<Package> {
+        if self.name == "gpg-pubkey" {
+            return None;
+        }
+        let version = self.evr();
+        let (source_name, source_version) =
+            match self.source_rpm.as_deref().and_then(split_source_rpm) {
+                Some((name, version)) => (Some(name), Some(version)),
+                None => (None, None),
+            };
+        Some(Package {
+            kind: PackageKind::Rpm,
+            name: self.name,
+            version,
+            source_name,
+            source_version,
+            arch: self.arch,
+            location: path.to_string(),
+        })
+    }
+
+    /// `[epoch:]version-release`, as rpm's `%{EVR}` prints it.
+    pub fn evr(&self) -> String {
+        match self.epoch {
+            Some(epoch) => format!("{epoch}:{}-{}", self.version, self.release),
+            None => format!("{}-{}", self.version, self.release),
+        }
+    }
+}
+
+/// `openssl-3.0.7-24.el9.src.rpm` → (`openssl`, `3.0.7-24.el9`). The source rpm's name
+/// carries no epoch.
+pub fn split_source_rpm(file: &str) -> Option<(String, String)> {
+    let nvr = file
+        .strip_suffix(".src.rpm")
+        .or_else(|| file.strip_suffix(".nosrc.rpm"))?;
+    let (name_version, _release) = nvr.rsplit_once('-')?;
+    let (name, _version) = name_version.rsplit_once('-')?;
+    if name.is_empty() {
+        return None;
+    }
+    let version_release = nvr.get(name.len() + 1..)?;
+    Some((name.to_string(), version_release.to_string()))
+}
+
+/// Parse an rpm header blob as the database stores it: big-endian entry count and data
+/// length, 16-byte entries (tag, type, offset, count), then the data store.
+pub fn parse_header(blob: &[u8]) -> Result<Header, String> {
+    let be32 = |at: usize| -> Option<u32> {
+        let bytes = blob.get(at..at.checked_add(4)?)?;
+        Some(u32::from_be_bytes(<[u8; 4]>::try_from(bytes).ok()?))
+    };
+    let entries = be32(0).ok_or("shorter than a header preamble")?;
+    let data_len = be32(4).ok_or("shorter than a header preamble")?;
+    if entries == 0 || entries > MAX_ENTRIES {
+        return Err(format!(
+            "has {entries} entries (at most {MAX_ENTRIES} allowed)"
+        ));
+    }
+    if data_len > MAX_DATA {
+        return Err(format!(
+            "declares {data_len} bytes of data (at most {MAX_DATA} allowed)"
+        ));
+    }
+    // Both factors are bounded above, so this cannot overflow even on 32-bit targets.
+    let index_len = entries as usize * 16;
+    let data_start = 8 + index_len;
+    let data_end = data_start + data_len as usize;
+    let data = blob.get(data_start..data_end).ok_or_else(|| {
+        format!(
+            "is {} bytes but its {entries} entries and {data_len} bytes of data need {data_end}",
+            blob.len()
+        )
+    })?;
+
+    let find = |tag: u32| -> Option<(u32, usize, u32)> {
+        (0..index_len / 16).find_map(|i| {
+            let at = 8 + i * 16;
+            (be32(at)? == tag).then_some(())?;
+            Some((be32(at + 4)?, be32(at + 8)? as usize, be32(at + 12)?))
+        })
+    };
+    let string = |tag: u32, tag_name: &str| -> Result<Option<String>, String> {
+        let Some((kind, offset, count)) = find(tag) else {
+            return Ok(None);
+        };
+        if kind != TYPE_STRING && kind != TYPE_I18NSTRING {
+            return Err(format!("{tag_name} has type {kind}, not a string"));
+        }
+        if count == 0 {
+            return Err(format!("{tag_name} has no value"));
+        }
+        let rest = data.get(offset..).ok_or_else(|| {
+            format!("{tag_name} points outside the header data ({offset} > {data_len})")
+        })?;
+        let end = rest
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or_else(|| format!("{tag_name} is not terminated"))?;
+        let bytes = rest.get(..end).unwrap_or_default();
+        Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+    };
+    let required = |tag: u32, tag_name: &str| -> Result<String, String> {
+        string(tag, tag_name)?.ok_or_else(|| format!("has no {tag_name} tag"))
+    };
+    let epoch = match find(TAG_EPOCH) {
+        None => None,
+        Some((TYPE_INT32, offset, count)) if count >= 1 => {
+            let bytes = data.get(offset..offset.saturating_add(4)).ok_or_else(|| {
+                format!("EPOCH points outside the header data ({offset} > {data_len})")
+            })?;
+            Some(u32::from_be_bytes(
+                <[u8; 4]>::try_from(bytes).map_err(|_| "EPOCH is truncated")?,
+            ))
+        }
+        Some((kind, _, count)) => {
+            return Err(format!(
+                "EPOCH has type {kind} and count {count}, not one int32"
+            ));
+        }
+    };
+    Ok(Header {
+        name: required(TAG_NAME, "NAME")?,
+        version: required(TAG_VERSION, "VERSION")?,
+        release: required(TAG_RELEASE, "RELEASE")?,
+        epoch,
+        arch: string(TAG_ARCH, "ARCH")?,
+        source_rpm: string(TAG_SOURCERPM, "SOURCERPM")?,
+    })
+}
