@@ -19,6 +19,17 @@ pub enum Error {
     /// A registry answered with an error or could not be reached.
     #[error("registry {registry}: {reason}")]
     Registry { registry: String, reason: String },
+    /// A registry could not be reached at all (connection refused, DNS, TLS, timeout).
+    #[error("registry {registry}: {what}: {source}")]
+    Unreachable {
+        registry: String,
+        what: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An image layer is corrupt, hostile or not a layer this scanner reads.
+    #[error("layer {digest}: {reason}")]
+    Layer { digest: String, reason: String },
 
     // -- shared --
     /// Reading or writing the scanner's own files (cache, temporary space) failed.
