@@ -201,3 +201,89 @@ pub struct Inventory {
     pub os: Option<OsRelease>,
     pub packages: Vec<Package>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wanted_paths() {
+        let table: &[(&str, bool)] = &[
+            ("etc/os-release", true),
+            ("./etc/os-release", true),
+            ("/usr/lib/os-release", true),
+            ("etc/alpine-release", true),
+            ("etc/debian_version", true),
+            ("var/lib/dpkg/status", true),
+            ("var/lib/dpkg/status-old", false),
+            ("var/lib/dpkg/status.d/libssl3", true),
+            ("var/lib/dpkg/status.d/libssl3.md5sums", false),
+            ("var/lib/dpkg/info/libssl3.list", false),
+            ("lib/apk/db/installed", true),
+            ("lib/apk/db/scripts.tar", false),
+            ("var/lib/rpm/rpmdb.sqlite", true),
+            ("var/lib/rpm/rpmdb.sqlite-wal", true),
+            ("var/lib/rpm/rpmdb.sqlite-shm", false),
+            ("usr/lib/sysimage/rpm/rpmdb.sqlite", true),
+            ("usr/lib/sysimage/rpm/rpmdb.sqlite-wal", true),
+            ("home/user/etc/os-release", false),
+            ("", false),
+        ];
+        for (path, want) in table {
+            assert_eq!(wanted(path), *want, "{path}");
+        }
+    }
+
+    #[test]
+    fn several_databases_sorted() {
+        let mut files = Files::new();
+        files.insert("etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n");
+        files.insert(
+            "var/lib/dpkg/status",
+            "Package: zlib1g\nStatus: install ok installed\nVersion: 1:1.2.13.dfsg-1\n\
+             Architecture: amd64\nSource: zlib\n\n\
+             Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u4\n\
+             Architecture: amd64\nSource: glibc\n",
+        );
+        files.insert(
+            "var/lib/dpkg/status.d/base",
+            "Package: base-files\nVersion: 12.4\n",
+        );
+        files.insert(
+            "lib/apk/db/installed",
+            "P:musl\nV:1.2.5-r0\nA:x86_64\no:musl\n",
+        );
+        let inventory = from_files(&files).expect("inventory");
+        assert_eq!(inventory.os.as_ref().map(|o| o.id.as_str()), Some("debian"));
+        let got: Vec<_> = inventory
+            .packages
+            .iter()
+            .map(|p| (p.kind, p.name.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (PackageKind::Dpkg, "base-files"),
+                (PackageKind::Dpkg, "libc6"),
+                (PackageKind::Dpkg, "zlib1g"),
+                (PackageKind::Apk, "musl"),
+            ]
+        );
+    }
+
+    #[test]
+    fn one_unreadable_database_fails_the_inventory() {
+        let mut files = Files::new();
+        files.insert("lib/apk/db/installed", "P:musl\nV:1.2.5-r0\n");
+        files.insert("var/lib/rpm/rpmdb.sqlite", "not sqlite");
+        let err = from_files(&files).expect_err("rpmdb is junk");
+        assert!(
+            err.to_string()
+                .starts_with("var/lib/rpm/rpmdb.sqlite: not a SQLite database")
+        );
+        assert_eq!(
+            from_files(&Files::new()).expect("empty"),
+            Inventory::default()
+        );
+    }
+}

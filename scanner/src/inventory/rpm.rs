@@ -390,3 +390,292 @@ pub fn parse_header(blob: &[u8]) -> Result<Header, String> {
         source_rpm: string(TAG_SOURCERPM, "SOURCERPM")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header blob from (tag, type, count, data) entries, laid out as rpm does.
+    fn header(entries: &[(u32, u32, u32, Vec<u8>)]) -> Vec<u8> {
+        let mut index = Vec::new();
+        let mut data = Vec::new();
+        for (tag, kind, count, bytes) in entries {
+            if *kind == TYPE_INT32 {
+                while data.len() % 4 != 0 {
+                    data.push(0);
+                }
+            }
+            for word in [*tag, *kind, data.len() as u32, *count] {
+                index.extend_from_slice(&word.to_be_bytes());
+            }
+            data.extend_from_slice(bytes);
+        }
+        let mut blob = Vec::new();
+        blob.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        blob.extend(index);
+        blob.extend(data);
+        blob
+    }
+
+    fn s(tag: u32, value: &str) -> (u32, u32, u32, Vec<u8>) {
+        let mut bytes = value.as_bytes().to_vec();
+        bytes.push(0);
+        (tag, TYPE_STRING, 1, bytes)
+    }
+
+    fn package(
+        name: &str,
+        version: &str,
+        release: &str,
+        epoch: Option<u32>,
+        srpm: &str,
+    ) -> Vec<u8> {
+        let mut entries = vec![
+            s(TAG_NAME, name),
+            s(TAG_VERSION, version),
+            s(TAG_RELEASE, release),
+            s(TAG_ARCH, "x86_64"),
+            s(TAG_SOURCERPM, srpm),
+        ];
+        if let Some(epoch) = epoch {
+            entries.push((TAG_EPOCH, TYPE_INT32, 1, epoch.to_be_bytes().to_vec()));
+        }
+        header(&entries)
+    }
+
+    /// An rpm-like SQLite database (WAL mode in its header, as rpm leaves it).
+    fn rpmdb(blobs: &[Vec<u8>]) -> Vec<u8> {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);
+             CREATE TABLE Name (key TEXT NOT NULL, hnum INTEGER NOT NULL, idx INTEGER NOT NULL);",
+        )
+        .expect("schema");
+        for blob in blobs {
+            conn.execute("INSERT INTO Packages (blob) VALUES (?1)", [blob])
+                .expect("insert");
+        }
+        let mut conn = conn;
+        let mut bytes = conn.serialize(MAIN_DB).expect("serialize").to_vec();
+        bytes[18] = 2;
+        bytes[19] = 2;
+        bytes
+    }
+
+    #[test]
+    fn header_fields_and_evr() {
+        let blob = package(
+            "openssl-libs",
+            "3.0.7",
+            "24.el9",
+            Some(1),
+            "openssl-3.0.7-24.el9.src.rpm",
+        );
+        let h = parse_header(&blob).expect("header");
+        assert_eq!(h.name, "openssl-libs");
+        assert_eq!(h.evr(), "1:3.0.7-24.el9");
+        assert_eq!(h.arch.as_deref(), Some("x86_64"));
+        let p = h.into_package("var/lib/rpm/rpmdb.sqlite").expect("package");
+        assert_eq!(p.source_name.as_deref(), Some("openssl"));
+        assert_eq!(p.source_version.as_deref(), Some("3.0.7-24.el9"));
+        assert_eq!(p.kind, PackageKind::Rpm);
+
+        let h = parse_header(&package(
+            "bash",
+            "5.1.8",
+            "9.el9",
+            None,
+            "bash-5.1.8-9.el9.src.rpm",
+        ))
+        .expect("header");
+        assert_eq!(h.evr(), "5.1.8-9.el9");
+        // An i18n string (SUMMARY-like) type is accepted for string tags.
+        let blob = header(&[
+            (TAG_NAME, TYPE_I18NSTRING, 1, b"x\0".to_vec()),
+            s(TAG_VERSION, "1"),
+            s(TAG_RELEASE, "1"),
+        ]);
+        assert_eq!(parse_header(&blob).expect("header").name, "x");
+    }
+
+    #[test]
+    fn source_rpm_names() {
+        let table: &[(&str, Option<(&str, &str)>)] = &[
+            (
+                "openssl-3.0.7-24.el9.src.rpm",
+                Some(("openssl", "3.0.7-24.el9")),
+            ),
+            (
+                "python3.11-3.11.7-1.el9.src.rpm",
+                Some(("python3.11", "3.11.7-1.el9")),
+            ),
+            (
+                "glibc-2.34-100.el9_4.2.src.rpm",
+                Some(("glibc", "2.34-100.el9_4.2")),
+            ),
+            (
+                "kernel-rt-5.14.0-1.nosrc.rpm",
+                Some(("kernel-rt", "5.14.0-1")),
+            ),
+            ("noversion.src.rpm", None),
+            ("-1-2.src.rpm", None),
+            ("openssl-3.0.7-24.el9.rpm", None),
+            ("", None),
+        ];
+        for (file, want) in table {
+            let got = split_source_rpm(file);
+            let want = want.map(|(n, v)| (n.to_string(), v.to_string()));
+            assert_eq!(got, want, "{file}");
+        }
+    }
+
+    #[test]
+    fn hostile_headers_are_errors() {
+        let good = package("a", "1", "1", Some(2), "a-1-1.src.rpm");
+        let mut huge_count = good.clone();
+        huge_count[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        let mut huge_data = good.clone();
+        huge_data[4..8].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+        let mut bad_offset = good.clone();
+        // NAME's offset (first entry, bytes 16..20) far past the data.
+        bad_offset[16..20].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
+        let mut unterminated = header(&[(TAG_NAME, TYPE_STRING, 1, b"abc".to_vec())]);
+        unterminated.truncate(unterminated.len());
+        let wrong_type = header(&[(TAG_NAME, TYPE_INT32, 1, vec![0, 0, 0, 1])]);
+        let bad_epoch = header(&[
+            s(TAG_NAME, "a"),
+            s(TAG_VERSION, "1"),
+            s(TAG_RELEASE, "1"),
+            (TAG_EPOCH, TYPE_STRING, 1, b"1\0".to_vec()),
+        ]);
+        let cases: &[(&str, Vec<u8>, &str)] = &[
+            ("empty", vec![], "shorter than a header preamble"),
+            (
+                "preamble only",
+                vec![0, 0, 0, 1],
+                "shorter than a header preamble",
+            ),
+            ("no entries", vec![0; 8], "has 0 entries"),
+            ("huge count", huge_count, "entries (at most 65535"),
+            ("huge data", huge_data, "bytes of data (at most"),
+            ("truncated", good[..good.len() - 3].to_vec(), "need"),
+            ("offset", bad_offset, "NAME points outside the header data"),
+            ("unterminated", unterminated, "NAME is not terminated"),
+            ("wrong type", wrong_type, "NAME has type 4"),
+            (
+                "no version",
+                header(&[s(TAG_NAME, "a")]),
+                "has no VERSION tag",
+            ),
+            ("bad epoch", bad_epoch, "EPOCH has type 6"),
+        ];
+        for (what, blob, want) in cases {
+            let err = parse_header(blob).expect_err(what);
+            assert!(err.contains(want), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn sqlite_database_in_wal_mode() {
+        let db = rpmdb(&[
+            package(
+                "openssl-libs",
+                "3.0.7",
+                "24.el9",
+                Some(1),
+                "openssl-3.0.7-24.el9.src.rpm",
+            ),
+            package("gpg-pubkey", "fd431d51", "4ae0493b", None, ""),
+            package("bash", "5.1.8", "9.el9", None, "bash-5.1.8-9.el9.src.rpm"),
+            vec![1, 2, 3],
+        ]);
+        let packages = parse_sqlite("var/lib/rpm/rpmdb.sqlite", &db, Some(b"")).expect("rpmdb");
+        let got: Vec<_> = packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [("openssl-libs", "1:3.0.7-24.el9"), ("bash", "5.1.8-9.el9")]
+        );
+    }
+
+    #[test]
+    fn sqlite_errors() {
+        let path = "var/lib/rpm/rpmdb.sqlite";
+        let err = parse_sqlite(path, b"\x7fELF junk", None).expect_err("junk");
+        assert_eq!(
+            err.to_string(),
+            "var/lib/rpm/rpmdb.sqlite: not a SQLite database (no SQLite header)"
+        );
+
+        let mut corrupt = rpmdb(&[package("a", "1", "1", None, "a-1-1.src.rpm")]);
+        let len = corrupt.len();
+        corrupt[100..len].fill(0xa5);
+        let err = parse_sqlite(path, &corrupt, None).expect_err("corrupt");
+        assert!(err.to_string().contains(path), "{err}");
+
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("CREATE TABLE Other (x)")
+            .expect("schema");
+        let mut conn = conn;
+        let other = conn.serialize(MAIN_DB).expect("serialize").to_vec();
+        let err = parse_sqlite(path, &other, None).expect_err("no table");
+        assert!(
+            err.to_string().contains("no readable Packages table"),
+            "{err}"
+        );
+
+        let only_bad = rpmdb(&[vec![0, 0, 0, 1, 0, 0, 0, 0]]);
+        let err = parse_sqlite(path, &only_bad, None).expect_err("all bad");
+        assert!(
+            err.to_string().contains("package header 1: is 8 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn committed_wal_frames_are_applied() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("rpmdb.sqlite");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+             CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);",
+        )
+        .expect("schema");
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .expect("checkpoint");
+        let blob = package(
+            "zlib",
+            "1.2.11",
+            "40.el9",
+            None,
+            "zlib-1.2.11-40.el9.src.rpm",
+        );
+        conn.execute("INSERT INTO Packages (blob) VALUES (?1)", [&blob])
+            .expect("insert");
+        // Read the files while the connection is open: the insert is only in the log.
+        let db = std::fs::read(&path).expect("db");
+        let wal = std::fs::read(dir.path().join("rpmdb.sqlite-wal")).expect("wal");
+        assert!(wal.len() > 32, "the insert is in the log");
+        let rpm_path = "var/lib/rpm/rpmdb.sqlite";
+        let without = parse_sqlite(rpm_path, &db, None).expect("main file alone");
+        assert!(without.is_empty());
+        let with = parse_sqlite(rpm_path, &db, Some(&wal)).expect("with log");
+        assert_eq!(with.len(), 1);
+        assert_eq!(with[0].name, "zlib");
+
+        // A torn last frame (bad checksum) is ignored, as SQLite does: nothing committed.
+        let mut torn = wal.clone();
+        let last = torn.len() - 1;
+        torn[last] ^= 0xff;
+        let torn_result = parse_sqlite(rpm_path, &db, Some(&torn)).expect("torn log");
+        assert!(torn_result.is_empty());
+        // A log that is not one is an error that names it.
+        let err = parse_sqlite(rpm_path, &db, Some(b"short")).expect_err("bad log");
+        assert!(err.to_string().contains("write-ahead log"), "{err}");
+        drop(conn);
+    }
+}
