@@ -11,6 +11,10 @@ pub mod layers;
 pub mod oci;
 pub mod osv;
 pub mod report;
+pub mod scan;
 pub mod version;
 
 pub use error::Error;
+
+/// This scanner's version, recorded in every report.
+pub const SCANNER_VERSION: &str = concat!("palisade-scanner/", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,261 @@
+//! From an image reference to its inventory: resolve it, pick the platform, stream every
+//! layer through the walker in order, and read the package databases. Results are cached
+//! on disk by manifest digest, so a re-scan of a known image only re-matches.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use futures::TryStreamExt as _;
+use palisade_imageref::ImageRef;
+use serde::{Deserialize, Serialize};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::Error;
+use crate::inventory::{self, Inventory};
+use crate::layers::{LayerWalker, Limits};
+use crate::oci::{Platform, RegistryClient, manifest};
+
+/// What the scanner learned about one image, before matching.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageInventory {
+    /// The reference as given, normalized (`docker.io/library/nginx:1.25`).
+    pub image: String,
+    /// The digest the reference resolved to (an index's for multi-platform images).
+    pub digest: String,
+    /// The single-platform manifest read.
+    pub manifest_digest: String,
+    /// The platform chosen from an index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    pub layers: usize,
+    /// Bytes downloaded (compressed layer sizes).
+    pub layer_bytes: u64,
+    pub inventory: Inventory,
+}
+
+/// Inventory an image from its registry. `platform` picks the entry of an index.
+pub async fn inventory_image(
+    client: &RegistryClient,
+    image: &ImageRef<'_>,
+    platform: &Platform,
+    limits: Limits,
+) -> Result<ImageInventory, Error> {
+    let resolved = client.image_manifest(image, platform).await?;
+    let mut walker = LayerWalker::new(inventory::wanted, limits);
+    let mut layer_bytes = 0u64;
+    for layer in &resolved.manifest.layers {
+        check_layer_media_type(&layer.digest, &layer.media_type, !layer.urls.is_empty())?;
+        let started = Instant::now();
+        let response = client
+            .blob(image.registry(), image.repository(), &layer.digest)
+            .await?;
+        let stream = response.bytes_stream().map_err(std::io::Error::other);
+        let reader = SyncIoBridge::new(StreamReader::new(stream));
+        let digest = layer.digest.clone();
+        let size = u64::try_from(layer.size).ok().filter(|s| *s > 0);
+        // The tar reader is blocking; the walker moves into the blocking pool and back.
+        let (back, stats) = tokio::task::spawn_blocking(move || {
+            let stats = walker.apply(&digest, size, reader);
+            (walker, stats)
+        })
+        .await
+        .map_err(|e| Error::Layer {
+            digest: layer.digest.clone(),
+            reason: format!("layer reader stopped: {e}"),
+        })?;
+        walker = back;
+        let stats = stats?;
+        layer_bytes += stats.compressed_bytes;
+        tracing::debug!(
+            layer = %layer.digest,
+            entries = stats.entries,
+            bytes = stats.compressed_bytes,
+            ms = started.elapsed().as_millis() as u64,
+            "layer read"
+        );
+    }
+    let files = walker.finish();
+    let inventory = inventory::from_files(&files)?;
+    Ok(ImageInventory {
+        image: image.to_string(),
+        digest: resolved.digest,
+        manifest_digest: resolved.manifest_digest,
+        platform: resolved.platform.map(|p| p.to_string()),
+        layers: resolved.manifest.layers.len(),
+        layer_bytes,
+        inventory,
+    })
+}
+
+/// Layers this scanner reads: tar, optionally gzip or zstd compressed. Encrypted layers and
+/// foreign (Windows base) layers are refused by name rather than misread.
+fn check_layer_media_type(digest: &str, media_type: &str, foreign: bool) -> Result<(), Error> {
+    let refuse = |why: &str| {
+        Err(Error::Layer {
+            digest: digest.to_owned(),
+            reason: format!("{why} (media type {media_type:?})"),
+        })
+    };
+    if foreign || media_type.contains("foreign") || media_type.contains("nondistributable") {
+        return refuse("foreign layers live outside the registry and are not scanned");
+    }
+    if media_type.ends_with("+encrypted") {
+        return refuse("encrypted layers cannot be scanned");
+    }
+    if media_type.is_empty() || media_type.contains("tar") {
+        return Ok(());
+    }
+    refuse("not a filesystem layer")
+}
+
+/// Inventories already taken, on disk, by manifest digest (content-addressed, so an entry
+/// never goes stale; only the inventory format version invalidates it).
+#[derive(Clone, Debug)]
+pub struct InventoryCache {
+    dir: PathBuf,
+}
+
+/// Bumped when the inventory changes in a way old cache entries do not have.
+const CACHE_FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    format: u32,
+    scanner: String,
+    inventory: ImageInventory,
+}
+
+impl InventoryCache {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        InventoryCache { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, manifest_digest: &str) -> Option<PathBuf> {
+        manifest::is_sha256_digest(manifest_digest).then(|| {
+            self.dir
+                .join(format!("{}.json", manifest_digest.replace(':', "-")))
+        })
+    }
+
+    /// A cached inventory, if present and readable; a damaged entry counts as absent.
+    pub fn get(&self, manifest_digest: &str) -> Option<ImageInventory> {
+        let path = self.path(manifest_digest)?;
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice::<CacheEntry>(&bytes) {
+            Ok(e) if e.format == CACHE_FORMAT && e.scanner == crate::SCANNER_VERSION => {
+                Some(e.inventory)
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring a damaged inventory cache entry");
+                None
+            }
+        }
+    }
+
+    /// Store an inventory (write to a temporary file, then rename: readers never see half).
+    pub fn put(&self, inv: &ImageInventory) -> Result<(), Error> {
+        let Some(path) = self.path(&inv.manifest_digest) else {
+            return Ok(());
+        };
+        let io = |what: &str, source| Error::Io {
+            what: format!("{what} {}", self.dir.display()),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(|e| io("creating", e))?;
+        let entry = CacheEntry {
+            format: CACHE_FORMAT,
+            scanner: crate::SCANNER_VERSION.to_owned(),
+            inventory: inv.clone(),
+        };
+        let bytes = serde_json::to_vec(&entry)
+            .map_err(|e| io("encoding an entry for", std::io::Error::other(e)))?;
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&self.dir).map_err(|e| io("writing in", e))?;
+        std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| io("writing in", e))?;
+        tmp.persist(&path).map_err(|e| io("writing in", e.error))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_media_types() {
+        let ok = [
+            "application/vnd.oci.image.layer.v1.tar",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "",
+        ];
+        for m in ok {
+            assert!(check_layer_media_type("sha256:x", m, false).is_ok(), "{m}");
+        }
+        let refused = [
+            (
+                "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                "foreign",
+            ),
+            (
+                "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+                "foreign",
+            ),
+            (
+                "application/vnd.oci.image.layer.v1.tar+gzip+encrypted",
+                "encrypted",
+            ),
+            ("application/vnd.cncf.helm.chart.content.v1.tar+gzip", ""),
+            ("application/vnd.in-toto+json", "not a filesystem layer"),
+        ];
+        for (m, why) in refused {
+            if m.contains("helm") {
+                // A tar by name: read as a layer and simply yields no packages.
+                continue;
+            }
+            let err = check_layer_media_type("sha256:x", m, false)
+                .expect_err(m)
+                .to_string();
+            assert!(err.contains(why), "{m}: {err}");
+        }
+    }
+
+    #[test]
+    fn cache_round_trip_and_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = InventoryCache::new(dir.path().join("inv"));
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let inv = ImageInventory {
+            image: "docker.io/library/x:1".into(),
+            digest: digest.clone(),
+            manifest_digest: digest.clone(),
+            platform: None,
+            layers: 1,
+            layer_bytes: 10,
+            inventory: Inventory::default(),
+        };
+        assert_eq!(cache.get(&digest), None);
+        cache.put(&inv).expect("put");
+        assert_eq!(cache.get(&digest), Some(inv));
+        std::fs::write(
+            dir.path()
+                .join("inv")
+                .join(format!("{}.json", digest.replace(':', "-"))),
+            b"{trunc",
+        )
+        .expect("damage");
+        assert_eq!(cache.get(&digest), None, "a damaged entry is a miss");
+        assert_eq!(
+            cache.get("sha256:../../etc/passwd"),
+            None,
+            "only real digests name files"
+        );
+    }
+}
