@@ -96,6 +96,13 @@ impl std::fmt::Debug for RegistryClient {
 impl RegistryClient {
     /// Build a client. The process must have installed a rustls `CryptoProvider`.
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // reqwest and rustls would panic; say what the program forgot instead.
+            return Err(Error::Registry {
+                registry: "*".into(),
+                reason: "no rustls CryptoProvider is installed in this process".into(),
+            });
+        }
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         for (i, pem) in config.extra_ca_pem.iter().enumerate() {
