@@ -94,11 +94,8 @@ fn unterminated(raw: &str) -> bool {
     while let Some(c) = chars.next() {
         match (quote, c) {
             (Some('\''), '\'') | (Some('"'), '"') => quote = None,
-            (Some('"'), '\\') => {
-                if chars.next().is_none() {
-                    return true;
-                }
-            }
+            // The guard consumes the escaped character; a backslash at the end continues.
+            (Some('"'), '\\') if chars.next().is_none() => return true,
             (None, '\\') => {
                 chars.next();
             }
