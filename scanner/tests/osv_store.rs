@@ -67,10 +67,10 @@ fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);
     for (name, data) in files {
-        w.start_file(*name, opts).unwrap();
-        w.write_all(data.as_bytes()).unwrap();
+        w.start_file(*name, opts).expect("test fixture");
+        w.write_all(data.as_bytes()).expect("test fixture");
     }
-    w.finish().unwrap().into_inner()
+    w.finish().expect("test fixture").into_inner()
 }
 
 fn export_a() -> Vec<u8> {
@@ -119,14 +119,16 @@ impl Server {
             async move {
                 r.fetch_add(1, Ordering::SeqCst);
                 assert_eq!(uri.path(), "/Debian:12/all.zip");
-                let mode = m.lock().unwrap().clone();
+                let mode = m.lock().expect("test fixture").clone();
                 respond(mode, &headers)
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("test fixture");
+        let addr = listener.local_addr().expect("test fixture");
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(listener, app).await.expect("test fixture");
         });
         Server {
             addr,
@@ -141,7 +143,7 @@ impl Server {
     }
 
     fn set(&self, mode: Mode) {
-        *self.mode.lock().unwrap() = mode;
+        *self.mode.lock().expect("test fixture") = mode;
     }
 
     fn requests(&self) -> usize {
@@ -162,18 +164,18 @@ fn respond(mode: Mode, headers: &HeaderMap) -> Response {
                 return builder
                     .status(StatusCode::NOT_MODIFIED)
                     .body(Body::empty())
-                    .unwrap();
+                    .expect("test fixture");
             }
             builder
                 .header(header::ETAG, quoted)
                 .header(header::LAST_MODIFIED, "Wed, 18 Sep 2024 03:00:00 GMT")
                 .body(Body::from(body))
-                .unwrap()
+                .expect("test fixture")
         }
         Mode::Corrupt => builder
             .header(header::ETAG, "\"corrupt\"")
             .body(Body::from("<html>upstream error</html>"))
-            .unwrap(),
+            .expect("test fixture"),
         Mode::Truncated(body) => {
             let len = body.len();
             let half = body[..len / 2].to_vec();
@@ -189,29 +191,31 @@ fn respond(mode: Mode, headers: &HeaderMap) -> Response {
                 .header(header::CONTENT_LENGTH, len)
                 .header(header::ETAG, "\"truncated\"")
                 .body(Body::from_stream(stream))
-                .unwrap()
+                .expect("test fixture")
         }
         Mode::Status500 => builder
             .status(StatusCode::INTERNAL_SERVER_ERROR)
             .body(Body::from("internal error"))
-            .unwrap(),
+            .expect("test fixture"),
         Mode::Hang => {
             let stream = futures::stream::once(async {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 Ok::<_, std::io::Error>(bytes::Bytes::new())
             });
-            builder.body(Body::from_stream(stream)).unwrap()
+            builder
+                .body(Body::from_stream(stream))
+                .expect("test fixture")
         }
     }
 }
 
 fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().build().unwrap()
+    reqwest::Client::builder().build().expect("test fixture")
 }
 
 fn debian12() -> Ecosystem {
-    Ecosystem::from_name("Debian:12").unwrap()
+    Ecosystem::from_name("Debian:12").expect("test fixture")
 }
 
 fn inventory() -> Inventory {
@@ -261,11 +265,11 @@ fn reason(e: palisade_scanner::Error) -> String {
 #[tokio::test]
 async fn download_cache_refresh_and_failures_keep_the_good_copy() {
     let server = Server::start(Mode::Serve(export_a(), "a")).await;
-    let cache = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().expect("test fixture");
     let store = Store::new(Source::Url(server.url()), cache.path(), client());
 
     // First load downloads.
-    let first = store.load(&debian12()).await.unwrap();
+    let first = store.load(&debian12()).await.expect("test fixture");
     assert_eq!(server.requests(), 1);
     assert_eq!(first.meta.advisories, 2, "withdrawn one skipped");
     assert_eq!(first.meta.etag.as_deref(), Some("\"a\""));
@@ -289,12 +293,12 @@ async fn download_cache_refresh_and_failures_keep_the_good_copy() {
     );
 
     // A second load on the same store reads the cache.
-    store.load(&debian12()).await.unwrap();
+    store.load(&debian12()).await.expect("test fixture");
     assert_eq!(server.requests(), 1);
 
     // 304 Not Modified keeps it.
     assert!(matches!(
-        store.refresh(&debian12()).await.unwrap(),
+        store.refresh(&debian12()).await.expect("test fixture"),
         Refresh::NotModified
     ));
     assert_eq!(server.requests(), 2);
@@ -307,19 +311,27 @@ async fn download_cache_refresh_and_failures_keep_the_good_copy() {
     ];
     for (mode, want) in failures {
         server.set(mode);
-        let err = reason(store.refresh(&debian12()).await.unwrap_err());
+        let err = reason(store.refresh(&debian12()).await.expect_err("must fail"));
         assert!(err.contains(want), "{err} (wanted {want})");
-        let meta = store.cached_metadata("Debian:12").await.unwrap();
+        let meta = store
+            .cached_metadata("Debian:12")
+            .await
+            .expect("test fixture");
         assert_eq!(meta.sha256, first.meta.sha256);
         let again = Store::new(Source::Url(server.url()), cache.path(), client());
-        let reloaded = again.load(&debian12()).await.unwrap();
+        let reloaded = again.load(&debian12()).await.expect("test fixture");
         assert_eq!(db_of(&reloaded).version(), version_a);
     }
     // No stray temporary files are left behind.
     let dir = store.ecosystem_dir("Debian:12");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .expect("test fixture")
+        .map(|e| {
+            e.expect("test fixture")
+                .file_name()
+                .into_string()
+                .expect("test fixture")
+        })
         .collect();
     names.sort();
     assert_eq!(
@@ -331,18 +343,18 @@ async fn download_cache_refresh_and_failures_keep_the_good_copy() {
     server.set(Mode::Hang);
     let impatient = Store::new(Source::Url(server.url()), cache.path(), client())
         .with_timeout(Duration::from_millis(300));
-    let err = reason(impatient.refresh(&debian12()).await.unwrap_err());
+    let err = reason(impatient.refresh(&debian12()).await.expect_err("must fail"));
     assert!(err.contains("not finished within"), "{err}");
 
     // A size cap is an error.
     server.set(Mode::Serve(export_b(), "b"));
     let small =
         Store::new(Source::Url(server.url()), cache.path(), client()).with_max_download_bytes(100);
-    let err = reason(small.refresh(&debian12()).await.unwrap_err());
+    let err = reason(small.refresh(&debian12()).await.expect_err("must fail"));
     assert!(err.contains("more than the 100"), "{err}");
 
     // A changed export replaces it and changes the version.
-    let Refresh::Updated(second) = store.refresh(&debian12()).await.unwrap() else {
+    let Refresh::Updated(second) = store.refresh(&debian12()).await.expect("test fixture") else {
         panic!("not updated");
     };
     assert_ne!(second.meta.sha256, first.meta.sha256);
@@ -367,65 +379,75 @@ async fn download_cache_refresh_and_failures_keep_the_good_copy() {
     server.task.abort();
     let _ = server.task.await;
     let offline = Store::new(Source::Url(url), cache.path(), client());
-    let loaded = offline.load(&debian12()).await.unwrap();
+    let loaded = offline.load(&debian12()).await.expect("test fixture");
     assert_eq!(db_of(&loaded).version(), db_b.version());
-    let err = reason(offline.refresh(&debian12()).await.unwrap_err());
+    let err = reason(offline.refresh(&debian12()).await.expect_err("must fail"));
     assert!(err.contains("request failed"), "{err}");
     assert_eq!(
-        offline.load(&debian12()).await.unwrap().meta.sha256,
+        offline
+            .load(&debian12())
+            .await
+            .expect("test fixture")
+            .meta
+            .sha256,
         second.meta.sha256
     );
 }
 
 #[tokio::test]
 async fn no_cache_and_no_server_is_a_clear_error() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("test fixture");
+    let addr = listener.local_addr().expect("test fixture");
     drop(listener);
-    let cache = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().expect("test fixture");
     let store = Store::new(
         Source::Url(format!("http://{addr}")),
         cache.path(),
         client(),
     );
-    let err = store.load(&debian12()).await.unwrap_err();
+    let err = store.load(&debian12()).await.expect_err("must fail");
     assert!(err.to_string().contains("request failed"), "{err}");
 }
 
 #[tokio::test]
 async fn a_directory_source_for_air_gapped_clusters() {
-    let mount = tempfile::tempdir().unwrap();
+    let mount = tempfile::tempdir().expect("test fixture");
     let export = mount.path().join("Debian:12").join("all.zip");
-    std::fs::create_dir_all(export.parent().unwrap()).unwrap();
-    std::fs::write(&export, export_a()).unwrap();
-    let cache = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(export.parent().expect("test fixture")).expect("test fixture");
+    std::fs::write(&export, export_a()).expect("test fixture");
+    let cache = tempfile::tempdir().expect("test fixture");
     let store = Store::new(Source::Dir(mount.path().into()), cache.path(), client());
 
-    let first = store.load(&debian12()).await.unwrap();
+    let first = store.load(&debian12()).await.expect("test fixture");
     assert_eq!(first.meta.advisories, 2);
     assert!(matches!(
-        store.refresh(&debian12()).await.unwrap(),
+        store.refresh(&debian12()).await.expect("test fixture"),
         Refresh::NotModified
     ));
 
     // A damaged file on the mount does not replace the good copy.
-    std::fs::write(&export, b"PK\x03\x04 not really").unwrap();
-    let err = reason(store.refresh(&debian12()).await.unwrap_err());
+    std::fs::write(&export, b"PK\x03\x04 not really").expect("test fixture");
+    let err = reason(store.refresh(&debian12()).await.expect_err("must fail"));
     assert!(err.contains("not a readable zip archive"), "{err}");
     let again = Store::new(Source::Dir(mount.path().into()), cache.path(), client());
     assert_eq!(
-        again.load(&debian12()).await.unwrap().meta.sha256,
+        again
+            .load(&debian12())
+            .await
+            .expect("test fixture")
+            .meta
+            .sha256,
         first.meta.sha256
     );
 
     // A missing file is an error, and the cache still serves.
-    std::fs::remove_file(&export).unwrap();
+    std::fs::remove_file(&export).expect("test fixture");
     assert!(store.refresh(&debian12()).await.is_err());
     assert!(store.load(&debian12()).await.is_ok());
 
     // A new export is picked up.
-    std::fs::write(&export, export_b()).unwrap();
-    let Refresh::Updated(second) = store.refresh(&debian12()).await.unwrap() else {
+    std::fs::write(&export, export_b()).expect("test fixture");
+    let Refresh::Updated(second) = store.refresh(&debian12()).await.expect("test fixture") else {
         panic!("not updated");
     };
     assert_ne!(db_of(&second).version(), db_of(&first).version());

@@ -122,11 +122,11 @@ mod tests {
             "ecosystem_specific": {"urgency": "not yet assigned"}
           }]
         }"#;
-        let v: Vulnerability = serde_json::from_str(json).unwrap();
+        let v: Vulnerability = serde_json::from_str(json).expect("test fixture");
         assert_eq!(v.id, "DEBIAN-CVE-2023-5363");
         assert_eq!(v.upstream, ["CVE-2023-5363"]);
         let a = &v.affected[0];
-        assert_eq!(a.package.as_ref().unwrap().name, "openssl");
+        assert_eq!(a.package.as_ref().expect("test fixture").name, "openssl");
         assert_eq!(
             a.ranges[0].events[1].fixed.as_deref(),
             Some("3.0.11-1~deb12u2")

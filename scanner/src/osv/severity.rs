@@ -114,8 +114,87 @@ mod tests {
         }
     }
 
+    #[test]
+    fn cvss_base_scores_of_real_vectors() {
+        let table = [
+            // CVE-2021-44228 (Log4Shell)
+            (
+                "CVSS_V3",
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H",
+                10.0,
+                Severity::Critical,
+            ),
+            // CVE-2014-0160 (Heartbleed) and CVE-2023-5363 (OpenSSL), NVD v3.1
+            (
+                "CVSS_V3",
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
+                7.5,
+                Severity::High,
+            ),
+            // CVE-2024-6387 (regreSSHion)
+            (
+                "CVSS_V3",
+                "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                8.1,
+                Severity::High,
+            ),
+            // CVE-2023-4911 (Looping Tunables)
+            (
+                "CVSS_V3",
+                "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H",
+                7.8,
+                Severity::High,
+            ),
+            // CVE-2016-2781 (coreutils chroot), NVD v3.0
+            (
+                "CVSS_V3",
+                "CVSS:3.0/AV:L/AC:L/PR:L/UI:N/S:C/C:N/I:H/A:N",
+                6.5,
+                Severity::Medium,
+            ),
+            (
+                "CVSS_V3",
+                "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:N/A:N",
+                3.1,
+                Severity::Low,
+            ),
+            (
+                "CVSS_V3",
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N",
+                0.0,
+                Severity::Unknown,
+            ),
+            // CVE-2014-0160, NVD v2
+            (
+                "CVSS_V2",
+                "AV:N/AC:L/Au:N/C:P/I:N/A:N",
+                5.0,
+                Severity::Medium,
+            ),
+            (
+                "CVSS_V2",
+                "AV:N/AC:L/Au:N/C:C/I:C/A:C",
+                10.0,
+                Severity::Critical,
+            ),
+            (
+                "CVSS_V4",
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+                9.3,
+                Severity::Critical,
+            ),
+        ];
+        for (kind, vector, want, sev) in table {
+            let got = max_cvss([&score(kind, vector)]).expect("a score");
+            assert!((got - want).abs() < 0.05, "{vector}: {got} != {want}");
+            assert_eq!(band(got), sev, "{vector}");
+        }
+        assert_eq!(max_cvss([&score("CVSS_V3", "CVSS:3.1/garbage")]), None);
+        assert_eq!(max_cvss([&score("Ubuntu", "high")]), None);
+    }
+
     fn vuln(json: &str) -> Vulnerability {
-        serde_json::from_str(json).unwrap()
+        serde_json::from_str(json).expect("test fixture")
     }
 
     #[test]

@@ -11,11 +11,11 @@ use crate::inventory::{Package, PackageKind};
 use crate::report::Severity;
 
 fn debian12() -> Ecosystem {
-    Ecosystem::from_name("Debian:12").unwrap()
+    Ecosystem::from_name("Debian:12").expect("test fixture")
 }
 
 fn rec(json: &str) -> Vulnerability {
-    serde_json::from_str(json).unwrap()
+    serde_json::from_str(json).expect("test fixture")
 }
 
 /// An index of one advisory for package `p` with the given `affected` body.
@@ -120,7 +120,7 @@ fn range_semantics() {
 
 #[test]
 fn alpine_and_rpm_ranges() {
-    let alpine = Ecosystem::from_name("Alpine:v3.20").unwrap();
+    let alpine = Ecosystem::from_name("Alpine:v3.20").expect("test fixture");
     let body = range(r#"{"introduced": "0"}, {"fixed": "3.3.2-r0"}"#);
     assert_eq!(
         check(&alpine, &body, "3.3.1-r0"),
@@ -129,7 +129,7 @@ fn alpine_and_rpm_ranges() {
     assert_eq!(check(&alpine, &body, "3.3.2-r0"), None);
     assert_eq!(check(&alpine, &body, "3.3.2-r1"), None);
 
-    let rocky = Ecosystem::from_name("Rocky Linux:9").unwrap();
+    let rocky = Ecosystem::from_name("Rocky Linux:9").expect("test fixture");
     let body = range(r#"{"introduced": "0"}, {"fixed": "1:3.0.7-27.el9"}"#);
     assert_eq!(
         check(&rocky, &body, "1:3.0.7-25.el9"),
@@ -160,7 +160,7 @@ fn withdrawn_advisories_and_other_ecosystems_are_skipped() {
     let ids: Vec<&str> = index
         .affected("p")
         .iter()
-        .map(|e| &*index.advisory(e.advisory).unwrap().id)
+        .map(|e| &*index.advisory(e.advisory).expect("test fixture").id)
         .collect();
     assert_eq!(ids, ["DEBIAN-CVE-2020-0003"]);
 }
@@ -379,10 +379,10 @@ fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);
     for (name, data) in files {
-        w.start_file(*name, opts).unwrap();
-        w.write_all(data).unwrap();
+        w.start_file(*name, opts).expect("test fixture");
+        w.write_all(data).expect("test fixture");
     }
-    w.finish().unwrap().into_inner()
+    w.finish().expect("test fixture").into_inner()
 }
 
 fn load(bytes: Vec<u8>, limits: Limits) -> Result<Index, crate::Error> {
@@ -409,7 +409,7 @@ fn a_good_archive_loads() {
         ("DEBIAN-CVE-2023-5363.json", OPENSSL_CVE.as_bytes()),
         ("DSA-5532-1.json", OPENSSL_DSA.as_bytes()),
     ]);
-    let index = load(bytes, Limits::default()).unwrap();
+    let index = load(bytes, Limits::default()).expect("test fixture");
     assert_eq!(index.advisory_count(), 2);
     assert_eq!(index.package_count(), 1);
 }
@@ -467,7 +467,7 @@ fn an_entry_whose_header_lies_about_its_size_is_still_bounded() {
     let cd = bytes
         .windows(4)
         .rposition(|w| w == [0x50, 0x4b, 0x01, 0x02])
-        .unwrap();
+        .expect("test fixture");
     bytes[cd + 24..cd + 28].copy_from_slice(&10u32.to_le_bytes());
     let limits = Limits {
         max_entry_bytes: 1000,
