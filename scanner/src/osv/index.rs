@@ -61,7 +61,7 @@ pub enum Event {
 /// An affected entry of an advisory for one package.
 #[derive(Clone, Debug)]
 pub struct AffectedEntry {
-    /// Index into [`Index::advisories`].
+    /// The advisory, for [`Index::advisory`].
     pub advisory: u32,
     pub severity: Severity,
     /// Each range is its events, in the order the record lists them.
