@@ -492,7 +492,7 @@ impl Pusher {
         arch: &str,
         manifest_type: &str,
     ) -> Result<Pushed, FixtureError> {
-        let diff_ids: Vec<String> = layers.iter().map(|l| diff_id(l)).collect();
+        let diff_ids: Vec<String> = layers.iter().map(diff_id).collect();
         let config = serde_json::json!({
             "architecture": arch, "os": os,
             "config": {}, "rootfs": { "type": "layers", "diff_ids": diff_ids },
