@@ -3,6 +3,7 @@
 
 mod check;
 mod input;
+mod scan;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,10 @@ enum Command {
     /// what the webhook would answer. Exit 0 when all are admitted, 1 when any is denied,
     /// 2 on bad input or usage.
     Check(CheckArgs),
+    /// Scan an image for known vulnerabilities, as the operator does: pull it from its
+    /// registry, inventory its OS packages, match them against an OSV database. Exit 1 when
+    /// findings reach --fail-on (or the image could not be fully judged), 2 on errors.
+    Scan(scan::ScanArgs),
     /// Print the CustomResourceDefinitions as YAML (or write one file per CRD).
     Crds {
         /// Write `<crd name>.yaml` files into this directory instead of printing.
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Scan(args) => scan::run(&args),
         Command::Crds { output_dir } => match crds(output_dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

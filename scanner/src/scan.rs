@@ -14,6 +14,7 @@ use crate::Error;
 use crate::inventory::{self, Inventory};
 use crate::layers::{LayerWalker, Limits};
 use crate::oci::{Platform, RegistryClient, manifest};
+use crate::report::{Finding, Severity, SeverityCounts};
 
 /// What the scanner learned about one image, before matching.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +42,27 @@ pub async fn inventory_image(
     platform: &Platform,
     limits: Limits,
 ) -> Result<ImageInventory, Error> {
+    inventory_image_cached(client, image, platform, limits, None)
+        .await
+        .map(|(inv, _)| inv)
+}
+
+/// As [`inventory_image`], reading and filling `cache` by manifest digest: a known image costs
+/// its manifest requests only. The flag says whether the cache answered.
+pub async fn inventory_image_cached(
+    client: &RegistryClient,
+    image: &ImageRef<'_>,
+    platform: &Platform,
+    limits: Limits,
+    cache: Option<&InventoryCache>,
+) -> Result<(ImageInventory, bool), Error> {
     let resolved = client.image_manifest(image, platform).await?;
+    if let Some(mut hit) = cache.and_then(|c| c.get(&resolved.manifest_digest)) {
+        // The same content may be reached under another name.
+        hit.image = image.to_string();
+        hit.digest = resolved.digest;
+        return Ok((hit, true));
+    }
     let mut walker = LayerWalker::new(inventory::wanted, limits);
     let mut layer_bytes = 0u64;
     for layer in &resolved.manifest.layers {
@@ -77,7 +98,7 @@ pub async fn inventory_image(
     }
     let files = walker.finish();
     let inventory = inventory::from_files(&files)?;
-    Ok(ImageInventory {
+    let inv = ImageInventory {
         image: image.to_string(),
         digest: resolved.digest,
         manifest_digest: resolved.manifest_digest,
@@ -85,7 +106,111 @@ pub async fn inventory_image(
         layers: resolved.manifest.layers.len(),
         layer_bytes,
         inventory,
-    })
+    };
+    if let Some(c) = cache
+        && let Err(e) = c.put(&inv)
+    {
+        // A cache that cannot be written costs speed, not correctness.
+        tracing::warn!(error = %e, "inventory cache not written");
+    }
+    Ok((inv, false))
+}
+
+/// Match an inventory against a database and summarize: the output of a scan.
+pub fn report(
+    inv: &ImageInventory,
+    db: &crate::osv::Database,
+    duration: std::time::Duration,
+) -> ScanReport {
+    let os = inv.inventory.os.as_ref();
+    let ecosystem = os.and_then(crate::osv::ecosystem_for).map(|e| e.name);
+    let covered = os.is_some_and(|o| db.index_for(o).is_some());
+    let mut notes = Vec::new();
+    match (os, &ecosystem) {
+        (None, _) => notes.push(
+            "no OS recognised (no /etc/os-release): OS packages cannot be matched to advisories"
+                .to_owned(),
+        ),
+        (Some(o), None) => notes.push(format!(
+            "no vulnerability data source is known for OS {:?} {}: its packages were not matched",
+            o.id,
+            o.version_id.as_deref().unwrap_or("")
+        )),
+        (Some(_), Some(e)) if !covered => notes.push(format!(
+            "the vulnerability database has no {e} data: packages were not matched"
+        )),
+        _ => {}
+    }
+    let findings = if covered {
+        db.match_inventory(&inv.inventory)
+    } else {
+        Vec::new()
+    };
+    let summary = SeverityCounts::of(&findings);
+    let fixable = SeverityCounts::of(findings.iter().filter(|f| f.fixable()));
+    ScanReport {
+        image: inv.image.clone(),
+        digest: inv.digest.clone(),
+        manifest_digest: inv.manifest_digest.clone(),
+        platform: inv.platform.clone(),
+        os: os.map(|o| {
+            o.pretty_name.clone().unwrap_or_else(|| {
+                format!("{} {}", o.id, o.version_id.as_deref().unwrap_or(""))
+                    .trim()
+                    .to_owned()
+            })
+        }),
+        ecosystem: if covered { ecosystem } else { None },
+        packages: inv.inventory.packages.len(),
+        summary,
+        fixable,
+        findings,
+        notes,
+        scanner_version: crate::SCANNER_VERSION.to_owned(),
+        database_version: db.version(),
+        scanned_at: jiff::Timestamp::now(),
+        duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// One image's scan result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanReport {
+    pub image: String,
+    pub digest: String,
+    pub manifest_digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// The database ecosystem matched against; `None` when none could be (see `notes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecosystem: Option<String>,
+    pub packages: usize,
+    pub summary: SeverityCounts,
+    pub fixable: SeverityCounts,
+    pub findings: Vec<Finding>,
+    /// Why parts of the image could not be judged; an image with notes is not known clean.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub scanner_version: String,
+    pub database_version: String,
+    pub scanned_at: jiff::Timestamp,
+    pub duration_ms: u64,
+}
+
+impl ScanReport {
+    /// Findings at or above `threshold` (only those with a fix when `only_fixable`).
+    pub fn failing(
+        &self,
+        threshold: Severity,
+        only_fixable: bool,
+    ) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(move |f| f.severity >= threshold && (!only_fixable || f.fixable()))
+    }
 }
 
 /// Layers this scanner reads: tar, optionally gzip or zstd compressed. Encrypted layers and

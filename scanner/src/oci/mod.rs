@@ -148,6 +148,12 @@ impl RegistryClient {
         })
     }
 
+    /// The underlying HTTP client (same trust roots and timeouts), for other downloads such
+    /// as the vulnerability database.
+    pub fn http_client(&self) -> reqwest::Client {
+        self.http.clone()
+    }
+
     /// The same client with other credentials (tokens are shared, keyed by login).
     pub fn with_credentials(&self, credentials: Credentials) -> Self {
         RegistryClient {

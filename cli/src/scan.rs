@@ -1,0 +1,263 @@
+//! `palisade scan`: the operator's scanner, for CI pipelines. Pull an image, inventory its
+//! packages, match them against an OSV database, print the findings, and fail the build
+//! when findings reach `--fail-on`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use clap::ValueEnum;
+use palisade_imageref::ImageRef;
+use palisade_scanner::layers::Limits;
+use palisade_scanner::oci::{ClientConfig, Credentials, Platform, RegistryClient};
+use palisade_scanner::osv::store::{Source, Store};
+use palisade_scanner::report::Severity;
+use palisade_scanner::scan::{InventoryCache, ScanReport, inventory_image_cached, report};
+
+use crate::Output;
+
+/// The public OSV exports: `<base>/<ecosystem>/all.zip`.
+pub const DEFAULT_DB: &str = "https://osv-vulnerabilities.storage.googleapis.com";
+
+#[derive(clap::Args, Debug)]
+pub struct ScanArgs {
+    /// The image to scan (`nginx:1.25`, `ghcr.io/org/app@sha256:…`, `localhost:5000/app`).
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    /// Vulnerability database: a base URL serving `<ecosystem>/all.zip` (OSV's export layout;
+    /// a mirror for air-gapped sites) or a directory with the same layout.
+    #[arg(long, value_name = "PATH|URL", env = "PALISADE_DB", default_value = DEFAULT_DB)]
+    pub db: String,
+
+    /// Exit 1 when any finding is at least this severe.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+
+    /// With --fail-on, count only findings that have a fixed version.
+    #[arg(long, requires = "fail_on")]
+    pub only_fixable: bool,
+
+    /// The platform to scan in a multi-platform image.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64", value_parser = parse_platform)]
+    pub platform: Platform,
+
+    /// Where database exports and image inventories are cached.
+    #[arg(long, value_name = "DIR", env = "PALISADE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// A Docker config (`~/.docker/config.json` or a `.dockerconfigjson`) with registry
+    /// logins. Credential helpers are not run.
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+
+    /// A registry host reached over plain HTTP (repeatable). Loopback hosts always are.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+
+    /// Extra CA certificates (PEM) to trust for registries and the database.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailOn {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl From<FailOn> for Severity {
+    fn from(f: FailOn) -> Severity {
+        match f {
+            FailOn::Critical => Severity::Critical,
+            FailOn::High => Severity::High,
+            FailOn::Medium => Severity::Medium,
+            FailOn::Low => Severity::Low,
+        }
+    }
+}
+
+fn parse_platform(s: &str) -> Result<Platform, String> {
+    Platform::parse(s).ok_or_else(|| format!("{s:?} is not os/arch[/variant] (e.g. linux/arm64)"))
+}
+
+pub fn run(args: &ScanArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(scan(args)) {
+        Ok(report) => {
+            match args.output {
+                Output::Text => print!("{}", render_text(&report)),
+                Output::Json => match serde_json::to_string_pretty(&report) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+            }
+            let Some(fail_on) = args.fail_on else {
+                return ExitCode::SUCCESS;
+            };
+            let failing = report.failing(fail_on.into(), args.only_fixable).count();
+            if failing > 0 {
+                eprintln!(
+                    "{failing} finding(s) at or above {}{}: failing",
+                    Severity::from(fail_on),
+                    if args.only_fixable { " with a fix" } else { "" }
+                );
+                return ExitCode::from(1);
+            }
+            if !report.notes.is_empty() {
+                // Unjudged is not clean: a gate must not pass an image it could not read.
+                eprintln!(
+                    "the image could not be fully judged: {}",
+                    report.notes.join("; ")
+                );
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("palisade")
+}
+
+async fn scan(args: &ScanArgs) -> anyhow::Result<ScanReport> {
+    let started = Instant::now();
+    let image = ImageRef::parse(&args.image).with_context(|| format!("image {:?}", args.image))?;
+    let mut credentials = Credentials::new();
+    if let Some(path) = &args.docker_config {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        credentials
+            .add_docker_config(&path.display().to_string(), &bytes)
+            .map_err(anyhow::Error::msg)?;
+    }
+    let mut extra_ca_pem = Vec::new();
+    if let Some(path) = &args.ca_file {
+        extra_ca_pem
+            .push(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = RegistryClient::new(ClientConfig {
+        insecure_registries: args.insecure_registries.clone(),
+        extra_ca_pem,
+        credentials,
+        ..ClientConfig::default()
+    })?;
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let source = if args.db.starts_with("http://") || args.db.starts_with("https://") {
+        Source::Url(args.db.trim_end_matches('/').to_owned())
+    } else {
+        let dir = PathBuf::from(&args.db);
+        if !dir.is_dir() {
+            bail!("--db {}: not a directory or an http(s) URL", args.db);
+        }
+        Source::Dir(dir)
+    };
+    let cache = InventoryCache::new(cache_dir.join("inventories"));
+    let (inv, _cached) = inventory_image_cached(
+        &client,
+        &image,
+        &args.platform,
+        Limits::default(),
+        Some(&cache),
+    )
+    .await?;
+    let store = Store::new(source, cache_dir.join("osv"), client.http_client());
+    let ecosystems: Vec<_> = inv
+        .inventory
+        .os
+        .as_ref()
+        .and_then(palisade_scanner::osv::ecosystem_for)
+        .into_iter()
+        .collect();
+    let db = store.database(&ecosystems).await?;
+    Ok(report(&inv, &db, started.elapsed()))
+}
+
+fn render_text(r: &ScanReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "Image:     {}", r.image);
+    let _ = writeln!(out, "Digest:    {}", r.digest);
+    if let Some(p) = &r.platform {
+        let _ = writeln!(out, "Platform:  {p} ({})", r.manifest_digest);
+    }
+    let _ = writeln!(out, "OS:        {}", r.os.as_deref().unwrap_or("unknown"));
+    let _ = writeln!(out, "Packages:  {}", r.packages);
+    let _ = writeln!(out, "Database:  {}", r.database_version);
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "Findings:  {} (Critical {}, High {}, Medium {}, Low {}, Unknown {}; {} fixable)",
+        s.total(),
+        s.critical,
+        s.high,
+        s.medium,
+        s.low,
+        s.unknown,
+        r.fixable.total()
+    );
+    for note in &r.notes {
+        let _ = writeln!(out, "Note:      {note}");
+    }
+    if !r.findings.is_empty() {
+        let rows: Vec<[String; 6]> = r
+            .findings
+            .iter()
+            .map(|f| {
+                [
+                    f.severity.to_string(),
+                    f.id.clone(),
+                    f.aliases.first().cloned().unwrap_or_default(),
+                    f.package.clone(),
+                    f.installed_version.clone(),
+                    f.fixed_version.clone().unwrap_or_else(|| "(no fix)".into()),
+                ]
+            })
+            .collect();
+        let head = ["SEVERITY", "ID", "ALIAS", "PACKAGE", "INSTALLED", "FIXED"];
+        let mut widths = head.map(str::len);
+        for row in &rows {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.len());
+            }
+        }
+        out.push('\n');
+        for row in std::iter::once(head.map(str::to_owned)).chain(rows) {
+            let line: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        }
+    }
+    out
+}

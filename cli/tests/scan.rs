@@ -1,0 +1,272 @@
+//! `palisade scan` as a CI pipeline runs it: the real binary against a real registry and an
+//! OSV database directory holding Alpine advisories for the exact versions in the images.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use palisade_oci_fixtures::{Compression, LayerBuilder, Registry};
+
+const ALPINE_OS: &str =
+    "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.18.4\nPRETTY_NAME=\"Alpine Linux v3.18\"\n";
+
+fn apk(name: &str, version: &str, origin: &str) -> String {
+    format!("P:{name}\nV:{version}\nA:x86_64\no:{origin}\n\n")
+}
+
+fn alpine_layer(openssl: &str) -> palisade_oci_fixtures::Blob {
+    LayerBuilder::new()
+        .file("etc/os-release", ALPINE_OS)
+        .file(
+            "lib/apk/db/installed",
+            [
+                apk("musl", "1.2.4-r2", "musl"),
+                apk("libcrypto3", openssl, "openssl"),
+                apk("libssl3", openssl, "openssl"),
+            ]
+            .concat(),
+        )
+        .build(Compression::Gzip)
+}
+
+/// Advisories as the Alpine OSV export writes them (ids, upstream CVEs, fixed versions of
+/// Alpine 3.18's openssl and musl).
+fn write_db(dir: &Path) {
+    let advisories = [
+        serde_json::json!({
+            "id": "ALPINE-CVE-2023-5363", "upstream": ["CVE-2023-5363"],
+            "summary": "Incorrect cipher key and IV length processing",
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+            "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "openssl"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.1.4-r0"}]}]}]
+        }),
+        serde_json::json!({
+            "id": "ALPINE-CVE-2024-0727", "upstream": ["CVE-2024-0727"],
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H"}],
+            "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "openssl"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.1.4-r5"}]}]}]
+        }),
+        serde_json::json!({
+            "id": "ALPINE-CVE-2020-28928", "upstream": ["CVE-2020-28928"],
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:N/I:N/A:H"}],
+            "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "musl"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2.2_pre2-r0"}]}]}]
+        }),
+    ];
+    let eco = dir.join("Alpine:v3.18");
+    std::fs::create_dir_all(&eco).expect("db dir");
+    let file = std::fs::File::create(eco.join("all.zip")).expect("zip");
+    let mut zip = zip::ZipWriter::new(file);
+    for a in advisories {
+        let id = a["id"].as_str().expect("id").to_owned();
+        zip.start_file(
+            format!("{id}.json"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .expect("entry");
+        zip.write_all(a.to_string().as_bytes()).expect("write");
+    }
+    zip.finish().expect("finish");
+}
+
+fn palisade(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .output()
+        .expect("run palisade")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn scan_reports_findings_and_gates_on_severity() {
+    let registry = Registry::start().expect("registry");
+    let push = registry.pusher().expect("pusher");
+    push.image(
+        "alpine",
+        "3.18.4",
+        &[alpine_layer("3.1.3-r0")],
+        "linux",
+        "amd64",
+    )
+    .await
+    .expect("old");
+    push.image(
+        "alpine",
+        "3.18.6",
+        &[alpine_layer("3.1.4-r5")],
+        "linux",
+        "amd64",
+    )
+    .await
+    .expect("new");
+    let bare = LayerBuilder::new()
+        .file("app/main", "binary")
+        .build(Compression::Gzip);
+    push.image("static", "1", &[bare], "linux", "amd64")
+        .await
+        .expect("static");
+    let work = tempfile::tempdir().expect("tempdir");
+    let db = work.path().join("db");
+    write_db(&db);
+    let db = db.to_str().expect("utf-8");
+    let cache = work.path().join("cache");
+    let cache = cache.to_str().expect("utf-8");
+    let host = registry.host().to_owned();
+    let old = format!("{host}/alpine:3.18.4");
+
+    // JSON: every finding, with ids, aliases, fixed versions and severities.
+    let out = palisade(&[
+        "scan",
+        &old,
+        "--db",
+        db,
+        "--cache-dir",
+        cache,
+        "-o",
+        "json",
+        "--fail-on",
+        "high",
+    ]);
+    assert_eq!(
+        code(&out),
+        1,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["ecosystem"], "Alpine:v3.18");
+    assert_eq!(report["packages"], 3);
+    assert_eq!(report["summary"]["high"], 2);
+    assert_eq!(report["summary"]["medium"], 2);
+    let findings: Vec<String> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {} {} {}",
+                f["severity"],
+                f["id"],
+                f["aliases"][0],
+                f["package"],
+                f["installedVersion"],
+                f["fixedVersion"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            r#""High" "ALPINE-CVE-2023-5363" "CVE-2023-5363" "libcrypto3" "3.1.3-r0" "3.1.4-r0""#,
+            r#""High" "ALPINE-CVE-2023-5363" "CVE-2023-5363" "libssl3" "3.1.3-r0" "3.1.4-r0""#,
+            r#""Medium" "ALPINE-CVE-2024-0727" "CVE-2024-0727" "libcrypto3" "3.1.3-r0" "3.1.4-r5""#,
+            r#""Medium" "ALPINE-CVE-2024-0727" "CVE-2024-0727" "libssl3" "3.1.3-r0" "3.1.4-r5""#,
+        ]
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 finding(s) at or above High"));
+
+    // Text, as a pipeline log shows it; Critical is not reached, so the gate passes.
+    let out = palisade(&[
+        "scan",
+        &old,
+        "--db",
+        db,
+        "--cache-dir",
+        cache,
+        "--fail-on",
+        "critical",
+    ]);
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("OS:        Alpine Linux v3.18"), "{text}");
+    assert!(
+        text.contains("Findings:  4 (Critical 0, High 2, Medium 2, Low 0, Unknown 0; 4 fixable)"),
+        "{text}"
+    );
+    assert!(text.contains("SEVERITY  ID"), "{text}");
+    assert!(
+        text.contains("ALPINE-CVE-2023-5363  CVE-2023-5363  libcrypto3  3.1.3-r0   3.1.4-r0"),
+        "{text}"
+    );
+
+    // The fixed tag passes even a Low gate.
+    let out = palisade(&[
+        "scan",
+        &format!("{host}/alpine:3.18.6"),
+        "--db",
+        db,
+        "--cache-dir",
+        cache,
+        "--fail-on",
+        "low",
+    ]);
+    assert_eq!(
+        code(&out),
+        0,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Findings:  0 "));
+
+    // An image with no OS cannot be judged: reported, and a gate does not pass it.
+    let out = palisade(&[
+        "scan",
+        &format!("{host}/static:1"),
+        "--db",
+        db,
+        "--cache-dir",
+        cache,
+    ]);
+    assert_eq!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Note:      no OS recognised"));
+    let out = palisade(&[
+        "scan",
+        &format!("{host}/static:1"),
+        "--db",
+        db,
+        "--cache-dir",
+        cache,
+        "--fail-on",
+        "critical",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not be fully judged"));
+
+    // Bad input and a registry that went away: exit 2 with the reason.
+    let out = palisade(&["scan", "Not A Reference", "--db", db]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("image \"Not A Reference\""));
+    let out = palisade(&[
+        "scan",
+        &old,
+        "--db",
+        "/nonexistent/db",
+        "--cache-dir",
+        cache,
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory or an http(s) URL"));
+    let out = palisade(&[
+        "scan",
+        &old,
+        "--db",
+        db,
+        "--cache-dir",
+        cache,
+        "--only-fixable",
+    ]);
+    assert_eq!(code(&out), 2, "--only-fixable needs --fail-on");
+    drop(registry);
+    let out = palisade(&["scan", &old, "--db", db, "--cache-dir", cache]);
+    assert_eq!(code(&out), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("registry {host}")), "{err}");
+}
