@@ -250,8 +250,15 @@ fn crds_prints_the_generated_yaml() {
     let out = palisade(&["crds"], None);
     assert_eq!(out.status.code(), Some(0));
     let printed = text(&out.stdout);
-    let committed =
-        std::fs::read_to_string(repo_root().join("config/crd/securitypolicies.palisade.dev.yaml"))
+    // One YAML stream: every committed CRD, in the generator's order.
+    for name in [
+        "securitypolicies.palisade.dev.yaml",
+        "scanpolicies.palisade.dev.yaml",
+        "imagescanreports.palisade.dev.yaml",
+    ] {
+        let committed = std::fs::read_to_string(repo_root().join("config/crd").join(name))
             .expect("committed CRD");
-    assert_eq!(printed, committed);
+        assert!(printed.contains(committed.trim_end()), "{name} is not in `palisade crds`");
+    }
+    assert_eq!(printed.matches("kind: CustomResourceDefinition").count(), 3);
 }
