@@ -258,7 +258,10 @@ fn crds_prints_the_generated_yaml() {
     ] {
         let committed = std::fs::read_to_string(repo_root().join("config/crd").join(name))
             .expect("committed CRD");
-        assert!(printed.contains(committed.trim_end()), "{name} is not in `palisade crds`");
+        assert!(
+            printed.contains(committed.trim_end()),
+            "{name} is not in `palisade crds`"
+        );
     }
     assert_eq!(printed.matches("kind: CustomResourceDefinition").count(), 3);
 }
