@@ -34,15 +34,36 @@ fn crds_apply_and_show_in_explain_and_get() {
     let out = t
         .kubectl(["api-resources", "--api-group=palisade.dev", "--no-headers"])
         .ok();
-    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    // Every kind cluster-scoped, with its short name.
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(
-        words,
+        rows,
         [
-            "securitypolicies",
-            "secpol",
-            "palisade.dev/v1alpha1",
-            "false",
-            "SecurityPolicy"
+            [
+                "imagescanreports",
+                "isr",
+                "palisade.dev/v1alpha1",
+                "false",
+                "ImageScanReport"
+            ],
+            [
+                "scanpolicies",
+                "scanpol",
+                "palisade.dev/v1alpha1",
+                "false",
+                "ScanPolicy"
+            ],
+            [
+                "securitypolicies",
+                "secpol",
+                "palisade.dev/v1alpha1",
+                "false",
+                "SecurityPolicy"
+            ],
         ],
         "{out}"
     );
