@@ -76,6 +76,13 @@ fn palisade(args: &[&str]) -> Output {
         .expect("run palisade")
 }
 
+/// `palisade scan IMAGE --db DB --cache-dir CACHE EXTRA…`
+fn scan_with(db: &str, cache: &str, image: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["scan", image, "--db", db, "--cache-dir", cache];
+    args.extend_from_slice(extra);
+    palisade(&args)
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
@@ -118,18 +125,7 @@ async fn scan_reports_findings_and_gates_on_severity() {
     let old = format!("{host}/alpine:3.18.4");
 
     // JSON: every finding, with ids, aliases, fixed versions and severities.
-    let out = palisade(&[
-        "scan",
-        &old,
-        "--db",
-        db,
-        "--cache-dir",
-        cache,
-        "-o",
-        "json",
-        "--fail-on",
-        "high",
-    ]);
+    let out = scan_with(db, cache, &old, &["-o", "json", "--fail-on", "high"]);
     assert_eq!(
         code(&out),
         1,
@@ -169,16 +165,7 @@ async fn scan_reports_findings_and_gates_on_severity() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 finding(s) at or above High"));
 
     // Text, as a pipeline log shows it; Critical is not reached, so the gate passes.
-    let out = palisade(&[
-        "scan",
-        &old,
-        "--db",
-        db,
-        "--cache-dir",
-        cache,
-        "--fail-on",
-        "critical",
-    ]);
+    let out = scan_with(db, cache, &old, &["--fail-on", "critical"]);
     assert_eq!(
         code(&out),
         0,
@@ -198,16 +185,12 @@ async fn scan_reports_findings_and_gates_on_severity() {
     );
 
     // The fixed tag passes even a Low gate.
-    let out = palisade(&[
-        "scan",
-        &format!("{host}/alpine:3.18.6"),
-        "--db",
+    let out = scan_with(
         db,
-        "--cache-dir",
         cache,
-        "--fail-on",
-        "low",
-    ]);
+        &format!("{host}/alpine:3.18.6"),
+        &["--fail-on", "low"],
+    );
     assert_eq!(
         code(&out),
         0,
@@ -217,26 +200,15 @@ async fn scan_reports_findings_and_gates_on_severity() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("Findings:  0 "));
 
     // An image with no OS cannot be judged: reported, and a gate does not pass it.
-    let out = palisade(&[
-        "scan",
-        &format!("{host}/static:1"),
-        "--db",
-        db,
-        "--cache-dir",
-        cache,
-    ]);
+    let out = scan_with(db, cache, &format!("{host}/static:1"), &[]);
     assert_eq!(code(&out), 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("Note:      no OS recognised"));
-    let out = palisade(&[
-        "scan",
-        &format!("{host}/static:1"),
-        "--db",
+    let out = scan_with(
         db,
-        "--cache-dir",
         cache,
-        "--fail-on",
-        "critical",
-    ]);
+        &format!("{host}/static:1"),
+        &["--fail-on", "critical"],
+    );
     assert_eq!(code(&out), 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("could not be fully judged"));
 
@@ -254,18 +226,10 @@ async fn scan_reports_findings_and_gates_on_severity() {
     ]);
     assert_eq!(code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory or an http(s) URL"));
-    let out = palisade(&[
-        "scan",
-        &old,
-        "--db",
-        db,
-        "--cache-dir",
-        cache,
-        "--only-fixable",
-    ]);
+    let out = scan_with(db, cache, &old, &["--only-fixable"]);
     assert_eq!(code(&out), 2, "--only-fixable needs --fail-on");
     drop(registry);
-    let out = palisade(&["scan", &old, "--db", db, "--cache-dir", cache]);
+    let out = scan_with(db, cache, &old, &[]);
     assert_eq!(code(&out), 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("registry {host}")), "{err}");
