@@ -59,7 +59,8 @@ pub struct ScanPolicySpec {
     pub on_unscanned: OnUnscanned,
 
     /// How long admission may wait for a queued scan before applying `onUnscanned`
-    /// (`0s` to `8s`, default `5s`): bounded well inside the webhook's timeout.
+    /// (`0s` to `8s`, default `3s`). The webhook also caps the wait with its
+    /// `--max-scan-wait` so that it answers well inside its timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s))+$"))]
     pub scan_wait: Option<String>,

@@ -299,6 +299,23 @@ pub fn refs(rule: RuleId) -> &'static [ComplianceRef] {
             }
         }
         RuleId::ImagesReference => &[CONFIG_SETTINGS],
+        RuleId::ScanVulnerabilities => {
+            const {
+                &[
+                    r(N53, "RA-5", "Vulnerability Monitoring and Scanning"),
+                    r(N53, "SI-2", "Flaw Remediation"),
+                    r(N190, "4.1.1", "Image vulnerabilities"),
+                ]
+            }
+        }
+        RuleId::ScanUnscanned => {
+            const {
+                &[
+                    r(N53, "RA-5", "Vulnerability Monitoring and Scanning"),
+                    r(N190, "4.1.1", "Image vulnerabilities"),
+                ]
+            }
+        }
     }
 }
 
@@ -308,7 +325,7 @@ mod tests {
 
     #[test]
     fn every_security_rule_has_a_nist_reference() {
-        for rule in RuleId::ALL {
+        for rule in RuleId::ALL.iter().chain(RuleId::SCAN) {
             assert!(
                 refs(*rule)
                     .iter()

@@ -10,10 +10,27 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 use crate::compliance::ComplianceRef;
 use crate::policy::RuleId;
 
+/// The kind of policy a violation comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum PolicyKind {
+    SecurityPolicy,
+    ScanPolicy,
+}
+
+impl PolicyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::SecurityPolicy => "SecurityPolicy",
+            PolicyKind::ScanPolicy => "ScanPolicy",
+        }
+    }
+}
+
 /// One problem found by one policy in one place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Violation {
-    /// The SecurityPolicy that found it.
+    pub kind: PolicyKind,
+    /// The policy that found it.
     pub policy: String,
     pub mode: Mode,
     pub rule: RuleId,
@@ -40,10 +57,14 @@ pub struct ExpiredException {
 impl Violation {
     /// One line: policy, container, field, problem and fix.
     /// `SecurityPolicy/restricted: container "app": securityContext.privileged=true is not allowed; remove it or set false`
+    /// A ScanPolicy line names the image instead of the container:
+    /// `ScanPolicy/prod: image nginx:1.19 (sha256:ab12…): 3 Critical vulnerabilities (…); this policy allows at most High`
     pub fn line(&self) -> String {
         let mut s = String::with_capacity(160);
-        let _ = write!(s, "SecurityPolicy/{}: ", self.policy);
-        if let Some(c) = &self.container {
+        let _ = write!(s, "{}/{}: ", self.kind.as_str(), self.policy);
+        if let Some(c) = &self.container
+            && self.kind == PolicyKind::SecurityPolicy
+        {
             let _ = write!(s, "{} {:?}: ", c.kind.as_str(), c.name);
         }
         let _ = write!(s, "{}; {}", self.message, self.fix);
@@ -61,7 +82,8 @@ impl Violation {
 
 impl Serialize for Violation {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Violation", 10)?;
+        let mut s = serializer.serialize_struct("Violation", 11)?;
+        s.serialize_field("kind", self.kind.as_str())?;
         s.serialize_field("policy", &self.policy)?;
         s.serialize_field("mode", self.mode.as_str())?;
         s.serialize_field("rule", self.rule.as_str())?;
@@ -97,7 +119,9 @@ impl Serialize for Violation {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Waiver {
+    pub kind: PolicyKind,
     pub policy: String,
+    /// The exception (SecurityPolicy) or the ignored finding id (ScanPolicy).
     pub exception: String,
     #[serde(serialize_with = "rule_str")]
     pub rule: RuleId,

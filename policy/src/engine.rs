@@ -9,10 +9,10 @@ use palisade_imageref::ImageRef;
 use palisade_pod_security::{ContainerRef, PodView};
 
 use crate::compliance;
-use crate::decision::{Decision, ExpiredException, Skipped, Violation, Waiver};
+use crate::decision::{Decision, ExpiredException, PolicyKind, Skipped, Violation, Waiver};
 use crate::error::Error;
 use crate::exceptions::Target;
-use crate::policy::{CompiledPolicy, PolicySet, RuleId};
+use crate::policy::{CompiledPolicy, PolicySet, RuleId, Scope};
 use crate::rules::{self, Finding};
 use crate::subject::Subject;
 
@@ -62,7 +62,7 @@ pub fn review(set: &PolicySet, subject: &Subject, facts: &Facts<'_>) -> Decision
     };
     let mut findings = Vec::new();
     for policy in set.policies() {
-        if !applies(policy, subject, facts) {
+        if !applies(&policy.scope, subject, facts) {
             continue;
         }
         decision.matched_policies.push(policy.name.clone());
@@ -92,8 +92,8 @@ pub fn review(set: &PolicySet, subject: &Subject, facts: &Facts<'_>) -> Decision
     decision
 }
 
-fn applies(policy: &CompiledPolicy, subject: &Subject, facts: &Facts<'_>) -> bool {
-    let scope = &policy.scope;
+/// Whether a policy's `match` / `exclude` select the subject.
+pub(crate) fn applies(scope: &Scope, subject: &Subject, facts: &Facts<'_>) -> bool {
     let ns = subject.namespace.as_str();
     let pod_labels = subject.pod_metadata.labels.as_ref();
     if scope.exclude_namespaces.iter().any(|n| n == ns)
@@ -150,6 +150,7 @@ fn judge(
                 }
                 _ => {
                     decision.waived.push(Waiver {
+                        kind: PolicyKind::SecurityPolicy,
                         policy: policy.name.clone(),
                         exception: e.name.clone(),
                         rule: f.rule,
@@ -161,6 +162,7 @@ fn judge(
         }
     }
     decision.violations.push(Violation {
+        kind: PolicyKind::SecurityPolicy,
         policy: policy.name.clone(),
         mode: policy.mode,
         rule: f.rule,

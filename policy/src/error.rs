@@ -8,6 +8,13 @@ pub enum Error {
         problems: Vec<Problem>,
     },
 
+    /// A ScanPolicy that cannot be put in force, with every problem found in it.
+    #[error("ScanPolicy {policy}: {}", problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; "))]
+    InvalidScanPolicy {
+        policy: String,
+        problems: Vec<Problem>,
+    },
+
     /// A document that is not valid YAML or JSON.
     #[error("document {index}: not valid YAML or JSON: {message}")]
     Syntax { index: usize, message: String },

@@ -17,11 +17,12 @@ mod exceptions;
 mod load;
 mod policy;
 mod rules;
+pub mod scan;
 mod selector;
 mod subject;
 
 pub use compliance::{ComplianceRef, Framework, refs as compliance_refs};
-pub use decision::{Decision, ExpiredException, Skipped, Violation, Waiver};
+pub use decision::{Decision, ExpiredException, PolicyKind, Skipped, Violation, Waiver};
 pub use engine::{Facts, review, review_request};
 pub use error::{Error, Problem};
 pub use load::{
@@ -31,5 +32,6 @@ pub use load::{
 pub use policy::{CompiledPolicy, PolicySet, RuleId};
 pub use subject::{PodCarrier, Subject};
 
-pub use palisade_crds::{Mode, SecurityPolicy};
+pub use palisade_crds::{Mode, ScanPolicy, SecurityPolicy};
 pub use palisade_pod_security::{ContainerKind, ContainerRef};
+pub use scan::{CompiledScanPolicy, ScanPolicySet, review_scans};

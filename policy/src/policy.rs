@@ -26,10 +26,18 @@ pub enum RuleId {
     ImagesAllowedRegistries,
     ImagesForbidLatestTag,
     ImagesRequireDigest,
+    /// A ScanPolicy: the image has findings at or above `failOn`.
+    ScanVulnerabilities,
+    /// A ScanPolicy: the image has no usable scan report (`onUnscanned`).
+    ScanUnscanned,
 }
 
 impl RuleId {
-    /// Every rule id, for validating exception patterns and for documentation.
+    /// The rule ids of ScanPolicy violations.
+    pub const SCAN: &'static [RuleId] = &[RuleId::ScanVulnerabilities, RuleId::ScanUnscanned];
+
+    /// Every SecurityPolicy rule id, for validating exception patterns and for
+    /// documentation. ScanPolicy's own ([`RuleId::SCAN`]) are waived by `spec.ignore`.
     pub const ALL: &'static [RuleId] = &[
         RuleId::PodSecurity(CheckId::Privileged),
         RuleId::PodSecurity(CheckId::HostNamespaces),
@@ -95,6 +103,8 @@ impl RuleId {
             RuleId::ImagesAllowedRegistries => "images.allowedRegistries",
             RuleId::ImagesForbidLatestTag => "images.forbidLatestTag",
             RuleId::ImagesRequireDigest => "images.requireDigest",
+            RuleId::ScanVulnerabilities => "scan.vulnerabilities",
+            RuleId::ScanUnscanned => "scan.unscanned",
         }
     }
 }
@@ -125,6 +135,37 @@ pub(crate) struct Scope {
     pub(crate) object_selector: Option<Selector>,
     pub(crate) exclude_namespaces: Vec<String>,
     pub(crate) exclude_object_selector: Option<Selector>,
+}
+
+impl Scope {
+    /// `spec.match` and `spec.exclude`, as SecurityPolicy and ScanPolicy both write them.
+    pub(crate) fn compile(
+        match_: Option<&palisade_crds::MatchResources>,
+        exclude: Option<&palisade_crds::ExcludeResources>,
+        problems: &mut Vec<Problem>,
+    ) -> Scope {
+        let mut scope = Scope::default();
+        if let Some(m) = match_ {
+            scope.namespaces = checked_namespaces(&m.namespaces, "spec.match.namespaces", problems);
+            scope.namespace_selector = m
+                .namespace_selector
+                .as_ref()
+                .map(|s| Selector::compile(s, "spec.match.namespaceSelector", problems));
+            scope.object_selector = m
+                .object_selector
+                .as_ref()
+                .map(|s| Selector::compile(s, "spec.match.objectSelector", problems));
+        }
+        if let Some(x) = exclude {
+            scope.exclude_namespaces =
+                checked_namespaces(&x.namespaces, "spec.exclude.namespaces", problems);
+            scope.exclude_object_selector = x
+                .object_selector
+                .as_ref()
+                .map(|s| Selector::compile(s, "spec.exclude.objectSelector", problems));
+        }
+        scope
+    }
 }
 
 /// The individual controls, outside any preset.
@@ -161,27 +202,7 @@ impl CompiledPolicy {
             ));
         }
 
-        let mut scope = Scope::default();
-        if let Some(m) = &spec.match_ {
-            scope.namespaces =
-                checked_namespaces(&m.namespaces, "spec.match.namespaces", &mut problems);
-            scope.namespace_selector = m
-                .namespace_selector
-                .as_ref()
-                .map(|s| Selector::compile(s, "spec.match.namespaceSelector", &mut problems));
-            scope.object_selector = m
-                .object_selector
-                .as_ref()
-                .map(|s| Selector::compile(s, "spec.match.objectSelector", &mut problems));
-        }
-        if let Some(x) = &spec.exclude {
-            scope.exclude_namespaces =
-                checked_namespaces(&x.namespaces, "spec.exclude.namespaces", &mut problems);
-            scope.exclude_object_selector = x
-                .object_selector
-                .as_ref()
-                .map(|s| Selector::compile(s, "spec.exclude.objectSelector", &mut problems));
-        }
+        let scope = Scope::compile(spec.match_.as_ref(), spec.exclude.as_ref(), &mut problems);
 
         let pod_security = spec.pod_security.as_ref().and_then(|ps| {
             let level = match ps.level {

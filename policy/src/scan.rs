@@ -1,0 +1,744 @@
+//! ScanPolicy: judging a pod's images by their vulnerability scans.
+//!
+//! Pure like the rest of the engine: the caller says what it knows about each image (its
+//! report, or that none exists yet, or why its digest is unknown) and this decides. The
+//! webhook and the operator (ScanPolicy status, reports on running workloads) share it.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use palisade_crds::{
+    ImageScanReportStatus, Mode, OnUnscanned, ReportFinding, ScanPhase, ScanPolicy, SecretRef,
+    SeverityThreshold,
+};
+use palisade_imageref::ImageRef;
+use palisade_pod_security::{ContainerRef, containers};
+
+use crate::decision::{Decision, ExpiredException, PolicyKind, Violation, Waiver};
+use crate::engine::{Facts, applies};
+use crate::error::{Error, Problem};
+use crate::exceptions::glob_match;
+use crate::policy::{RuleId, Scope};
+use crate::subject::Subject;
+
+/// The longest `scanWait` a ScanPolicy may ask for: admission must answer well inside the
+/// webhook's timeout (at most 30 s, 10 s by default).
+pub const MAX_SCAN_WAIT: Duration = Duration::from_secs(8);
+/// `scanWait` when unset.
+pub const DEFAULT_SCAN_WAIT: Duration = Duration::from_secs(3);
+/// `maxReportAge` when unset.
+pub const DEFAULT_MAX_REPORT_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// At most this many findings are named in one denial line; the counts cover all.
+const NAMED_FINDINGS: usize = 3;
+
+/// A validated ScanPolicy.
+#[derive(Debug, Clone)]
+pub struct CompiledScanPolicy {
+    name: String,
+    mode: Mode,
+    generation: Option<i64>,
+    scope: Scope,
+    include: Vec<String>,
+    exclude: Vec<String>,
+    threshold: SeverityThreshold,
+    only_fixable: bool,
+    ignore: Vec<Ignore>,
+    on_unscanned: OnUnscanned,
+    scan_wait: Duration,
+    max_report_age: Duration,
+    registry_credentials: Vec<SecretRef>,
+}
+
+#[derive(Debug, Clone)]
+struct Ignore {
+    id: String,
+    images: Vec<String>,
+    expires: Option<Timestamp>,
+}
+
+impl Ignore {
+    fn covers(&self, finding: &ReportFinding, image: &str) -> bool {
+        let id_matches = finding.id.eq_ignore_ascii_case(&self.id)
+            || finding
+                .aliases
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&self.id));
+        id_matches && (self.images.is_empty() || self.images.iter().any(|p| glob_match(p, image)))
+    }
+}
+
+impl CompiledScanPolicy {
+    /// Check what the schema cannot; every problem is reported at once, with its field.
+    pub fn compile(policy: &ScanPolicy) -> Result<CompiledScanPolicy, Error> {
+        let name = policy.metadata.name.clone().unwrap_or_default();
+        let spec = &policy.spec;
+        let mut problems = Vec::new();
+        if name.is_empty() {
+            problems.push(Problem::new("metadata.name", "a ScanPolicy needs a name"));
+        }
+        let scope = Scope::compile(spec.match_.as_ref(), spec.exclude.as_ref(), &mut problems);
+        let (include, exclude) = match &spec.images {
+            Some(sel) => {
+                for (field, list) in [
+                    ("spec.images.include", &sel.include),
+                    ("spec.images.exclude", &sel.exclude),
+                ] {
+                    for (i, p) in list.iter().enumerate() {
+                        if p.trim().is_empty() {
+                            problems.push(Problem::new(
+                                format!("{field}[{i}]"),
+                                "an image pattern cannot be empty",
+                            ));
+                        }
+                    }
+                }
+                (sel.include.clone(), sel.exclude.clone())
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        let mut ignore = Vec::with_capacity(spec.ignore.len());
+        for (i, e) in spec.ignore.iter().enumerate() {
+            let field = format!("spec.ignore[{i}]");
+            if e.id.trim().is_empty() {
+                problems.push(Problem::new(
+                    format!("{field}.id"),
+                    "name the finding to ignore (e.g. CVE-2023-5363)",
+                ));
+            }
+            for (j, p) in e.images.iter().enumerate() {
+                if p.trim().is_empty() {
+                    problems.push(Problem::new(
+                        format!("{field}.images[{j}]"),
+                        "an image pattern cannot be empty",
+                    ));
+                }
+            }
+            ignore.push(Ignore {
+                id: e.id.trim().to_owned(),
+                images: e.images.clone(),
+                expires: e.expires.as_ref().map(|t| t.0),
+            });
+        }
+        let scan_wait = match spec.scan_wait.as_deref() {
+            None => DEFAULT_SCAN_WAIT,
+            Some(text) => match parse_duration(text) {
+                Some(d) if d <= MAX_SCAN_WAIT => d,
+                Some(_) => {
+                    problems.push(Problem::new(
+                        "spec.scanWait",
+                        format!(
+                            "{text:?} is longer than {}s: admission must answer well inside the webhook's timeout",
+                            MAX_SCAN_WAIT.as_secs()
+                        ),
+                    ));
+                    MAX_SCAN_WAIT
+                }
+                None => {
+                    problems.push(Problem::new(
+                        "spec.scanWait",
+                        format!("{text:?} is not a duration like 2s or 500ms"),
+                    ));
+                    DEFAULT_SCAN_WAIT
+                }
+            },
+        };
+        let max_report_age = match spec.max_report_age.as_deref() {
+            None => DEFAULT_MAX_REPORT_AGE,
+            Some(text) => match parse_duration(text) {
+                Some(d) if d >= Duration::from_secs(60) => d,
+                _ => {
+                    problems.push(Problem::new(
+                        "spec.maxReportAge",
+                        format!("{text:?} is not a duration of at least 1m, like 12h or 7d"),
+                    ));
+                    DEFAULT_MAX_REPORT_AGE
+                }
+            },
+        };
+        if problems.is_empty() {
+            Ok(CompiledScanPolicy {
+                name,
+                mode: spec.mode,
+                generation: policy.metadata.generation,
+                scope,
+                include,
+                exclude,
+                threshold: spec.fail_on.severity,
+                only_fixable: spec.fail_on.only_fixable,
+                ignore,
+                on_unscanned: spec.on_unscanned,
+                scan_wait,
+                max_report_age,
+                registry_credentials: spec.registry_credentials.clone(),
+            })
+        } else {
+            Err(Error::InvalidScanPolicy {
+                policy: if name.is_empty() {
+                    "(unnamed)".into()
+                } else {
+                    name
+                },
+                problems,
+            })
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn generation(&self) -> Option<i64> {
+        self.generation
+    }
+
+    pub fn on_unscanned(&self) -> OnUnscanned {
+        self.on_unscanned
+    }
+
+    /// How long admission may wait for a queued scan.
+    pub fn scan_wait(&self) -> Duration {
+        self.scan_wait
+    }
+
+    /// Reports older than this are re-scanned.
+    pub fn max_report_age(&self) -> Duration {
+        self.max_report_age
+    }
+
+    pub fn registry_credentials(&self) -> &[SecretRef] {
+        &self.registry_credentials
+    }
+
+    /// Whether the policy's `match` / `exclude` select the subject.
+    pub fn applies_to(&self, subject: &Subject, facts: &Facts<'_>) -> bool {
+        applies(&self.scope, subject, facts)
+    }
+
+    /// Whether the policy judges this image (normalized, `docker.io/library/nginx:1.25`):
+    /// any `images.include` pattern (all when none) and no `images.exclude` pattern.
+    pub fn selects_image(&self, image: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|p| glob_match(p, image)))
+            && !self.exclude.iter().any(|p| glob_match(p, image))
+    }
+
+    /// The policy's verdict on one image.
+    pub fn judge<'r>(&self, image: &str, facts: &ImageFacts<'r>, now: Timestamp) -> Verdict<'r> {
+        let (digest, status) = match facts {
+            ImageFacts::Unresolved { reason } => {
+                return Verdict::Unscanned(Unscanned::Unresolved((*reason).to_owned()));
+            }
+            ImageFacts::Digest { digest, report } => (*digest, *report),
+        };
+        let status = match status {
+            Some(s) if s.phase == ScanPhase::Scanned => s,
+            Some(s) if s.phase == ScanPhase::Failed => {
+                return Verdict::Unscanned(Unscanned::Failed {
+                    digest: digest.to_owned(),
+                    message: s.message.clone().unwrap_or_default(),
+                });
+            }
+            _ => {
+                return Verdict::Unscanned(Unscanned::Queued {
+                    digest: digest.to_owned(),
+                });
+            }
+        };
+        let threshold = rank_of_threshold(self.threshold);
+        let counted = |f: &ReportFinding| {
+            severity_rank(&f.severity) >= threshold
+                && (!self.only_fixable || f.fixed_version.is_some())
+        };
+        // Counts at or above the threshold, from the summary (which covers findings the
+        // report does not list), less the listed findings that an ignore entry waives.
+        let base = if self.only_fixable {
+            status.fixable.or(status.summary)
+        } else {
+            status.summary
+        }
+        .unwrap_or_default();
+        let mut counts = [
+            base.critical,
+            base.high,
+            base.medium,
+            base.low,
+            base.unknown,
+        ];
+        for (i, c) in counts.iter_mut().enumerate() {
+            if SEVERITIES[i].1 < threshold {
+                *c = 0;
+            }
+        }
+        let mut ignored = Vec::new();
+        let mut expired: Option<ExpiredException> = None;
+        let mut worst = Vec::new();
+        for f in status.findings.iter().filter(|f| counted(f)) {
+            let mut waived = false;
+            for e in self.ignore.iter().filter(|e| e.covers(f, image)) {
+                match e.expires {
+                    Some(at) if at <= now => {
+                        expired.get_or_insert(ExpiredException {
+                            name: e.id.clone(),
+                            expired_at: at,
+                        });
+                    }
+                    _ => {
+                        waived = true;
+                        break;
+                    }
+                }
+            }
+            if waived {
+                if let Some(slot) = SEVERITIES
+                    .iter()
+                    .position(|(_, r)| *r == severity_rank(&f.severity))
+                {
+                    counts[slot] = counts[slot].saturating_sub(1);
+                }
+                ignored.push(f);
+            } else {
+                worst.push(f);
+            }
+        }
+        if counts.iter().all(|c| *c == 0) {
+            return Verdict::Pass { ignored };
+        }
+        worst.sort_by_key(|f| std::cmp::Reverse(severity_rank(&f.severity)));
+        worst.truncate(NAMED_FINDINGS);
+        Verdict::Fail(Failure {
+            digest: digest.to_owned(),
+            counts,
+            worst,
+            ignored,
+            expired,
+        })
+    }
+
+    /// "allows at most High", as the denial ends.
+    fn allowance(&self) -> String {
+        let fixable = if self.only_fixable { " fixable" } else { "" };
+        match self.threshold {
+            SeverityThreshold::Critical => format!("this policy allows at most High{fixable}"),
+            SeverityThreshold::High => format!("this policy allows at most Medium{fixable}"),
+            SeverityThreshold::Medium => format!("this policy allows at most Low{fixable}"),
+            SeverityThreshold::Low => {
+                format!("this policy allows no{fixable} finding of Low severity or above")
+            }
+        }
+    }
+}
+
+/// What the caller knows about one image.
+#[derive(Debug, Clone, Copy)]
+pub enum ImageFacts<'r> {
+    /// The image's digest and its report, if one exists.
+    Digest {
+        digest: &'r str,
+        report: Option<&'r ImageScanReportStatus>,
+    },
+    /// The digest is unknown (the registry cannot be reached, the tag does not exist…).
+    Unresolved { reason: &'r str },
+}
+
+/// One policy's verdict on one image.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict<'r> {
+    /// Nothing at or above the threshold, once ignore entries are applied.
+    Pass {
+        ignored: Vec<&'r ReportFinding>,
+    },
+    Fail(Failure<'r>),
+    /// No usable report; `onUnscanned` decides.
+    Unscanned(Unscanned),
+}
+
+impl Verdict<'_> {
+    pub fn is_failing(&self) -> bool {
+        matches!(self, Verdict::Fail(_))
+    }
+}
+
+/// Why an image has no usable report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unscanned {
+    /// No report yet, or one still pending: a scan is queued.
+    Queued { digest: String },
+    /// The last scan failed.
+    Failed { digest: String, message: String },
+    /// The image's digest is unknown.
+    Unresolved(String),
+}
+
+/// The findings that fail an image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure<'r> {
+    pub digest: String,
+    /// Failing findings by severity: Critical, High, Medium, Low, Unknown.
+    pub counts: [u32; 5],
+    /// The most severe failing findings the report lists, worst first (a few).
+    pub worst: Vec<&'r ReportFinding>,
+    /// Listed findings that an ignore entry waived.
+    pub ignored: Vec<&'r ReportFinding>,
+    /// An ignore entry that would have waived a finding, had it not expired.
+    pub expired: Option<ExpiredException>,
+}
+
+const SEVERITIES: [(&str, u8); 5] = [
+    ("Critical", 4),
+    ("High", 3),
+    ("Medium", 2),
+    ("Low", 1),
+    ("Unknown", 0),
+];
+
+fn severity_rank(s: &str) -> u8 {
+    SEVERITIES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+        .map_or(0, |(_, r)| *r)
+}
+
+fn rank_of_threshold(t: SeverityThreshold) -> u8 {
+    severity_rank(t.as_str())
+}
+
+/// Compiled ScanPolicies, in name order.
+#[derive(Debug, Clone, Default)]
+pub struct ScanPolicySet {
+    policies: Vec<CompiledScanPolicy>,
+}
+
+impl ScanPolicySet {
+    pub fn new(mut policies: Vec<CompiledScanPolicy>) -> ScanPolicySet {
+        policies.sort_by(|a, b| a.name.cmp(&b.name));
+        ScanPolicySet { policies }
+    }
+
+    /// Compile every policy; the valid ones form the set, the others come back as errors.
+    pub fn compile_all<'a>(
+        policies: impl IntoIterator<Item = &'a ScanPolicy>,
+    ) -> (ScanPolicySet, Vec<Error>) {
+        let mut ok = Vec::new();
+        let mut errors = Vec::new();
+        for p in policies {
+            match CompiledScanPolicy::compile(p) {
+                Ok(c) => ok.push(c),
+                Err(e) => errors.push(e),
+            }
+        }
+        (ScanPolicySet::new(ok), errors)
+    }
+
+    pub fn policies(&self) -> &[CompiledScanPolicy] {
+        &self.policies
+    }
+
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// The images of a subject that a matching policy judges, with the longest `scanWait`
+    /// among those policies: what the caller must find reports (or digests) for.
+    pub fn images_to_judge(&self, subject: &Subject, facts: &Facts<'_>) -> ScanNeeds {
+        let mut needs = ScanNeeds::default();
+        let matching: Vec<&CompiledScanPolicy> = self
+            .policies
+            .iter()
+            .filter(|p| p.applies_to(subject, facts))
+            .collect();
+        if matching.is_empty() {
+            return needs;
+        }
+        for c in containers(&subject.pod_spec) {
+            let Some(raw) = c.image else { continue };
+            let Some(image) = normalize(raw) else {
+                continue;
+            };
+            let judged: Vec<&&CompiledScanPolicy> = matching
+                .iter()
+                .filter(|p| p.selects_image(&image))
+                .collect();
+            if judged.is_empty() || needs.images.iter().any(|i| i.image == image) {
+                continue;
+            }
+            for p in judged {
+                needs.wait = needs.wait.max(p.scan_wait);
+            }
+            needs.images.push(ImageNeed {
+                image,
+                written: raw.to_owned(),
+            });
+        }
+        needs
+    }
+}
+
+/// What judging a subject's images takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanNeeds {
+    /// Distinct images, in container order.
+    pub images: Vec<ImageNeed>,
+    /// The longest a matching policy lets admission wait for a queued scan.
+    pub wait: Duration,
+}
+
+/// One image to find a report for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageNeed {
+    /// Normalized (`docker.io/library/nginx:1.25`, or `…@sha256:…`).
+    pub image: String,
+    /// As the pod writes it (`nginx:1.25`), for messages.
+    pub written: String,
+}
+
+impl ImageNeed {
+    /// The digest the reference pins, if it pins one.
+    pub fn pinned_digest(&self) -> Option<&str> {
+        self.image.rsplit_once('@').map(|(_, d)| d)
+    }
+}
+
+/// The normalized form of an image reference, or `None` when it does not parse (a
+/// SecurityPolicy's `images.reference` rule reports that).
+pub fn normalize(raw: &str) -> Option<String> {
+    ImageRef::parse(raw).ok().map(|r| r.to_string())
+}
+
+/// Run every ScanPolicy matching `subject` over its images and add the violations (and the
+/// ignored findings, as waivers) to `decision`. `lookup` answers for the normalized images
+/// of [`ScanPolicySet::images_to_judge`]; an image it does not know counts as unresolved.
+pub fn review_scans<'r>(
+    set: &ScanPolicySet,
+    subject: &Subject,
+    facts: &Facts<'_>,
+    lookup: &dyn Fn(&str) -> Option<ImageFacts<'r>>,
+    decision: &mut Decision,
+) {
+    // Each distinct image once, with its first container: the field a violation points at.
+    let mut images: Vec<(String, &str, ContainerRef, String)> = Vec::new();
+    for c in containers(&subject.pod_spec) {
+        let Some(raw) = c.image else { continue };
+        let Some(image) = normalize(raw) else {
+            continue;
+        };
+        if images.iter().any(|(i, ..)| *i == image) {
+            continue;
+        }
+        let field = subject.object_field(&format!("spec.{}[{}].image", c.kind.field(), c.index));
+        let container = ContainerRef {
+            kind: c.kind,
+            index: c.index,
+            name: c.name.to_owned(),
+        };
+        images.push((image, raw, container, field));
+    }
+    for policy in set.policies() {
+        if !policy.applies_to(subject, facts) {
+            continue;
+        }
+        for (image, shown, container, field) in &images {
+            if !policy.selects_image(image) {
+                continue;
+            }
+            let unknown = ImageFacts::Unresolved {
+                reason: "its digest is not known yet",
+            };
+            let image_facts = lookup(image).unwrap_or(unknown);
+            let verdict = policy.judge(image, &image_facts, facts.now);
+            let mut seen_ignored = Vec::new();
+            let ignored = match &verdict {
+                Verdict::Pass { ignored } => ignored.as_slice(),
+                Verdict::Fail(f) => f.ignored.as_slice(),
+                Verdict::Unscanned(_) => &[],
+            };
+            for f in ignored {
+                if seen_ignored.contains(&&f.id) {
+                    continue;
+                }
+                seen_ignored.push(&f.id);
+                decision.waived.push(Waiver {
+                    kind: PolicyKind::ScanPolicy,
+                    policy: policy.name.clone(),
+                    exception: f.id.clone(),
+                    rule: RuleId::ScanVulnerabilities,
+                    field: field.clone(),
+                });
+            }
+            let (rule, mode, message, fix, expired) = match verdict {
+                Verdict::Pass { .. } => continue,
+                Verdict::Fail(f) => (
+                    RuleId::ScanVulnerabilities,
+                    policy.mode,
+                    failure_message(shown, &f, policy.only_fixable),
+                    format!(
+                        "{}; update the image, or ask the owner of ScanPolicy/{} for an ignore entry (spec.ignore: id, reason, owner, expires)",
+                        policy.allowance(),
+                        policy.name
+                    ),
+                    f.expired,
+                ),
+                Verdict::Unscanned(why) => {
+                    let mode = match (policy.on_unscanned, policy.mode) {
+                        (OnUnscanned::Allow, _) => continue,
+                        (OnUnscanned::Warn, Mode::Enforce) => Mode::Warn,
+                        (_, mode) => mode,
+                    };
+                    let fix = match policy.on_unscanned {
+                        OnUnscanned::Warn => {
+                            "admitted without a scan (onUnscanned: Warn)".to_owned()
+                        }
+                        _ => {
+                            "this policy admits only scanned images (onUnscanned: Deny)".to_owned()
+                        }
+                    };
+                    (
+                        RuleId::ScanUnscanned,
+                        mode,
+                        unscanned_message(shown, &why),
+                        fix,
+                        None,
+                    )
+                }
+            };
+            decision.violations.push(Violation {
+                kind: PolicyKind::ScanPolicy,
+                policy: policy.name.clone(),
+                mode,
+                rule,
+                container: Some(container.clone()),
+                field: field.clone(),
+                message,
+                fix,
+                expired_exception: expired,
+                compliance: crate::compliance::refs(rule),
+            });
+        }
+    }
+}
+
+/// `sha256:0123456789ab…`: enough to tell digests apart in a message.
+fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((alg, hex)) if hex.len() > 12 => format!("{alg}:{}…", &hex[..12]),
+        _ => digest.to_owned(),
+    }
+}
+
+/// The `ImageScanReport` name of a digest (`sha256-…`).
+fn report_name(digest: &str) -> String {
+    digest.replace(':', "-")
+}
+
+fn failure_message(image: &str, f: &Failure<'_>, only_fixable: bool) -> String {
+    let mut s = String::with_capacity(200);
+    let _ = write!(s, "image {image} ({}): ", short_digest(&f.digest));
+    let total: u32 = f.counts.iter().sum();
+    let mut first = true;
+    for (i, n) in f.counts.iter().enumerate() {
+        if *n == 0 {
+            continue;
+        }
+        if !first {
+            s.push_str(", ");
+        }
+        first = false;
+        let _ = write!(s, "{n} {}", SEVERITIES[i].0);
+    }
+    let _ = write!(
+        s,
+        "{} vulnerabilit{}",
+        if only_fixable { " fixable" } else { "" },
+        if total == 1 { "y" } else { "ies" }
+    );
+    if !f.worst.is_empty() {
+        s.push_str(" (");
+        for (i, w) in f.worst.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            // Developers search for the CVE; the distribution's own id is in the report.
+            let id = w
+                .aliases
+                .iter()
+                .find(|a| a.starts_with("CVE-"))
+                .unwrap_or(&w.id);
+            let _ = write!(s, "{id} in {} {}", w.package, w.installed_version);
+            match &w.fixed_version {
+                Some(v) => {
+                    let _ = write!(s, " fixed in {v}");
+                }
+                None => s.push_str(" with no fix yet"),
+            }
+        }
+        let named = u32::try_from(f.worst.len()).unwrap_or(u32::MAX);
+        if total > named {
+            let _ = write!(s, ", and {} more", total - named);
+        }
+        s.push(')');
+    }
+    if !f.ignored.is_empty() {
+        let _ = write!(s, "; {} ignored by spec.ignore", f.ignored.len());
+    }
+    s
+}
+
+fn unscanned_message(image: &str, why: &Unscanned) -> String {
+    match why {
+        Unscanned::Queued { digest } => format!(
+            "image {image} ({}): not scanned yet; a scan is queued, retry in a minute (kubectl get isr {} shows when it is done)",
+            short_digest(digest),
+            report_name(digest)
+        ),
+        Unscanned::Failed { digest, message } => format!(
+            "image {image} ({}): the scan failed: {message}; the operator retries it (kubectl describe isr {})",
+            short_digest(digest),
+            report_name(digest)
+        ),
+        Unscanned::Unresolved(reason) => {
+            format!("image {image}: cannot be scanned: {reason}")
+        }
+    }
+}
+
+/// `3s`, `500ms`, `1.5s`, `12h`, `7d`, `1h30m`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(num_len);
+        let value: f64 = num.parse().ok()?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "ms" => value / 1000.0,
+            "s" => value,
+            "m" => value * 60.0,
+            "h" => value * 3600.0,
+            "d" => value * 86400.0,
+            _ => return None,
+        };
+        total += Duration::try_from_secs_f64(seconds).ok()?;
+        rest = next;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,462 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use palisade_crds::{
+    FailOn, IgnoreEntry, ImageSelection, MatchResources, ScanPolicySpec, SeveritySummary,
+};
+
+use super::*;
+use crate::subject::Subject;
+
+const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+fn policy(name: &str, spec: ScanPolicySpec) -> ScanPolicy {
+    let mut p = ScanPolicy::new(name, spec);
+    p.metadata.generation = Some(1);
+    p
+}
+
+fn compiled(spec: ScanPolicySpec) -> CompiledScanPolicy {
+    CompiledScanPolicy::compile(&policy("prod", spec)).expect("valid")
+}
+
+fn finding(id: &str, cve: &str, sev: &str, fixed: Option<&str>) -> ReportFinding {
+    ReportFinding {
+        id: id.into(),
+        aliases: vec![cve.into()],
+        package: "openssl".into(),
+        installed_version: "3.1.2-r0".into(),
+        fixed_version: fixed.map(str::to_owned),
+        severity: sev.into(),
+    }
+}
+
+/// One Critical (fixed), one High (no fix), one Medium (fixed).
+fn scanned() -> ImageScanReportStatus {
+    ImageScanReportStatus {
+        phase: ScanPhase::Scanned,
+        summary: Some(SeveritySummary {
+            critical: 1,
+            high: 1,
+            medium: 1,
+            low: 0,
+            unknown: 0,
+        }),
+        fixable: Some(SeveritySummary {
+            critical: 1,
+            medium: 1,
+            ..SeveritySummary::default()
+        }),
+        findings: vec![
+            finding(
+                "ALPINE-CVE-2023-5363",
+                "CVE-2023-5363",
+                "Critical",
+                Some("3.1.4-r0"),
+            ),
+            finding("ALPINE-CVE-2023-9999", "CVE-2023-9999", "High", None),
+            finding(
+                "ALPINE-CVE-2024-0727",
+                "CVE-2024-0727",
+                "Medium",
+                Some("3.1.4-r5"),
+            ),
+        ],
+        ..ImageScanReportStatus::default()
+    }
+}
+
+fn now() -> Timestamp {
+    "2026-06-01T00:00:00Z".parse().expect("time")
+}
+
+fn ignore(id: &str, images: &[&str], expires: Option<&str>) -> IgnoreEntry {
+    IgnoreEntry {
+        id: id.into(),
+        images: images.iter().map(|s| (*s).to_owned()).collect(),
+        reason: Some("accepted".into()),
+        owner: Some("team-a".into()),
+        expires: expires.map(|t| Time(t.parse().expect("time"))),
+    }
+}
+
+const IMAGE: &str = "docker.io/library/alpine:3.18";
+
+#[test]
+fn thresholds_and_fixability_decide_the_verdict() {
+    let status = scanned();
+    let facts = ImageFacts::Digest {
+        digest: DIGEST,
+        report: Some(&status),
+    };
+    // (failOn, onlyFixable, failing counts C/H/M/L/U or None for pass)
+    let table: [(SeverityThreshold, bool, Option<[u32; 5]>); 6] = [
+        (SeverityThreshold::Critical, false, Some([1, 0, 0, 0, 0])),
+        (SeverityThreshold::High, false, Some([1, 1, 0, 0, 0])),
+        (SeverityThreshold::Medium, false, Some([1, 1, 1, 0, 0])),
+        (SeverityThreshold::High, true, Some([1, 0, 0, 0, 0])),
+        (SeverityThreshold::Low, true, Some([1, 0, 1, 0, 0])),
+        (SeverityThreshold::Critical, true, Some([1, 0, 0, 0, 0])),
+    ];
+    for (severity, only_fixable, want) in table {
+        let p = compiled(ScanPolicySpec {
+            fail_on: FailOn {
+                severity,
+                only_fixable,
+            },
+            ..ScanPolicySpec::default()
+        });
+        match (p.judge(IMAGE, &facts, now()), want) {
+            (Verdict::Fail(f), Some(counts)) => {
+                assert_eq!(f.counts, counts, "{severity:?} {only_fixable}")
+            }
+            (Verdict::Pass { .. }, None) => {}
+            (got, want) => panic!("{severity:?} {only_fixable}: {got:?}, want {want:?}"),
+        }
+    }
+    // A clean report passes.
+    let clean = ImageScanReportStatus {
+        phase: ScanPhase::Scanned,
+        summary: Some(SeveritySummary::default()),
+        ..ImageScanReportStatus::default()
+    };
+    let p = compiled(ScanPolicySpec::default());
+    let facts = ImageFacts::Digest {
+        digest: DIGEST,
+        report: Some(&clean),
+    };
+    assert!(matches!(
+        p.judge(IMAGE, &facts, now()),
+        Verdict::Pass { .. }
+    ));
+}
+
+#[test]
+fn ignore_entries_waive_by_id_or_alias_until_they_expire() {
+    let status = scanned();
+    let facts = ImageFacts::Digest {
+        digest: DIGEST,
+        report: Some(&status),
+    };
+    let critical_only = |ignore: Vec<IgnoreEntry>| {
+        compiled(ScanPolicySpec {
+            fail_on: FailOn {
+                severity: SeverityThreshold::Critical,
+                only_fixable: false,
+            },
+            ignore,
+            ..ScanPolicySpec::default()
+        })
+    };
+    // (entries, passes, expired entry named)
+    let table = [
+        (vec![ignore("CVE-2023-5363", &[], None)], true, None),
+        (vec![ignore("alpine-cve-2023-5363", &[], None)], true, None),
+        (
+            vec![ignore(
+                "CVE-2023-5363",
+                &["docker.io/library/alpine:*"],
+                None,
+            )],
+            true,
+            None,
+        ),
+        (
+            vec![ignore(
+                "CVE-2023-5363",
+                &["docker.io/library/nginx:*"],
+                None,
+            )],
+            false,
+            None,
+        ),
+        (
+            vec![ignore("CVE-2023-5363", &[], Some("2026-07-01T00:00:00Z"))],
+            true,
+            None,
+        ),
+        (
+            vec![ignore("CVE-2023-5363", &[], Some("2026-05-01T00:00:00Z"))],
+            false,
+            Some("CVE-2023-5363"),
+        ),
+        (vec![ignore("CVE-2000-0001", &[], None)], false, None),
+    ];
+    for (entries, passes, expired) in table {
+        let label = format!("{entries:?}");
+        match critical_only(entries).judge(IMAGE, &facts, now()) {
+            Verdict::Pass { ignored } => {
+                assert!(passes, "{label}");
+                assert_eq!(ignored.len(), 1, "{label}");
+            }
+            Verdict::Fail(f) => {
+                assert!(!passes, "{label}");
+                assert_eq!(f.expired.map(|e| e.name).as_deref(), expired, "{label}");
+            }
+            other => panic!("{label}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn images_without_a_usable_report_are_unscanned() {
+    let p = compiled(ScanPolicySpec::default());
+    let pending = ImageScanReportStatus::default();
+    let failed = ImageScanReportStatus {
+        phase: ScanPhase::Failed,
+        message: Some("registry said 404".into()),
+        ..ImageScanReportStatus::default()
+    };
+    let table = [
+        (
+            ImageFacts::Digest {
+                digest: DIGEST,
+                report: None,
+            },
+            "Queued",
+        ),
+        (
+            ImageFacts::Digest {
+                digest: DIGEST,
+                report: Some(&pending),
+            },
+            "Queued",
+        ),
+        (
+            ImageFacts::Digest {
+                digest: DIGEST,
+                report: Some(&failed),
+            },
+            "Failed",
+        ),
+        (ImageFacts::Unresolved { reason: "timeout" }, "Unresolved"),
+    ];
+    for (facts, want) in table {
+        let got = p.judge(IMAGE, &facts, now());
+        let kind = match &got {
+            Verdict::Unscanned(Unscanned::Queued { .. }) => "Queued",
+            Verdict::Unscanned(Unscanned::Failed { .. }) => "Failed",
+            Verdict::Unscanned(Unscanned::Unresolved(_)) => "Unresolved",
+            _ => "judged",
+        };
+        assert_eq!(kind, want, "{got:?}");
+    }
+}
+
+#[test]
+fn invalid_policies_name_every_field() {
+    let bad = policy(
+        "bad",
+        ScanPolicySpec {
+            scan_wait: Some("20s".into()),
+            max_report_age: Some("soon".into()),
+            ignore: vec![IgnoreEntry {
+                id: " ".into(),
+                images: vec![String::new()],
+                ..IgnoreEntry::default()
+            }],
+            images: Some(ImageSelection {
+                include: vec![String::new()],
+                exclude: vec![],
+            }),
+            ..ScanPolicySpec::default()
+        },
+    );
+    let Err(Error::InvalidScanPolicy { policy, problems }) = CompiledScanPolicy::compile(&bad)
+    else {
+        panic!("accepted");
+    };
+    assert_eq!(policy, "bad");
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.images.include[0]",
+            "spec.ignore[0].id",
+            "spec.ignore[0].images[0]",
+            "spec.scanWait",
+            "spec.maxReportAge"
+        ]
+    );
+}
+
+#[test]
+fn durations() {
+    let table = [
+        ("3s", Some(3_000)),
+        ("500ms", Some(500)),
+        ("1.5s", Some(1_500)),
+        ("1h30m", Some(5_400_000)),
+        ("7d", Some(604_800_000)),
+        ("", None),
+        ("5", None),
+        ("5x", None),
+        ("-1s", None),
+    ];
+    for (text, want) in table {
+        assert_eq!(
+            parse_duration(text).map(|d| d.as_millis() as u64),
+            want,
+            "{text}"
+        );
+    }
+}
+
+fn pod(namespace: &str, images: &[&str]) -> Subject {
+    let containers: Vec<serde_json::Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| serde_json::json!({"name": format!("c{i}"), "image": img}))
+        .collect();
+    let manifest = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"containers": containers}
+    });
+    let object: kube::core::DynamicObject = serde_json::from_value(manifest).expect("object");
+    Subject::from_manifest(&object, "default")
+        .expect("pod")
+        .expect("a pod carrier")
+}
+
+fn facts() -> Facts<'static> {
+    Facts {
+        namespace_labels: None,
+        now: now(),
+    }
+}
+
+#[test]
+fn a_denial_line_names_policy_image_digest_counts_fixes_and_the_way_out() {
+    let (set, errors) = ScanPolicySet::compile_all(&[policy(
+        "prod",
+        ScanPolicySpec {
+            mode: Mode::Enforce,
+            ..ScanPolicySpec::default()
+        },
+    )]);
+    assert!(errors.is_empty());
+    let subject = pod("shop", &["alpine:3.18", "alpine:3.18", "busybox:1.36"]);
+    let needs = set.images_to_judge(&subject, &facts());
+    let names: Vec<&str> = needs.images.iter().map(|i| i.written.as_str()).collect();
+    assert_eq!(names, ["alpine:3.18", "busybox:1.36"]);
+    assert_eq!(needs.wait, DEFAULT_SCAN_WAIT);
+
+    let status = scanned();
+    let lookup = |image: &str| match image {
+        "docker.io/library/alpine:3.18" => Some(ImageFacts::Digest {
+            digest: DIGEST,
+            report: Some(&status),
+        }),
+        _ => Some(ImageFacts::Digest {
+            digest: DIGEST,
+            report: None,
+        }),
+    };
+    let mut decision = Decision::default();
+    review_scans(&set, &subject, &facts(), &lookup, &mut decision);
+    let lines: Vec<String> = decision.violations.iter().map(Violation::line).collect();
+    assert_eq!(
+        lines[0],
+        "ScanPolicy/prod: image alpine:3.18 (sha256:111111111111…): 1 Critical, 1 High vulnerabilities \
+         (CVE-2023-5363 in openssl 3.1.2-r0 fixed in 3.1.4-r0, CVE-2023-9999 in openssl 3.1.2-r0 with no fix yet); \
+         this policy allows at most Medium; update the image, or ask the owner of ScanPolicy/prod for an ignore entry \
+         (spec.ignore: id, reason, owner, expires)"
+    );
+    assert_eq!(decision.violations[0].field, "spec.containers[0].image");
+    assert!(
+        lines[1].starts_with("ScanPolicy/prod: image busybox:1.36 (sha256:111111111111…): not scanned yet; a scan is queued"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].ends_with("this policy admits only scanned images (onUnscanned: Deny)"));
+    assert_eq!(decision.violations[1].field, "spec.containers[2].image");
+    assert!(!decision.allowed());
+}
+
+#[test]
+fn scope_image_selection_and_on_unscanned_pick_mode_or_silence() {
+    let spec = |on_unscanned, mode| ScanPolicySpec {
+        mode,
+        on_unscanned,
+        match_: Some(MatchResources {
+            namespaces: vec!["shop".into()],
+            ..MatchResources::default()
+        }),
+        images: Some(ImageSelection {
+            include: vec!["docker.io/*".into()],
+            exclude: vec!["docker.io/library/busybox:*".into()],
+        }),
+        ..ScanPolicySpec::default()
+    };
+    let lookup = |_: &str| {
+        Some(ImageFacts::Unresolved {
+            reason: "registry unreachable",
+        })
+    };
+    // (onUnscanned, policy mode, namespace, image, violation mode or None)
+    let table = [
+        (
+            OnUnscanned::Deny,
+            Mode::Enforce,
+            "shop",
+            "alpine:3.18",
+            Some(Mode::Enforce),
+        ),
+        (
+            OnUnscanned::Warn,
+            Mode::Enforce,
+            "shop",
+            "alpine:3.18",
+            Some(Mode::Warn),
+        ),
+        (
+            OnUnscanned::Allow,
+            Mode::Enforce,
+            "shop",
+            "alpine:3.18",
+            None,
+        ),
+        (
+            OnUnscanned::Deny,
+            Mode::Audit,
+            "shop",
+            "alpine:3.18",
+            Some(Mode::Audit),
+        ),
+        (
+            OnUnscanned::Deny,
+            Mode::Enforce,
+            "other",
+            "alpine:3.18",
+            None,
+        ),
+        (
+            OnUnscanned::Deny,
+            Mode::Enforce,
+            "shop",
+            "busybox:1.36",
+            None,
+        ),
+        (
+            OnUnscanned::Deny,
+            Mode::Enforce,
+            "shop",
+            "ghcr.io/org/app:1",
+            None,
+        ),
+    ];
+    for (on_unscanned, mode, ns, image, want) in table {
+        let (set, _) = ScanPolicySet::compile_all(&[policy("p", spec(on_unscanned, mode))]);
+        let subject = pod(ns, &[image]);
+        let mut decision = Decision::default();
+        review_scans(&set, &subject, &facts(), &lookup, &mut decision);
+        let got = decision.violations.first().map(|v| v.mode);
+        assert_eq!(got, want, "{on_unscanned:?} {mode:?} {ns} {image}");
+        if let Some(v) = decision.violations.first() {
+            assert!(
+                v.line().contains("cannot be scanned: registry unreachable"),
+                "{}",
+                v.line()
+            );
+        }
+    }
+}
