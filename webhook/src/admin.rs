@@ -20,10 +20,10 @@ pub fn router(state: AppState) -> Router {
 async fn readyz(State(state): State<AppState>) -> Response {
     if state.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
-    } else if !state.store.is_ready() {
+    } else if !state.is_synced() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "waiting for SecurityPolicies and Namespaces to sync\n",
+            "waiting for SecurityPolicies, Namespaces, ScanPolicies and ImageScanReports to sync\n",
         )
             .into_response()
     } else {

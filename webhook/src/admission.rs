@@ -14,7 +14,7 @@ use kube::core::admission::{
     AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 use kube::core::response::StatusSummary;
-use palisade_policy::{Facts, review_request};
+use palisade_policy::{Facts, Subject, review_request};
 use tracing::{debug, info, warn};
 
 use crate::AppState;
@@ -40,7 +40,7 @@ pub fn router(state: AppState) -> Router {
 
 async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
     let started = Instant::now();
-    if !state.store.is_ready() {
+    if !state.is_synced() {
         // Before the first sync an empty policy set would admit everything; failing the call
         // lets the webhook's failurePolicy decide instead. Services route only to ready
         // replicas, so this is rare.
@@ -58,7 +58,7 @@ async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(req) => req,
         Err(message) => return malformed(&state, message, started),
     };
-    let (response, outcome) = decide(&state, &req);
+    let (response, outcome) = decide(&state, &req).await;
     state.metrics.observe_request(
         &req.kind.kind,
         operation_str(&req.operation),
@@ -127,8 +127,9 @@ fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> 
         .map_err(|_| "the AdmissionReview has no request".to_owned())
 }
 
-/// Judge one request from memory.
-pub fn decide(
+/// Judge one request from memory; images with no report yet may wait for their scan
+/// within the gate's budget.
+pub async fn decide(
     state: &AppState,
     req: &AdmissionRequest<DynamicObject>,
 ) -> (AdmissionResponse, Outcome) {
@@ -143,7 +144,7 @@ pub fn decide(
         now: Timestamp::now(),
     };
     let mut response = AdmissionResponse::from(req);
-    let decision = match review_request(&set, req, &facts) {
+    let mut decision = match review_request(&set, req, &facts) {
         Ok(d) => d,
         Err(e) => {
             // Tell the user what cannot be read rather than failing the call: a webhook
@@ -153,6 +154,15 @@ pub fn decide(
             return (deny(response, message, 400, "BadRequest"), Outcome::Error);
         }
     };
+    if let Some(gate) = &state.scans
+        && decision.skipped.is_none()
+        && !gate.policies().is_empty()
+    {
+        // Parsed once more only when ScanPolicies exist; it succeeded just above.
+        if let Ok(Some(subject)) = Subject::from_request(req) {
+            gate.review(&subject, &facts, &mut decision).await;
+        }
+    }
     let warnings = decision.warnings();
     let outcome = if let Some(message) = decision.denial_message() {
         info!(

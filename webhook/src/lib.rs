@@ -10,6 +10,7 @@ pub mod error;
 pub mod metrics;
 pub mod namespaces;
 pub mod policies;
+pub mod scans;
 pub mod server;
 pub mod tls;
 
@@ -20,6 +21,7 @@ pub use error::{Error, TlsError};
 pub use metrics::{Metrics, Outcome};
 pub use namespaces::ExemptLabelGuard;
 pub use policies::PolicyStore;
+pub use scans::ScanGate;
 
 /// What every handler shares.
 #[derive(Clone, Debug)]
@@ -28,6 +30,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Who may carry the exempt label (`/validate/namespaces`).
     pub exempt_label: Arc<ExemptLabelGuard>,
+    /// ScanPolicies and image reports; `None` when images are not judged.
+    pub scans: Option<ScanGate>,
     draining: Arc<AtomicBool>,
 }
 
@@ -37,6 +41,7 @@ impl AppState {
             store,
             metrics,
             exempt_label: Arc::new(ExemptLabelGuard::default()),
+            scans: None,
             draining: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -46,6 +51,17 @@ impl AppState {
     pub fn with_exempt_label_guard(mut self, guard: ExemptLabelGuard) -> AppState {
         self.exempt_label = Arc::new(guard);
         self
+    }
+
+    /// Judge images by ScanPolicies through `gate`.
+    pub fn with_scan_gate(mut self, gate: ScanGate) -> AppState {
+        self.scans = Some(gate);
+        self
+    }
+
+    /// Policies (and, with a scan gate, ScanPolicies and reports) are synced.
+    pub fn is_synced(&self) -> bool {
+        self.store.is_ready() && self.scans.as_ref().is_none_or(ScanGate::is_ready)
     }
 
     /// From now on `/readyz` fails, so the replica is taken out of the Service.

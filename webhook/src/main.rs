@@ -9,9 +9,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
+use palisade_webhook::scans::GateConfig;
 use palisade_webhook::server::{self, Options};
 use palisade_webhook::tls::{self, TlsFiles};
-use palisade_webhook::{AppState, ExemptLabelGuard, Metrics, PolicyStore, error, namespaces};
+use palisade_webhook::{
+    AppState, ExemptLabelGuard, Metrics, PolicyStore, ScanGate, error, namespaces,
+};
 use tracing::info;
 
 /// Palisade's validating admission webhook: judges Pods and the workloads that template them
@@ -70,6 +73,53 @@ struct Args {
 
     #[command(flatten)]
     exempt: ExemptArgs,
+
+    #[command(flatten)]
+    scan: ScanArgs,
+}
+
+/// The image-scan gate: ScanPolicies judged from ImageScanReports (cluster mode only).
+#[derive(Debug, clap::Args)]
+struct ScanArgs {
+    /// Judge images by ScanPolicies. `--scan-gate=false` judges SecurityPolicies only.
+    #[arg(long, env = "PALISADE_SCAN_GATE", default_value_t = true, action = clap::ArgAction::Set)]
+    scan_gate: bool,
+
+    /// The longest a review waits for tag resolution and queued scans, whatever a
+    /// ScanPolicy's scanWait says. Keep it below the webhook's timeoutSeconds.
+    #[arg(long, env = "PALISADE_MAX_SCAN_WAIT", default_value = "3s", value_parser = parse_duration)]
+    max_scan_wait: Duration,
+
+    /// How long a tag's resolved digest is trusted before the registry is asked again.
+    #[arg(long, env = "PALISADE_DIGEST_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
+    digest_cache_ttl: Duration,
+
+    /// A registry host reached over plain HTTP (loopback hosts always are). Repeatable; in
+    /// the environment, comma-separated.
+    #[arg(long, env = "PALISADE_SCAN_INSECURE_REGISTRIES", value_delimiter = ',')]
+    scan_insecure_registry: Vec<String>,
+
+    /// A PEM file of CA certificates trusted for registries, besides the public roots.
+    #[arg(long, env = "PALISADE_SCAN_CA_FILE")]
+    scan_ca_file: Option<PathBuf>,
+}
+
+impl ScanArgs {
+    fn registry(&self) -> anyhow::Result<palisade_scanner::oci::RegistryClient> {
+        let mut config = palisade_scanner::oci::ClientConfig {
+            insecure_registries: self.scan_insecure_registry.clone(),
+            // Resolution is bounded by --max-scan-wait; these bound each step of it.
+            connect_timeout: self.max_scan_wait,
+            read_timeout: self.max_scan_wait,
+            ..Default::default()
+        };
+        if let Some(path) = &self.scan_ca_file {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("--scan-ca-file {}", path.display()))?;
+            config.extra_ca_pem.push(pem);
+        }
+        Ok(palisade_scanner::oci::RegistryClient::new(config)?)
+    }
 }
 
 /// Who may carry the label palisade.dev/exempt (/validate/namespaces, the webhook
@@ -131,13 +181,26 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     tls::install_crypto_provider();
     let metrics = Arc::new(Metrics::new());
+    let mut gate_opt = None;
     let store = if args.policy_file.is_empty() && args.policy_dir.is_empty() {
         let client = kube::Client::try_default().await.context(
             "cannot reach the API server (give --policy-file or --policy-dir to run without one)",
         )?;
-        let (store, driver) = PolicyStore::from_cluster(client, metrics.clone());
+        let (store, driver) = PolicyStore::from_cluster(client.clone(), metrics.clone());
         tokio::spawn(driver);
         info!("watching SecurityPolicies and Namespaces");
+        if args.scan.scan_gate {
+            let config = GateConfig {
+                max_wait: args.scan.max_scan_wait,
+                digest_ttl: args.scan.digest_cache_ttl,
+                namespace: args.exempt.namespace.clone(),
+                ..GateConfig::default()
+            };
+            let (gate, driver) = ScanGate::from_cluster(client, config, args.scan.registry()?);
+            tokio::spawn(driver);
+            info!(max_wait = ?args.scan.max_scan_wait, "watching ScanPolicies and ImageScanReports");
+            gate_opt = Some(gate);
+        }
         store
     } else {
         let store = PolicyStore::from_files(&args.policy_file, &args.policy_dir, metrics.clone())?;
@@ -164,7 +227,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         trusted = ?guard.trusted_users().collect::<Vec<_>>(),
         "may carry the label {}", namespaces::EXEMPT_LABEL
     );
-    let state = AppState::new(store, metrics).with_exempt_label_guard(guard);
+    let mut state = AppState::new(store, metrics).with_exempt_label_guard(guard);
+    if let Some(gate) = gate_opt {
+        state = state.with_scan_gate(gate);
+    }
     let server = server::start(options, state).await?;
     server.run_until(shutdown_signal()).await?;
     Ok(())
