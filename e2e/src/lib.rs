@@ -11,6 +11,8 @@
 //!    Secret-volume-like directory), registers the webhook by URL on loopback (failurePolicy
 //!    Fail, `kube-system` and `palisade-system` left out), keeps SecurityPolicy status and
 //!    audits every few seconds;
+//!    It also scans ImageScanReports ([`scan`]): against the OSV directory of
+//!    [`Env::scan`], with images from the shared registry there;
 //! 4. `palisade-webhook` on free loopback ports, serving the operator's certificate files and
 //!    watching SecurityPolicies on the API server.
 //!
@@ -25,6 +27,7 @@ pub mod http;
 pub mod kubectl;
 pub mod operator;
 pub mod process;
+pub mod scan;
 pub mod webhook;
 
 use std::fmt::Write as _;
@@ -61,6 +64,7 @@ pub struct Env {
     operator_spec: OperatorSpec,
     operator: Mutex<Option<Supervised>>,
     gate: RwLock<()>,
+    scan: scan::ScanFixtures,
 }
 
 static ENV: OnceLock<Result<Env, String>> = OnceLock::new();
@@ -136,6 +140,8 @@ impl Env {
             k(&["create", "namespace", PALISADE_NAMESPACE])?;
         }
 
+        // Before the operator, which is started with its database directory.
+        let scan = scan::ScanFixtures::start(&work)?;
         let localhost = std::net::Ipv4Addr::LOCALHOST;
         let webhook_addr = SocketAddr::from((localhost, webhook::free_port()?));
         let operator_spec = OperatorSpec {
@@ -146,6 +152,8 @@ impl Env {
             cert_dir: work.join("webhook-tls"),
             kubeconfig: cluster.kubeconfig.clone(),
             log: work.join("operator.log"),
+            scan_db: scan.osv_dir().to_owned(),
+            scan_cache_dir: scan.cache_dir().to_owned(),
         };
         // The operator first: the webhook serves the certificate files it writes.
         let operator = operator_spec.start()?;
@@ -170,6 +178,7 @@ impl Env {
             operator_spec,
             operator: Mutex::new(Some(operator)),
             gate: RwLock::new(()),
+            scan,
         };
         env.wait_registered()?;
         eprintln!(
@@ -252,6 +261,11 @@ impl Env {
                 Some(_) => thread::sleep(Duration::from_millis(250)),
             }
         }
+    }
+
+    /// The shared registry and the OSV database the operator scans with.
+    pub fn scan(&self) -> &scan::ScanFixtures {
+        &self.scan
     }
 
     /// `https://127.0.0.1:<port>` of the webhook.

@@ -1,7 +1,7 @@
 //! `palisade-operator` as the tests run it: one local process (no leader election) that
 //! registers the webhook at `https://127.0.0.1:<port>`, keeps its CA and serving certificate
 //! in a Secret, writes them to a Secret-volume-like directory for the webhook process, keeps
-//! SecurityPolicy status and runs the background audit.
+//! SecurityPolicy status, runs the background audit and scans images.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,10 @@ pub struct OperatorSpec {
     pub cert_dir: PathBuf,
     pub kubeconfig: PathBuf,
     pub log: PathBuf,
+    /// `--scan-db`: the OSV database directory.
+    pub scan_db: PathBuf,
+    /// `--scan-cache-dir`.
+    pub scan_cache_dir: PathBuf,
 }
 
 impl OperatorSpec {
@@ -47,6 +51,8 @@ impl OperatorSpec {
             // On 1.20, namespaces.palisade.dev guards the exempt label (the e2e test
             // exempt_label); the webhook's defaults match this namespace.
             "--protect-exempt-label=true".to_owned(),
+            format!("--scan-db={}", self.scan_db.display()),
+            format!("--scan-cache-dir={}", self.scan_cache_dir.display()),
         ];
         let mut child = Supervised::spawn(
             "palisade-operator",

@@ -1,5 +1,6 @@
 //! The Palisade operator: keeps SecurityPolicy status true, owns the webhook registration
-//! and its certificates, and audits what already runs.
+//! and its certificates, audits what already runs, and scans the images of
+//! ImageScanReports (creating them for running images).
 //!
 //! One reconciler shape throughout: `reconcile(Arc<K>, Arc<Context>) -> Result<Action>` with an
 //! `error_policy`, writes by server-side apply under one field manager ([`FIELD_MANAGER`]).
@@ -8,11 +9,15 @@ pub mod admin;
 pub mod audit;
 pub mod certs;
 pub mod error;
+pub mod events;
 pub mod leader;
 pub mod metrics;
 pub mod policy_controller;
 pub mod policy_report;
 pub mod registration;
+pub mod running_images;
+pub mod scan_controller;
+pub mod scan_db;
 pub mod status;
 
 pub use error::Error;

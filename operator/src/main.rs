@@ -10,8 +10,13 @@ use anyhow::Context as _;
 use clap::{ArgAction, Parser, ValueEnum};
 use palisade_operator::admin::{self, Health, Role};
 use palisade_operator::metrics::Metrics;
-use palisade_operator::{audit, certs, error, leader, policy_controller, registration};
+use palisade_operator::scan_db::ScanDb;
+use palisade_operator::{
+    audit, certs, error, leader, policy_controller, registration, running_images, scan_controller,
+};
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
+use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
+use palisade_scanner::osv::store::{Source, Store};
 use tokio::sync::watch;
 use tracing::info;
 
@@ -47,6 +52,115 @@ struct Args {
 
     #[command(flatten)]
     audit: AuditArgs,
+
+    #[command(flatten)]
+    scan: ScanArgs,
+}
+
+/// Image scanning: ImageScanReports filled in the background.
+#[derive(Debug, clap::Args)]
+struct ScanArgs {
+    /// Scan images at all. `--scanning=false` turns off the database, the ImageScanReport
+    /// controller and the running-images watcher.
+    #[arg(long, env = "PALISADE_SCANNING", default_value_t = true, action = ArgAction::Set)]
+    scanning: bool,
+
+    /// Vulnerability database: a base URL serving `<ecosystem>/all.zip` (OSV's export
+    /// layout; a mirror for air-gapped sites) or a directory with the same layout.
+    #[arg(long, value_name = "PATH|URL", env = "PALISADE_SCAN_DB", default_value = DEFAULT_DB)]
+    scan_db: String,
+
+    /// Cache directory: the database exports (osv/), image inventories (inventories/) and
+    /// the full findings of each report (reports/<sha256-hex>.json).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PALISADE_SCAN_CACHE_DIR",
+        default_value = "/var/cache/palisade"
+    )]
+    scan_cache_dir: PathBuf,
+
+    /// Time between two checks for newer database exports (e.g. 30m, 6h). Reports matched
+    /// against an export that changed are matched again.
+    #[arg(long, env = "PALISADE_SCAN_DB_REFRESH", default_value = "6h", value_parser = parse_interval)]
+    scan_db_refresh: std::time::Duration,
+
+    /// At most this many image scans at a time.
+    #[arg(long, env = "PALISADE_SCAN_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    scan_concurrency: u16,
+
+    /// Scan an image again when its report is older than this (e.g. 12h, 24h). A
+    /// ScanPolicy's shorter spec.maxReportAge wins.
+    #[arg(long, env = "PALISADE_SCAN_MAX_REPORT_AGE", default_value = "24h", value_parser = parse_interval)]
+    scan_max_report_age: std::time::Duration,
+
+    /// A registry host reached over plain HTTP (repeatable; in the environment,
+    /// comma-separated). Loopback hosts always are.
+    #[arg(
+        long = "scan-insecure-registry",
+        value_name = "HOST[:PORT]",
+        env = "PALISADE_SCAN_INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
+    scan_insecure_registries: Vec<String>,
+
+    /// Extra CA certificates (PEM) to trust for registries and the database.
+    #[arg(long, value_name = "FILE", env = "PALISADE_SCAN_CA_FILE")]
+    scan_ca_file: Option<PathBuf>,
+
+    /// Create an ImageScanReport for every image that pods run (outside the namespaces the
+    /// webhook never judges), so that what already runs gets scanned.
+    #[arg(long, env = "PALISADE_SCAN_RUNNING_IMAGES", default_value_t = true, action = ArgAction::Set)]
+    scan_running_images: bool,
+}
+
+/// The public OSV exports: `<base>/<ecosystem>/all.zip`.
+const DEFAULT_DB: &str = "https://osv-vulnerabilities.storage.googleapis.com";
+
+/// The registry client and database of --scan-*; `None` with --scanning=false.
+fn scan_setup(
+    args: &ScanArgs,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Option<(RegistryClient, Arc<ScanDb>)>> {
+    if !args.scanning {
+        info!("image scanning off");
+        return Ok(None);
+    }
+    let mut extra_ca_pem = Vec::new();
+    if let Some(path) = &args.scan_ca_file {
+        extra_ca_pem.push(
+            std::fs::read(path).with_context(|| format!("--scan-ca-file {}", path.display()))?,
+        );
+    }
+    let registry = RegistryClient::new(ClientConfig {
+        insecure_registries: args.scan_insecure_registries.clone(),
+        extra_ca_pem,
+        ..ClientConfig::default()
+    })
+    .context("building the registry client")?;
+    let source = if args.scan_db.starts_with("http://") || args.scan_db.starts_with("https://") {
+        Source::Url(args.scan_db.trim_end_matches('/').to_owned())
+    } else {
+        let dir = PathBuf::from(&args.scan_db);
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "--scan-db {}: not a directory or an http(s) URL",
+                args.scan_db
+            );
+        }
+        Source::Dir(dir)
+    };
+    let store = Store::new(
+        source,
+        args.scan_cache_dir.join("osv"),
+        registry.http_client(),
+    );
+    info!(db = %args.scan_db, cache_dir = %args.scan_cache_dir.display(), "image scanning on");
+    Ok(Some((
+        registry,
+        Arc::new(ScanDb::new(store, metrics.clone())),
+    )))
 }
 
 /// The background audit of what already runs.
@@ -202,6 +316,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
         // What the webhook never judges is not reported either.
         excluded_namespaces: registration_config.excluded(),
     };
+    let scanning = scan_setup(&args.scan, &metrics)?.map(|(registry, db)| {
+        let config = scan_controller::Config {
+            instance: identity.clone(),
+            namespace: args.namespace.clone(),
+            cache_dir: args.scan.scan_cache_dir.clone(),
+            concurrency: args.scan.scan_concurrency,
+            max_report_age: args.scan.scan_max_report_age,
+            platform: Platform::linux_amd64(),
+            db_refresh: args.scan.scan_db_refresh,
+            running: args
+                .scan
+                .scan_running_images
+                .then(|| running_images::Config {
+                    // The images of namespaces the webhook never judges are not scanned either.
+                    excluded_namespaces: registration_config.excluded(),
+                }),
+        };
+        (config, registry, db)
+    });
     let lead = {
         let client = client.clone();
         let metrics = metrics.clone();
@@ -227,6 +360,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 metrics.clone(),
                 leader::triggered(stop.clone()),
             );
+            let scans = {
+                let (client, metrics, stop) = (client.clone(), metrics.clone(), stop.clone());
+                async move {
+                    if let Some((config, registry, db)) = scanning {
+                        scan_controller::run(client, config, registry, db, metrics, stop).await;
+                    }
+                }
+            };
             let policies = policy_controller::run(
                 client,
                 policy_controller::Config { instance: identity },
@@ -234,10 +375,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 health,
                 leader::triggered(stop),
             );
-            // The policy controller and the audit return once told to stop (after their
-            // in-flight work); the certificate loop never does and is dropped with them.
+            // The policy controller, the audit and scanning return once told to stop (after
+            // their in-flight work); the certificate loop never does and is dropped with them.
             tokio::select! {
-                _ = futures::future::join(policies, audit) => {}
+                _ = futures::future::join3(policies, audit, scans) => {}
                 () = webhook => {}
             }
         }
@@ -395,6 +536,34 @@ mod tests {
             "https://127.0.0.1:8443",
             "--protect-exempt-label=true"
         ]));
+    }
+
+    #[test]
+    fn scan_flags_parse_with_their_defaults() {
+        use std::time::Duration;
+        let a = Args::try_parse_from(["palisade-operator"]).expect("defaults");
+        assert!(a.scan.scanning && a.scan.scan_running_images);
+        assert_eq!(a.scan.scan_db, DEFAULT_DB);
+        assert_eq!(a.scan.scan_cache_dir, PathBuf::from("/var/cache/palisade"));
+        assert_eq!(a.scan.scan_db_refresh, Duration::from_secs(6 * 3600));
+        assert_eq!(a.scan.scan_max_report_age, Duration::from_secs(24 * 3600));
+        assert_eq!(a.scan.scan_concurrency, 2);
+        let a = Args::try_parse_from([
+            "palisade-operator",
+            "--scanning=false",
+            "--scan-running-images=false",
+            "--scan-insecure-registry",
+            "reg:5000",
+            "--scan-insecure-registry",
+            "other",
+            "--scan-db-refresh",
+            "30m",
+        ])
+        .expect("parses");
+        assert!(!a.scan.scanning && !a.scan.scan_running_images);
+        assert_eq!(a.scan.scan_insecure_registries, ["reg:5000", "other"]);
+        assert_eq!(a.scan.scan_db_refresh, Duration::from_secs(1800));
+        assert!(Args::try_parse_from(["palisade-operator", "--scan-concurrency", "0"]).is_err());
     }
 
     #[test]

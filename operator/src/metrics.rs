@@ -33,6 +33,30 @@ struct AuditLabels {
     rule: String,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ScanResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DatabaseLabels {
+    ecosystem: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DatabaseInfoLabels {
+    ecosystem: String,
+    version: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: &'static str,
+}
+
+/// Seconds. A scan downloads layers: from under a second (a cached inventory) to minutes.
+const SCAN_DURATION_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0];
+
 /// Seconds. A reconcile is one or two API calls: milliseconds, seconds when the API server
 /// is slow.
 const DURATION_BUCKETS: [f64; 12] = [
@@ -51,6 +75,13 @@ pub struct Metrics {
     audit_violations: Family<AuditLabels, Gauge>,
     /// The rules last reported per policy, to drop series an audit no longer finds.
     audited_rules: Mutex<HashMap<String, Vec<String>>>,
+    scans: Family<ScanResultLabels, Counter>,
+    scan_duration: Histogram,
+    database_info: Family<DatabaseInfoLabels, Gauge>,
+    database_checked: Family<DatabaseLabels, Gauge>,
+    /// The version last reported per ecosystem, to drop the old info series.
+    database_versions: Mutex<HashMap<String, String>>,
+    reports: Family<PhaseLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -101,8 +132,44 @@ impl Metrics {
             "Violations found by the background audit of running workloads, by policy and rule",
             audit_violations.clone(),
         );
+        let scans = Family::<ScanResultLabels, Counter>::default();
+        let scan_duration = Histogram::new(SCAN_DURATION_BUCKETS);
+        let database_info = Family::<DatabaseInfoLabels, Gauge>::default();
+        let database_checked = Family::<DatabaseLabels, Gauge>::default();
+        let reports = Family::<PhaseLabels, Gauge>::default();
+        registry.register(
+            "palisade_scans",
+            "Image scans by result (scanned, failed)",
+            scans.clone(),
+        );
+        registry.register(
+            "palisade_scan_duration_seconds",
+            "Time of one image scan, from reference to report",
+            scan_duration.clone(),
+        );
+        registry.register(
+            "palisade_scan_database_info",
+            "1 for the vulnerability database version loaded per ecosystem",
+            database_info.clone(),
+        );
+        registry.register(
+            "palisade_scan_database_checked_timestamp_seconds",
+            "When each ecosystem's export was last fetched or found current (age: time() minus this)",
+            database_checked.clone(),
+        );
+        registry.register(
+            "palisade_imagescanreports",
+            "ImageScanReports by phase",
+            reports.clone(),
+        );
         Metrics {
             registry,
+            scans,
+            scan_duration,
+            database_info,
+            database_checked,
+            database_versions: Mutex::default(),
+            reports,
             reconciliations,
             failures,
             duration,
@@ -173,6 +240,53 @@ impl Metrics {
         }
     }
 
+    /// Count one image scan and how long it took.
+    pub fn scanned(&self, ok: bool, elapsed: Duration) {
+        let result = if ok { "scanned" } else { "failed" };
+        self.scans.get_or_create(&ScanResultLabels { result }).inc();
+        self.scan_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// The export in use for an ecosystem, and when it was last fetched or found current.
+    pub fn set_scan_database(&self, ecosystem: &str, version: &str, checked_at: jiff::Timestamp) {
+        let mut versions = self
+            .database_versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(old) = versions.insert(ecosystem.to_owned(), version.to_owned())
+            && old != version
+        {
+            self.database_info.remove(&DatabaseInfoLabels {
+                ecosystem: ecosystem.to_owned(),
+                version: old,
+            });
+        }
+        self.database_info
+            .get_or_create(&DatabaseInfoLabels {
+                ecosystem: ecosystem.to_owned(),
+                version: version.to_owned(),
+            })
+            .set(1);
+        self.database_checked
+            .get_or_create(&DatabaseLabels {
+                ecosystem: ecosystem.to_owned(),
+            })
+            .set(checked_at.as_second());
+    }
+
+    /// ImageScanReports by phase (`Pending`, `Scanned`, `Failed`).
+    pub fn set_reports(&self, pending: usize, scanned: usize, failed: usize) {
+        for (phase, n) in [
+            ("Pending", pending),
+            ("Scanned", scanned),
+            ("Failed", failed),
+        ] {
+            self.reports
+                .get_or_create(&PhaseLabels { phase })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
     /// The OpenMetrics text exposition (which Prometheus scrapes natively).
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::with_capacity(4096);
@@ -194,6 +308,12 @@ mod tests {
         m.set_leader(true);
         m.set_policies(2, 1);
         m.set_audit_violations("restricted", [("privileged", 3)]);
+        m.scanned(true, Duration::from_secs(2));
+        m.scanned(false, Duration::from_secs(2));
+        let at = jiff::Timestamp::from_second(1_700_000_000).expect("a time");
+        m.set_scan_database("Alpine:v3.18", "Alpine:v3.18@aaaaaaaaaaaa", at);
+        m.set_scan_database("Alpine:v3.18", "Alpine:v3.18@bbbbbbbbbbbb", at);
+        m.set_reports(1, 2, 3);
         let text = m.encode().expect("encodes");
         for line in [
             "palisade_operator_reconciliations_total{controller=\"securitypolicy\",result=\"success\"} 1",
@@ -204,11 +324,18 @@ mod tests {
             "palisade_securitypolicies{ready=\"true\"} 2",
             "palisade_securitypolicies{ready=\"false\"} 1",
             "palisade_audit_violations{policy=\"restricted\",rule=\"privileged\"} 3",
+            "palisade_scans_total{result=\"scanned\"} 1",
+            "palisade_scans_total{result=\"failed\"} 1",
+            "palisade_scan_duration_seconds_bucket{le=\"2.5\"} 2",
+            "palisade_scan_database_info{ecosystem=\"Alpine:v3.18\",version=\"Alpine:v3.18@bbbbbbbbbbbb\"} 1",
+            "palisade_scan_database_checked_timestamp_seconds{ecosystem=\"Alpine:v3.18\"} 1700000000",
+            "palisade_imagescanreports{phase=\"Failed\"} 3",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         m.set_audit_violations("restricted", []);
         let text = m.encode().expect("encodes");
         assert!(!text.contains("policy=\"restricted\""), "{text}");
+        assert!(!text.contains("aaaaaaaaaaaa"), "{text}");
     }
 }

@@ -10,11 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSource, ObjectReference};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -191,7 +189,15 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Action
             };
             let reference = object.object_ref(&ctx.resource);
             // Events are for people; a lost one must not hold up the status.
-            if let Err(e) = publish(ctx, &event, &reference).await {
+            if let Err(e) = crate::events::publish(
+                &ctx.recorder,
+                &ctx.client,
+                &ctx.instance,
+                &event,
+                &reference,
+            )
+            .await
+            {
                 warn!(policy = %name, error = %report(&e), reason = notice.reason, "cannot publish Event");
             }
             if notice.warning {
@@ -221,57 +227,6 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Action
     }
     ctx.record_ready(&name, ready);
     Ok(Action::requeue(RESYNC))
-}
-
-/// Publish through `events.k8s.io/v1`. Kubernetes before 1.22 refuses that API for a
-/// cluster-scoped object (its Event lives in `default`, and validation wants the
-/// namespaces equal); there the same Event goes through `core/v1`, which accepts it as the
-/// kubelet's Node events are, so `kubectl describe secpol` shows it everywhere.
-async fn publish(
-    ctx: &Context,
-    event: &Event,
-    reference: &ObjectReference,
-) -> Result<(), kube::Error> {
-    match ctx.recorder.publish(event, reference).await {
-        Err(kube::Error::Api(status)) if status.code == 422 && reference.namespace.is_none() => {
-            debug!(message = %status.message, "events.k8s.io refused an Event about a cluster-scoped object; using core/v1");
-            let now = Timestamp::now();
-            let core = CoreEvent {
-                metadata: ObjectMeta {
-                    name: Some(format!(
-                        "{}.{:x}",
-                        reference.name.as_deref().unwrap_or(FIELD_MANAGER),
-                        now.as_nanosecond()
-                    )),
-                    namespace: Some("default".into()),
-                    ..ObjectMeta::default()
-                },
-                involved_object: reference.clone(),
-                type_: Some(match event.type_ {
-                    EventType::Normal => "Normal".into(),
-                    EventType::Warning => "Warning".into(),
-                }),
-                reason: Some(event.reason.clone()),
-                message: event.note.clone(),
-                action: Some(event.action.clone()),
-                source: Some(EventSource {
-                    component: Some(FIELD_MANAGER.into()),
-                    host: None,
-                }),
-                reporting_component: Some(FIELD_MANAGER.into()),
-                reporting_instance: Some(ctx.instance.clone()),
-                first_timestamp: Some(Time(now)),
-                last_timestamp: Some(Time(now)),
-                count: Some(1),
-                ..CoreEvent::default()
-            };
-            Api::<CoreEvent>::namespaced(ctx.client.clone(), "default")
-                .create(&PostParams::default(), &core)
-                .await
-                .map(|_| ())
-        }
-        other => other,
-    }
 }
 
 /// Judge a policy object exactly as the webhook reads and compiles it.

@@ -13,6 +13,7 @@ mod exempt_label;
 mod invalid_policy;
 mod operator_restart;
 mod rotation;
+mod scan;
 mod warn;
 mod webhook_down;
 

@@ -573,6 +573,8 @@ async fn exercise(
             format!("--cert-dir={}", cert_dir.display()),
             arg("--failure-policy=ignore"),
             arg("--audit-interval=1h"),
+            // Scanning runs too (the chart grants its reads and writes), with a cache it can write.
+            format!("--scan-cache-dir={}", dir.join("scan-cache").display()),
         ],
         &operator_kubeconfig,
         &operator_log,

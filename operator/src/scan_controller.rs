@@ -1,0 +1,1008 @@
+//! The ImageScanReport controller: scans each report's image digest and writes the result
+//! on its status.
+//!
+//! A report is scanned when it has no status or is Pending; scanned again when its
+//! database version is no longer the current one for its ecosystem, when its scanner
+//! version differs, or when it is older than the max report age; a Failed one is retried
+//! every [`RETRY`]. The full findings list goes to `<cache>/reports/<hex>.json`; the status
+//! carries the counts and the [`MAX_REPORT_FINDINGS`] most severe findings.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use palisade_crds::{
+    ImageScanReport, ImageScanReportStatus, MAX_REPORT_FINDINGS, ReportFinding, ScanPhase,
+    SeveritySummary,
+};
+use palisade_crds::{ScanPolicy, SecretRef};
+use palisade_imageref::ImageRef;
+use palisade_scanner::layers::Limits;
+use palisade_scanner::oci::{Credentials, Platform, RegistryClient};
+use palisade_scanner::osv::{Database, ecosystem_for};
+use palisade_scanner::report::{Finding, SeverityCounts};
+use palisade_scanner::scan::{InventoryCache, ScanReport, inventory_image_cached, report};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::FIELD_MANAGER;
+use crate::error::{Error, report as error_report};
+use crate::metrics::Metrics;
+use crate::scan_db::ScanDb;
+
+/// The `controller` label of this controller's metrics.
+pub const CONTROLLER: &str = "imagescanreport";
+
+/// Delay before a Failed report is scanned again.
+pub const RETRY: Duration = Duration::from_secs(300);
+
+/// A scan (download, inventory, matching) that takes longer fails.
+const SCAN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Registry logins are read again after this long.
+const CREDENTIALS_TTL: Duration = Duration::from_secs(60);
+
+/// Retry delays after API errors: doubling from 1 s, at most this.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The Secret type and key holding a Docker config.
+const DOCKER_CONFIG_TYPE: &str = "kubernetes.io/dockerconfigjson";
+const DOCKER_CONFIG_KEY: &str = ".dockerconfigjson";
+
+/// Settings of the controller.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `reportingInstance` of Events.
+    pub instance: String,
+    /// Where a ScanPolicy's credential Secret is looked up when it names no namespace.
+    pub namespace: String,
+    /// Holds `inventories/` and `reports/` (the OSV cache is the [`ScanDb`]'s).
+    pub cache_dir: PathBuf,
+    /// At most this many scans at a time.
+    pub concurrency: u16,
+    /// Reports older than this are scanned again; a ScanPolicy's shorter maxReportAge wins.
+    pub max_report_age: Duration,
+    /// The platform scanned in a multi-platform image.
+    pub platform: Platform,
+    /// Time between two checks for newer database exports.
+    pub db_refresh: Duration,
+    /// Create reports for the images pods run; `None`: only for reports created otherwise.
+    pub running: Option<crate::running_images::Config>,
+}
+
+/// When the logins were read, from which Secrets, and the client carrying them.
+type CachedLogins = (Instant, Vec<(String, String)>, RegistryClient);
+
+/// Registry access with the logins named by ScanPolicies, shared by the controller and the
+/// running-images watcher.
+pub struct RegistryAccess {
+    client: Client,
+    base: RegistryClient,
+    namespace: String,
+    policies: Store<ScanPolicy>,
+    cached: tokio::sync::Mutex<Option<CachedLogins>>,
+}
+
+impl RegistryAccess {
+    pub fn new(
+        client: Client,
+        base: RegistryClient,
+        namespace: String,
+        policies: Store<ScanPolicy>,
+    ) -> Self {
+        RegistryAccess {
+            client,
+            base,
+            namespace,
+            policies,
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The registry client with the current logins (re-read at most every
+    /// [`CREDENTIALS_TTL`], or at once when the set of Secrets changes).
+    pub async fn registry(&self) -> RegistryClient {
+        let refs = secret_refs(
+            self.policies
+                .state()
+                .iter()
+                .flat_map(|p| p.spec.registry_credentials.iter()),
+            &self.namespace,
+        );
+        let mut cached = self.cached.lock().await;
+        if let Some((at, key, client)) = cached.as_ref()
+            && at.elapsed() < CREDENTIALS_TTL
+            && *key == refs
+        {
+            return client.clone();
+        }
+        let mut credentials = Credentials::new();
+        for (namespace, name) in &refs {
+            let what = format!("Secret {namespace}/{name}");
+            let api = Api::<Secret>::namespaced(self.client.clone(), namespace);
+            match api.get_opt(name).await {
+                Ok(Some(secret)) => {
+                    let added = docker_config_of(&secret)
+                        .and_then(|json| credentials.add_docker_config(&what, json));
+                    if let Err(reason) = added {
+                        warn!(secret = %what, %reason, "registry credentials skipped");
+                    }
+                }
+                Ok(None) => warn!(secret = %what, "registry credentials skipped: no such Secret"),
+                Err(e) => {
+                    warn!(secret = %what, error = %error_report(&e), "registry credentials skipped")
+                }
+            }
+        }
+        let client = self.base.with_credentials(credentials);
+        *cached = Some((Instant::now(), refs, client.clone()));
+        client
+    }
+}
+
+/// The Secrets to read, as (namespace, name), each once; no namespace means `default_ns`.
+pub fn secret_refs<'a>(
+    refs: impl IntoIterator<Item = &'a SecretRef>,
+    default_ns: &str,
+) -> Vec<(String, String)> {
+    let set: BTreeSet<(String, String)> = refs
+        .into_iter()
+        .filter(|r| !r.name.is_empty())
+        .map(|r| {
+            (
+                r.namespace
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| default_ns.to_owned()),
+                r.name.clone(),
+            )
+        })
+        .collect();
+    set.into_iter().collect()
+}
+
+/// The `.dockerconfigjson` of a Secret of type `kubernetes.io/dockerconfigjson`.
+pub fn docker_config_of(secret: &Secret) -> Result<&[u8], String> {
+    let type_ = secret.type_.as_deref().unwrap_or("Opaque");
+    if type_ != DOCKER_CONFIG_TYPE {
+        return Err(format!("type is {type_:?}, not {DOCKER_CONFIG_TYPE:?}"));
+    }
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(DOCKER_CONFIG_KEY))
+        .map(|b| b.0.as_slice())
+        .ok_or_else(|| format!("no {DOCKER_CONFIG_KEY:?} key"))
+}
+
+/// Why a scan did not produce a report. Written on the status as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("spec.image {image:?} is not a valid image reference")]
+    BadImage {
+        image: String,
+        #[source]
+        source: palisade_imageref::Error,
+    },
+    #[error("spec.image {image} is pinned to {pinned}, but spec.digest is {digest}")]
+    PinMismatch {
+        image: String,
+        pinned: String,
+        digest: String,
+    },
+    #[error("{image} resolved to {got}, not to spec.digest")]
+    DigestMismatch { image: String, got: String },
+    #[error("cannot scan {image}")]
+    Scan {
+        image: String,
+        #[source]
+        source: palisade_scanner::Error,
+    },
+    #[error("cannot load the vulnerability database for {ecosystem}")]
+    Database {
+        ecosystem: String,
+        #[source]
+        source: palisade_scanner::Error,
+    },
+    #[error("scanning {image} took longer than {}s", SCAN_TIMEOUT.as_secs())]
+    Timeout { image: String },
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    client: Client,
+    recorder: Recorder,
+    instance: String,
+    registry: Arc<RegistryAccess>,
+    db: Arc<ScanDb>,
+    inventories: InventoryCache,
+    reports_dir: PathBuf,
+    policies: Store<ScanPolicy>,
+    reports: Store<ImageScanReport>,
+    max_report_age: Duration,
+    platform: Platform,
+    metrics: Arc<Metrics>,
+    /// When a Failed report may be retried (in memory: a restart retries at once).
+    retry_at: Mutex<HashMap<String, Instant>>,
+    /// Consecutive API failures per report, for [`error_policy`].
+    api_failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    fn api(&self) -> Api<ImageScanReport> {
+        Api::all(self.client.clone())
+    }
+
+    /// The flag's max age, or the shortest ScanPolicy spec.maxReportAge when shorter.
+    fn max_report_age(&self) -> Duration {
+        self.policies
+            .state()
+            .iter()
+            .filter_map(|p| p.spec.max_report_age.as_deref().and_then(parse_age))
+            .fold(self.max_report_age, Duration::min)
+    }
+
+    fn count_phases(&self) {
+        let (mut pending, mut scanned, mut failed) = (0, 0, 0);
+        for r in self.reports.state() {
+            match r.status.as_ref().map(|s| s.phase) {
+                None | Some(ScanPhase::Pending) => pending += 1,
+                Some(ScanPhase::Scanned) => scanned += 1,
+                Some(ScanPhase::Failed) => failed += 1,
+            }
+        }
+        self.metrics.set_reports(pending, scanned, failed);
+    }
+}
+
+/// `30s`, `10m`, `24h`, `7d`, `1h30m` (spec.maxReportAge's pattern); `None` otherwise.
+pub fn parse_age(text: &str) -> Option<Duration> {
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return None,
+        };
+        let n: u64 = number.parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        number.clear();
+    }
+    (number.is_empty() && total > 0).then(|| Duration::from_secs(total))
+}
+
+/// What to do with a report now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Scan, for this reason (logged).
+    Scan(&'static str),
+    /// Nothing until then.
+    Wait(Duration),
+}
+
+/// The scan decision, from the status, the database version its ecosystem has now (`None`
+/// when unknown), the max age, and for a Failed report the time left before its retry.
+pub fn decide(
+    status: Option<&ImageScanReportStatus>,
+    current_db: Option<&str>,
+    now: jiff::Timestamp,
+    max_age: Duration,
+    retry_in: Option<Duration>,
+) -> Decision {
+    let Some(status) = status else {
+        return Decision::Scan("new report");
+    };
+    match status.phase {
+        ScanPhase::Pending => Decision::Scan("pending"),
+        ScanPhase::Failed => match retry_in {
+            Some(d) if !d.is_zero() => Decision::Wait(d),
+            _ => Decision::Scan("retry after failure"),
+        },
+        ScanPhase::Scanned => {
+            if let Some(current) = current_db
+                && status.database_version.as_deref() != Some(current)
+            {
+                return Decision::Scan("database changed");
+            }
+            if status.scanner_version.as_deref() != Some(palisade_scanner::SCANNER_VERSION) {
+                return Decision::Scan("scanner changed");
+            }
+            let Some(Time(scanned_at)) = status.scanned_at else {
+                return Decision::Scan("no scan time");
+            };
+            let age = now.duration_since(scanned_at);
+            let age = Duration::try_from(age).unwrap_or(Duration::ZERO);
+            match max_age.checked_sub(age) {
+                Some(left) if !left.is_zero() => Decision::Wait(left),
+                _ => Decision::Scan("report too old"),
+            }
+        }
+    }
+}
+
+/// The most severe findings (severity descending, then id, then package), at most
+/// [`MAX_REPORT_FINDINGS`], and how many were left out.
+pub fn top_findings(findings: &[Finding]) -> (Vec<ReportFinding>, u32) {
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.package.cmp(&b.package))
+    });
+    let omitted = sorted.len().saturating_sub(MAX_REPORT_FINDINGS);
+    let top = sorted
+        .into_iter()
+        .take(MAX_REPORT_FINDINGS)
+        .map(|f| ReportFinding {
+            id: f.id.clone(),
+            aliases: f.aliases.clone(),
+            package: f.package.clone(),
+            installed_version: f.installed_version.clone(),
+            fixed_version: f.fixed_version.clone(),
+            severity: f.severity.as_str().to_owned(),
+        })
+        .collect();
+    (top, u32::try_from(omitted).unwrap_or(u32::MAX))
+}
+
+fn summary(c: &SeverityCounts) -> SeveritySummary {
+    SeveritySummary {
+        critical: c.critical,
+        high: c.high,
+        medium: c.medium,
+        low: c.low,
+        unknown: c.unknown,
+    }
+}
+
+/// One line for people: the counts, and what could not be judged.
+pub fn scanned_message(r: &ScanReport) -> String {
+    let s = &r.summary;
+    let mut msg = if s.total() == 0 {
+        format!("no known vulnerabilities in {} packages", r.packages)
+    } else {
+        format!(
+            "{} vulnerabilities in {} packages (Critical {}, High {}, Medium {}, Low {}, Unknown {}; {} fixable)",
+            s.total(),
+            r.packages,
+            s.critical,
+            s.high,
+            s.medium,
+            s.low,
+            s.unknown,
+            r.fixable.total()
+        )
+    };
+    for note in &r.notes {
+        msg.push_str("; ");
+        msg.push_str(note);
+    }
+    msg
+}
+
+/// The whole status of a successful scan.
+pub fn scanned_status(r: &ScanReport) -> ImageScanReportStatus {
+    let (findings, omitted) = top_findings(&r.findings);
+    ImageScanReportStatus {
+        phase: ScanPhase::Scanned,
+        message: Some(scanned_message(r)),
+        manifest_digest: Some(r.manifest_digest.clone()),
+        platform: r.platform.clone(),
+        os: r.os.clone(),
+        ecosystem: r.ecosystem.clone(),
+        packages: Some(u32::try_from(r.packages).unwrap_or(u32::MAX)),
+        summary: Some(summary(&r.summary)),
+        fixable: Some(summary(&r.fixable)),
+        findings,
+        findings_omitted: Some(omitted),
+        scanner_version: Some(r.scanner_version.clone()),
+        database_version: Some(r.database_version.clone()),
+        scanned_at: Some(Time(r.scanned_at)),
+        scan_duration_ms: Some(r.duration_ms),
+        failures: Some(0),
+    }
+}
+
+/// The whole status of a failed scan: the previous results stay (they are still the best
+/// known), the phase and message say it failed, the failure count goes up.
+pub fn failed_status(
+    previous: Option<&ImageScanReportStatus>,
+    message: String,
+) -> ImageScanReportStatus {
+    let mut s = previous.cloned().unwrap_or_default();
+    s.failures = Some(s.failures.unwrap_or(0).saturating_add(1));
+    s.phase = ScanPhase::Failed;
+    s.message = Some(message);
+    s
+}
+
+/// Scanning as a whole, until `stop` turns true: the ScanPolicy reflector (credentials,
+/// max age), the database refresh, the ImageScanReport controller and, when `running` is
+/// given, the watcher that creates reports for the images pods run.
+pub async fn run(
+    client: Client,
+    config: Config,
+    registry: RegistryClient,
+    db: Arc<ScanDb>,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+) {
+    let refresh = config.db_refresh;
+    let running = config.running.clone();
+    let triggered = || crate::leader::triggered(stop.clone());
+    let (policies, writer) = reflector::store();
+    let policy_watch = reflector::reflector(
+        writer,
+        watcher::watcher(Api::<ScanPolicy>::all(client.clone()), Default::default())
+            .default_backoff(),
+    )
+    .for_each(|e| {
+        if let Err(e) = e {
+            debug!(error = %error_report(&e), "ScanPolicy watch (retried)");
+        }
+        futures::future::ready(())
+    });
+    let access = Arc::new(RegistryAccess::new(
+        client.clone(),
+        registry,
+        config.namespace.clone(),
+        policies.clone(),
+    ));
+    let refresher = db.clone().run_refresh(refresh, Box::pin(triggered()));
+
+    // Every database change reconciles every report; those of unchanged ecosystems see
+    // their version is current and only requeue.
+    let changes = futures::stream::unfold(db.subscribe(), |mut rx| async move {
+        rx.changed().await.ok()?;
+        Some(((), rx))
+    });
+    let controller = Controller::new(
+        Api::<ImageScanReport>::all(client.clone()),
+        Default::default(),
+    )
+    .with_config(kube::runtime::Config::default().concurrency(config.concurrency.max(1)))
+    .reconcile_all_on(changes)
+    .graceful_shutdown_on(triggered());
+    let reports = controller.store();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: Some(config.instance.clone()),
+        },
+    );
+    let context = Arc::new(Context {
+        client: client.clone(),
+        recorder,
+        instance: config.instance.clone(),
+        registry: access.clone(),
+        db,
+        inventories: InventoryCache::new(config.cache_dir.join("inventories")),
+        reports_dir: config.cache_dir.join("reports"),
+        policies,
+        reports: reports.clone(),
+        max_report_age: config.max_report_age,
+        platform: config.platform.clone(),
+        metrics,
+        retry_at: Mutex::default(),
+        api_failures: Mutex::default(),
+    });
+    let controller = controller
+        .run(reconcile, error_policy, context)
+        .for_each(|result| {
+            match result {
+                Ok((object, _)) => debug!(report = %object.name, "reconciled"),
+                Err(kube::runtime::controller::Error::ReconcilerFailed(e, object)) => {
+                    warn!(report = %object.name, error = %error_report(&e), "reconcile failed; retrying with backoff");
+                }
+                Err(kube::runtime::controller::Error::ObjectNotFound(_)) => {}
+                Err(e) => warn!(error = %error_report(&e), "ImageScanReport controller"),
+            }
+            futures::future::ready(())
+        });
+    let running = async {
+        if let Some(cfg) = running {
+            crate::running_images::run(client.clone(), cfg, access, reports, triggered()).await;
+        }
+    };
+    let background = async {
+        tokio::select! {
+            () = policy_watch => {}
+            () = triggered() => {}
+        }
+    };
+    info!(
+        concurrency = config.concurrency,
+        max_report_age_secs = config.max_report_age.as_secs(),
+        cache_dir = %config.cache_dir.display(),
+        "image scanning started"
+    );
+    tokio::join!(controller, running, refresher, background);
+    info!("image scanning stopped");
+}
+
+/// Scan when due and write the status; otherwise requeue at the time it becomes due.
+pub async fn reconcile(object: Arc<ImageScanReport>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_inner(&object, &ctx).await;
+    ctx.metrics
+        .reconciled(CONTROLLER, result.is_ok(), started.elapsed());
+    if result.is_ok() {
+        ctx.api_failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&object.name_any());
+    }
+    ctx.count_phases();
+    result
+}
+
+async fn reconcile_inner(object: &ImageScanReport, ctx: &Context) -> Result<Action, Error> {
+    let name = object.name_any();
+    if object.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let status = object.status.as_ref();
+    let current_db = match status {
+        Some(s) if s.phase == ScanPhase::Scanned => {
+            ctx.db.version_for(s.ecosystem.as_deref()).await
+        }
+        _ => None,
+    };
+    let retry_in = ctx
+        .retry_at
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&name)
+        .map(|at| at.saturating_duration_since(Instant::now()));
+    let max_age = ctx.max_report_age();
+    let reason = match decide(
+        status,
+        current_db.as_deref(),
+        jiff::Timestamp::now(),
+        max_age,
+        retry_in,
+    ) {
+        Decision::Wait(d) => return Ok(Action::requeue(d)),
+        Decision::Scan(reason) => reason,
+    };
+    info!(report = %name, image = %object.spec.image, reason, "scanning");
+    let started = Instant::now();
+    let outcome = scan(ctx, object).await;
+    ctx.metrics.scanned(outcome.is_ok(), started.elapsed());
+    let (desired, event, action) = match outcome {
+        Ok(r) => {
+            ctx.retry_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&name);
+            if let Err(e) = write_full_report(&ctx.reports_dir, &r).await {
+                // The status still carries the summary and the worst findings.
+                warn!(report = %name, error = %e, "full report not written");
+            }
+            let status = scanned_status(&r);
+            info!(report = %name, image = %object.spec.image, message = status.message.as_deref().unwrap_or(""), "scanned");
+            let event = (EventType::Normal, "Scanned", status.message.clone());
+            (status, event, Action::requeue(max_age))
+        }
+        Err(e) => {
+            let message = error_report(&e);
+            warn!(report = %name, image = %object.spec.image, error = %message, "scan failed; retrying in {}s", RETRY.as_secs());
+            ctx.retry_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(name.clone(), Instant::now() + RETRY);
+            let status = failed_status(status, message.clone());
+            (
+                status,
+                (EventType::Warning, "ScanFailed", Some(message)),
+                Action::requeue(RETRY),
+            )
+        }
+    };
+    let patch = serde_json::json!({
+        "apiVersion": "palisade.dev/v1alpha1",
+        "kind": "ImageScanReport",
+        "status": desired,
+    });
+    ctx.api()
+        .patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(Error::kube(format!(
+            "write the status of ImageScanReport {name}"
+        )))?;
+    let (type_, reason, note) = event;
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note,
+        action: "Scan".into(),
+        secondary: None,
+    };
+    let reference = object.object_ref(&());
+    // Events are for people; a lost one must not hold up the next scan.
+    if let Err(e) = crate::events::publish(
+        &ctx.recorder,
+        &ctx.client,
+        &ctx.instance,
+        &event,
+        &reference,
+    )
+    .await
+    {
+        warn!(report = %name, error = %error_report(&e), "cannot publish Event");
+    }
+    Ok(action)
+}
+
+/// Scan `spec.image` at `spec.digest`, with a bounded time.
+async fn scan(ctx: &Context, object: &ImageScanReport) -> Result<ScanReport, ScanError> {
+    let image = object.spec.image.clone();
+    match tokio::time::timeout(SCAN_TIMEOUT, scan_unbounded(ctx, object)).await {
+        Ok(r) => r,
+        Err(_) => Err(ScanError::Timeout { image }),
+    }
+}
+
+async fn scan_unbounded(ctx: &Context, object: &ImageScanReport) -> Result<ScanReport, ScanError> {
+    let started = Instant::now();
+    let spec = &object.spec;
+    let parsed = ImageRef::parse(&spec.image).map_err(|source| ScanError::BadImage {
+        image: spec.image.clone(),
+        source,
+    })?;
+    if let Some(pinned) = parsed.digest()
+        && pinned != spec.digest
+    {
+        return Err(ScanError::PinMismatch {
+            image: spec.image.clone(),
+            pinned: pinned.to_owned(),
+            digest: spec.digest.clone(),
+        });
+    }
+    // Whatever tag spec.image names, the content scanned is spec.digest's.
+    let pinned = format!(
+        "{}/{}@{}",
+        parsed.registry(),
+        parsed.repository(),
+        spec.digest
+    );
+    let target = ImageRef::parse(&pinned).map_err(|source| ScanError::BadImage {
+        image: pinned.clone(),
+        source,
+    })?;
+    let client = ctx.registry.registry().await;
+    let (inv, cached) = inventory_image_cached(
+        &client,
+        &target,
+        &ctx.platform,
+        Limits::default(),
+        Some(&ctx.inventories),
+    )
+    .await
+    .map_err(|source| ScanError::Scan {
+        image: pinned.clone(),
+        source,
+    })?;
+    if inv.digest != spec.digest {
+        return Err(ScanError::DigestMismatch {
+            image: pinned,
+            got: inv.digest,
+        });
+    }
+    debug!(image = %pinned, cached, "inventory taken");
+    let db = match inv.inventory.os.as_ref().and_then(ecosystem_for) {
+        Some(eco) => ctx
+            .db
+            .for_ecosystem(&eco)
+            .await
+            .map_err(|source| ScanError::Database {
+                ecosystem: eco.name.clone(),
+                source,
+            })?,
+        None => Database::new(),
+    };
+    let mut r = report(&inv, &db, started.elapsed());
+    // The report names what the object asked for.
+    r.image = spec.image.clone();
+    Ok(r)
+}
+
+/// `<dir>/<hex>.json`, written whole or not at all.
+async fn write_full_report(dir: &Path, r: &ScanReport) -> std::io::Result<()> {
+    let hex = r.digest.strip_prefix("sha256:").unwrap_or(&r.digest);
+    let json = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
+    tokio::fs::create_dir_all(dir).await?;
+    let path = dir.join(format!("{hex}.json"));
+    let tmp = dir.join(format!(".{hex}.json.tmp"));
+    tokio::fs::write(&tmp, &json).await?;
+    tokio::fs::rename(&tmp, &path).await
+}
+
+/// API errors: retry the object with exponential backoff, per object.
+pub fn error_policy(object: Arc<ImageScanReport>, _error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failed(CONTROLLER);
+    let mut failures = ctx
+        .api_failures
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let n = failures.entry(object.name_any()).or_insert(0);
+    *n = n.saturating_add(1);
+    let secs = 1u64.checked_shl(n.saturating_sub(1)).unwrap_or(u64::MAX);
+    Action::requeue(Duration::from_secs(secs).min(MAX_BACKOFF))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use palisade_scanner::report::Severity;
+
+    fn at(secs: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(secs).expect("a time")
+    }
+
+    fn scanned(db: &str, scanned_at: i64) -> ImageScanReportStatus {
+        ImageScanReportStatus {
+            phase: ScanPhase::Scanned,
+            database_version: Some(db.into()),
+            scanner_version: Some(palisade_scanner::SCANNER_VERSION.into()),
+            scanned_at: Some(Time(at(scanned_at))),
+            ..Default::default()
+        }
+    }
+
+    /// What, status, current database, retry in, decision.
+    type Case<'a> = (
+        &'a str,
+        Option<&'a ImageScanReportStatus>,
+        Option<&'a str>,
+        Option<Duration>,
+        Decision,
+    );
+
+    #[test]
+    fn scan_decisions() {
+        let day = Duration::from_secs(86400);
+        let now = at(1_000_000);
+        let failed = ImageScanReportStatus {
+            phase: ScanPhase::Failed,
+            ..Default::default()
+        };
+        let pending = ImageScanReportStatus::default();
+        let mut old_scanner = scanned("A@1", 1_000_000);
+        old_scanner.scanner_version = Some("palisade-scanner/0.0.0".into());
+        let mut no_time = scanned("A@1", 0);
+        no_time.scanned_at = None;
+        let cases: [Case; 10] = [
+            ("no status", None, None, None, Decision::Scan("new report")),
+            (
+                "pending",
+                Some(&pending),
+                None,
+                None,
+                Decision::Scan("pending"),
+            ),
+            (
+                "failed, retry due",
+                Some(&failed),
+                None,
+                Some(Duration::ZERO),
+                Decision::Scan("retry after failure"),
+            ),
+            (
+                "failed after restart",
+                Some(&failed),
+                None,
+                None,
+                Decision::Scan("retry after failure"),
+            ),
+            (
+                "failed, waiting",
+                Some(&failed),
+                None,
+                Some(Duration::from_secs(40)),
+                Decision::Wait(Duration::from_secs(40)),
+            ),
+            (
+                "fresh",
+                Some(&scanned("A@1", 1_000_000 - 3600)),
+                Some("A@1"),
+                None,
+                Decision::Wait(day - Duration::from_secs(3600)),
+            ),
+            (
+                "fresh, database unknown",
+                Some(&scanned("A@1", 1_000_000 - 3600)),
+                None,
+                None,
+                Decision::Wait(day - Duration::from_secs(3600)),
+            ),
+            (
+                "database changed",
+                Some(&scanned("A@1", 1_000_000)),
+                Some("A@2"),
+                None,
+                Decision::Scan("database changed"),
+            ),
+            (
+                "too old",
+                Some(&scanned("A@1", 1_000_000 - 86400)),
+                Some("A@1"),
+                None,
+                Decision::Scan("report too old"),
+            ),
+            (
+                "scanner changed",
+                Some(&old_scanner),
+                Some("A@1"),
+                None,
+                Decision::Scan("scanner changed"),
+            ),
+        ];
+        for (what, status, db, retry, want) in cases {
+            assert_eq!(decide(status, db, now, day, retry), want, "{what}");
+        }
+        assert_eq!(
+            decide(Some(&no_time), Some("A@1"), now, day, None),
+            Decision::Scan("no scan time")
+        );
+    }
+
+    #[test]
+    fn ages_parse_like_max_report_age() {
+        for (text, secs) in [
+            ("30s", Some(30)),
+            ("10m", Some(600)),
+            ("24h", Some(86400)),
+            ("7d", Some(604800)),
+            ("1h30m", Some(5400)),
+            ("", None),
+            ("0s", None),
+            ("5", None),
+            ("h", None),
+            ("1w", None),
+            ("-1h", None),
+        ] {
+            assert_eq!(parse_age(text), secs.map(Duration::from_secs), "{text:?}");
+        }
+    }
+
+    fn finding(id: &str, package: &str, severity: Severity) -> Finding {
+        Finding {
+            id: id.into(),
+            aliases: vec![],
+            package: package.into(),
+            installed_version: "1".into(),
+            fixed_version: None,
+            severity,
+            summary: None,
+        }
+    }
+
+    #[test]
+    fn top_findings_keep_the_most_severe_hundred() {
+        let mut all = vec![
+            finding("CVE-2", "b", Severity::Low),
+            finding("CVE-9", "a", Severity::Critical),
+            finding("CVE-1", "a", Severity::Critical),
+            finding("CVE-5", "c", Severity::Unknown),
+        ];
+        let (top, omitted) = top_findings(&all);
+        let ids: Vec<_> = top
+            .iter()
+            .map(|f| (f.id.as_str(), f.severity.as_str()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("CVE-1", "Critical"),
+                ("CVE-9", "Critical"),
+                ("CVE-2", "Low"),
+                ("CVE-5", "Unknown")
+            ]
+        );
+        assert_eq!(omitted, 0);
+        for i in 0..150 {
+            all.push(finding(&format!("M-{i:03}"), "m", Severity::Medium));
+        }
+        let (top, omitted) = top_findings(&all);
+        assert_eq!(top.len(), MAX_REPORT_FINDINGS);
+        assert_eq!(omitted, 54);
+        assert_eq!(top[0].id, "CVE-1");
+        assert_eq!(top[2].id, "M-000");
+        assert_eq!(top[99].id, "M-097");
+        assert!(top.iter().all(|f| f.severity != "Low"));
+    }
+
+    fn secret(type_: Option<&str>, key: &str, value: &str) -> Secret {
+        Secret {
+            type_: type_.map(str::to_owned),
+            data: Some([(key.to_owned(), ByteString(value.as_bytes().to_vec()))].into()),
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn docker_config_secrets() {
+        let json = r#"{"auths":{"registry.example.com":{"username":"u","password":"p"}}}"#;
+        let ok = secret(Some(DOCKER_CONFIG_TYPE), DOCKER_CONFIG_KEY, json);
+        let bytes = docker_config_of(&ok).expect("a docker config");
+        let mut c = Credentials::new();
+        c.add_docker_config("s", bytes).expect("parses");
+        assert!(c.for_host("registry.example.com").is_some());
+        for (what, s) in [
+            ("opaque", secret(None, DOCKER_CONFIG_KEY, json)),
+            (
+                "other type",
+                secret(Some("kubernetes.io/dockercfg"), ".dockercfg", json),
+            ),
+            (
+                "no key",
+                secret(Some(DOCKER_CONFIG_TYPE), "config.json", json),
+            ),
+        ] {
+            assert!(docker_config_of(&s).is_err(), "{what}");
+        }
+        let bad = secret(Some(DOCKER_CONFIG_TYPE), DOCKER_CONFIG_KEY, "{not json");
+        let bytes = docker_config_of(&bad).expect("the key is there");
+        assert!(Credentials::new().add_docker_config("s", bytes).is_err());
+    }
+
+    #[test]
+    fn secret_refs_default_their_namespace_and_dedupe() {
+        let r = |name: &str, ns: Option<&str>| SecretRef {
+            name: name.into(),
+            namespace: ns.map(str::to_owned),
+        };
+        let refs = [
+            r("b", None),
+            r("a", Some("team")),
+            r("b", Some("palisade")),
+            r("", None),
+            r("c", Some("")),
+        ];
+        assert_eq!(
+            secret_refs(refs.iter(), "palisade"),
+            [
+                ("palisade".to_owned(), "b".to_owned()),
+                ("palisade".to_owned(), "c".to_owned()),
+                ("team".to_owned(), "a".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn failed_status_keeps_results_and_counts_failures() {
+        let prev = scanned("A@1", 5);
+        let s = failed_status(Some(&prev), "boom".into());
+        assert_eq!(s.phase, ScanPhase::Failed);
+        assert_eq!(s.failures, Some(1));
+        assert_eq!(s.database_version.as_deref(), Some("A@1"));
+        let s = failed_status(Some(&s), "again".into());
+        assert_eq!((s.failures, s.message.as_deref()), (Some(2), Some("again")));
+        assert_eq!(failed_status(None, "x".into()).failures, Some(1));
+    }
+}
