@@ -160,7 +160,8 @@ pub async fn decide(
     {
         // Parsed once more only when ScanPolicies exist; it succeeded just above.
         if let Ok(Some(subject)) = Subject::from_request(req) {
-            gate.review(&subject, &facts, &mut decision).await;
+            gate.review(&subject, &facts, &mut decision, !req.dry_run)
+                .await;
         }
     }
     let warnings = decision.warnings();

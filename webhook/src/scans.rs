@@ -306,8 +306,15 @@ impl ScanGate {
     }
 
     /// Judge the subject's images by every matching ScanPolicy, adding to `decision`.
-    /// Returns within the budget whatever the registry or the operator do.
-    pub async fn review(&self, subject: &Subject, facts: &Facts<'_>, decision: &mut Decision) {
+    /// Returns within the budget whatever the registry or the operator do. `queue: false`
+    /// (a dry run: the webhook declares no side effects) creates no report.
+    pub async fn review(
+        &self,
+        subject: &Subject,
+        facts: &Facts<'_>,
+        decision: &mut Decision,
+        queue: bool,
+    ) {
         let set = self.policies();
         if set.is_empty() {
             return;
@@ -329,7 +336,9 @@ impl ScanGate {
             if let Ok(digest) = digest
                 && self.report(digest).is_none_or(|r| is_pending(&r))
             {
-                self.queue(need, digest);
+                if queue {
+                    self.queue(need, digest);
+                }
                 waiting.push(digest.clone());
             }
         }
