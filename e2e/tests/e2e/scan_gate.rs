@@ -6,12 +6,31 @@
 use std::time::{Duration, Instant};
 
 use palisade_e2e::Test;
-use palisade_e2e::scan::alpine_layer;
+use palisade_e2e::scan::{ALPINE_OS, Blob, Compression, LayerBuilder};
 
 use crate::E2E;
 
 const NS: &str = "e2e-scan-gate";
 const POLICY: &str = "e2e-scan-gate";
+
+/// An Alpine 3.18 layer with openssl at `openssl`, like the scan test's but marked as this
+/// test's: the shared registry then holds other digests, which no other test has scanned.
+fn layer(openssl: &str) -> Blob {
+    let apk = |name: &str| format!("P:{name}\nV:{openssl}\nA:x86_64\no:openssl\n\n");
+    LayerBuilder::new()
+        .file("etc/os-release", ALPINE_OS)
+        .file("etc/e2e-test", NS)
+        .file(
+            "lib/apk/db/installed",
+            [
+                "P:musl\nV:1.2.4-r2\nA:x86_64\no:musl\n\n".to_owned(),
+                apk("libcrypto3"),
+                apk("libssl3"),
+            ]
+            .concat(),
+        )
+        .build(Compression::Gzip)
+}
 
 fn policy(extra: &str) -> String {
     format!(
@@ -68,11 +87,11 @@ fn images_are_judged_by_their_scan_reports() {
     let host = scan.registry_host().to_owned();
     // openssl 3.1.3-r0: two High findings (CVE-2023-5363 in libcrypto3 and libssl3) and two
     // Medium; 3.1.4-r5: none.
-    scan.push("e2e-gate/app", "1.0", &[alpine_layer("3.1.3-r0")])
+    scan.push("e2e-gate/app", "1.0", &[layer("3.1.3-r0")])
         .expect("push");
-    scan.push("e2e-gate/app", "1.1", &[alpine_layer("3.1.4-r5")])
+    scan.push("e2e-gate/app", "1.1", &[layer("3.1.4-r5")])
         .expect("push");
-    scan.push("e2e-gate/app", "1.2", &[alpine_layer("3.1.4-r0")])
+    scan.push("e2e-gate/app", "1.2", &[layer("3.1.4-r0")])
         .expect("push");
     let vulnerable = format!("{host}/e2e-gate/app:1.0");
     let fixed = format!("{host}/e2e-gate/app:1.1");
