@@ -226,7 +226,7 @@ pub async fn run(
         watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
             .default_backoff(),
     )
-    .touched_objects();
+    .applied_objects();
     tokio::pin!(events);
     let mut w = Watcher {
         client,

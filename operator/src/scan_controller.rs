@@ -449,16 +449,26 @@ pub async fn run(
     let running = config.running.clone();
     let triggered = || crate::leader::triggered(stop.clone());
     let (policies, writer) = reflector::store();
+    let ages_tx = watch::Sender::new(0u64);
     let policy_watch = reflector::reflector(
         writer,
         watcher::watcher(Api::<ScanPolicy>::all(client.clone()), Default::default())
             .default_backoff(),
     )
-    .for_each(|e| {
-        if let Err(e) = e {
-            debug!(error = %error_report(&e), "ScanPolicy watch (retried)");
+    .for_each({
+        let ages = ages_tx.clone();
+        let mut seen: HashMap<String, Option<String>> = HashMap::new();
+        move |e| {
+            match e {
+                Ok(event) => {
+                    if max_age_changed(&mut seen, &event) {
+                        ages.send_modify(|n| *n = n.wrapping_add(1));
+                    }
+                }
+                Err(e) => debug!(error = %error_report(&e), "ScanPolicy watch (retried)"),
+            }
+            futures::future::ready(())
         }
-        futures::future::ready(())
     });
     let access = Arc::new(RegistryAccess::new(
         client.clone(),
@@ -470,10 +480,9 @@ pub async fn run(
 
     // Every database change reconciles every report; those of unchanged ecosystems see
     // their version is current and only requeue.
-    let changes = futures::stream::unfold(db.subscribe(), |mut rx| async move {
-        rx.changed().await.ok()?;
-        Some(((), rx))
-    });
+    // A ScanPolicy's maxReportAge that changed moves every report's due time.
+    let changes =
+        futures::stream::select(changes_of(db.subscribe()), changes_of(ages_tx.subscribe()));
     let controller = Controller::new(
         Api::<ImageScanReport>::all(client.clone()),
         Default::default(),
@@ -537,6 +546,35 @@ pub async fn run(
     );
     tokio::join!(controller, running, refresher, background);
     info!("image scanning stopped");
+}
+
+/// One item per change of a counter.
+fn changes_of(rx: watch::Receiver<u64>) -> impl futures::Stream<Item = ()> + Send {
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok()?;
+        Some(((), rx))
+    })
+}
+
+/// Track each ScanPolicy's spec.maxReportAge; true when one appeared, changed or went away
+/// (status writes and other spec changes are not reported).
+pub fn max_age_changed(
+    seen: &mut HashMap<String, Option<String>>,
+    event: &watcher::Event<ScanPolicy>,
+) -> bool {
+    match event {
+        watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+            let age = p.spec.max_report_age.clone();
+            match seen.insert(p.name_any(), age.clone()) {
+                Some(previous) => previous != age,
+                // A new policy matters only with an age; one seen first in a (re)listing
+                // does not (reports are reconciled at start).
+                None => age.is_some() && matches!(event, watcher::Event::Apply(_)),
+            }
+        }
+        watcher::Event::Delete(p) => seen.remove(&p.name_any()).is_some_and(|age| age.is_some()),
+        watcher::Event::Init | watcher::Event::InitDone => false,
+    }
 }
 
 /// Scan when due and write the status; otherwise requeue at the time it becomes due.
@@ -992,6 +1030,71 @@ mod tests {
                 ("team".to_owned(), "a".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn only_max_report_age_changes_move_due_times() {
+        let policy = |name: &str, age: Option<&str>| {
+            let mut p = ScanPolicy::new(name, Default::default());
+            p.spec.max_report_age = age.map(str::to_owned);
+            p
+        };
+        let mut seen = HashMap::new();
+        let steps = [
+            (
+                "listed",
+                watcher::Event::InitApply(policy("a", Some("12h"))),
+                false,
+            ),
+            (
+                "listed without age",
+                watcher::Event::InitApply(policy("b", None)),
+                false,
+            ),
+            (
+                "status write",
+                watcher::Event::Apply(policy("a", Some("12h"))),
+                false,
+            ),
+            (
+                "age changed",
+                watcher::Event::Apply(policy("a", Some("1h"))),
+                true,
+            ),
+            (
+                "age set",
+                watcher::Event::Apply(policy("b", Some("2h"))),
+                true,
+            ),
+            (
+                "new without age",
+                watcher::Event::Apply(policy("c", None)),
+                false,
+            ),
+            (
+                "new with age",
+                watcher::Event::Apply(policy("d", Some("3h"))),
+                true,
+            ),
+            (
+                "deleted without age",
+                watcher::Event::Delete(policy("c", None)),
+                false,
+            ),
+            (
+                "deleted with age",
+                watcher::Event::Delete(policy("a", Some("1h"))),
+                true,
+            ),
+            (
+                "relisted, changed",
+                watcher::Event::InitApply(policy("b", Some("4h"))),
+                true,
+            ),
+        ];
+        for (what, event, want) in steps {
+            assert_eq!(max_age_changed(&mut seen, &event), want, "{what}");
+        }
     }
 
     #[test]
