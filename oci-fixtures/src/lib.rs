@@ -1,7 +1,11 @@
 //! Test fixtures for the scanner and the end-to-end suite: a real registry (Debian's
 //! `docker-registry`, the CNCF distribution server) on a loopback port, optionally behind
 //! htpasswd Basic authentication, and images assembled byte by byte and pushed through the
-//! distribution API, so tests control every layer, whiteout and manifest.
+//! distribution API, so tests control every layer, whiteout and manifest. The registry can
+//! also sit behind the distribution token protocol, with a token server run in-process
+//! ([`Registry::start_with_token_auth`]).
+
+pub mod token;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -10,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
+
+pub use token::{TokenIssuer, TokenServer};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -51,21 +57,37 @@ pub struct Registry {
     child: Option<Child>,
     host: String,
     login: Option<(String, String)>,
+    token: Option<TokenServer>,
     dir: tempfile::TempDir,
+}
+
+/// How a registry authenticates clients.
+enum Auth {
+    Anonymous,
+    Htpasswd(String, String),
+    Token(String, String),
 }
 
 impl Registry {
     /// An anonymous registry.
     pub fn start() -> Result<Self, FixtureError> {
-        Self::spawn(None)
+        Self::spawn(Auth::Anonymous)
     }
 
     /// A registry that needs `user`/`password` (htpasswd, bcrypt) for everything.
     pub fn start_with_login(user: &str, password: &str) -> Result<Self, FixtureError> {
-        Self::spawn(Some((user.to_owned(), password.to_owned())))
+        Self::spawn(Auth::Htpasswd(user.to_owned(), password.to_owned()))
     }
 
-    fn spawn(login: Option<(String, String)>) -> Result<Self, FixtureError> {
+    /// A registry behind the distribution token protocol: its challenges send clients to an
+    /// in-process [`TokenServer`] that grants pull and push to `user`/`password`, and it
+    /// verifies the ES256 tokens against the token server's CA. [`Registry::pusher`]
+    /// signs its own push tokens, so pushes do not count as token requests.
+    pub fn start_with_token_auth(user: &str, password: &str) -> Result<Self, FixtureError> {
+        Self::spawn(Auth::Token(user.to_owned(), password.to_owned()))
+    }
+
+    fn spawn(auth_mode: Auth) -> Result<Self, FixtureError> {
         let binary = which("docker-registry").ok_or_else(|| {
             FixtureError::Setup("docker-registry is not installed: run hack/scan-tools.sh".into())
         })?;
@@ -73,7 +95,27 @@ impl Registry {
         let port = free_port()?;
         let host = format!("127.0.0.1:{port}");
         let mut auth = String::new();
-        if let Some((user, password)) = &login {
+        let mut token = None;
+        let login = match auth_mode {
+            Auth::Anonymous => None,
+            Auth::Htpasswd(u, p) => Some((u, p)),
+            Auth::Token(u, p) => {
+                let server = TokenServer::start(&u, &p)?;
+                let bundle = dir.path().join("token-ca.pem");
+                std::fs::write(&bundle, server.issuer().ca_pem())
+                    .map_err(io("writing the token CA bundle"))?;
+                auth = format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    server.realm(),
+                    token::SERVICE,
+                    token::ISSUER,
+                    bundle.display()
+                );
+                token = Some(server);
+                Some((u, p))
+            }
+        };
+        if let Some((user, password)) = login.as_ref().filter(|_| token.is_none()) {
             let htpasswd = which("htpasswd").ok_or_else(|| {
                 FixtureError::Setup("htpasswd is not installed: run hack/scan-tools.sh".into())
             })?;
@@ -114,6 +156,7 @@ impl Registry {
             child: Some(child),
             host,
             login,
+            token,
             dir,
         };
         registry.wait_ready()?;
@@ -153,6 +196,11 @@ impl Registry {
         self.login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()))
     }
 
+    /// The token server, for a registry started with [`Registry::start_with_token_auth`].
+    pub fn token_server(&self) -> Option<&TokenServer> {
+        self.token.as_ref()
+    }
+
     /// A `.dockerconfigjson` document with this registry's login.
     pub fn docker_config_json(&self) -> String {
         let (user, password) = self.login().unwrap_or(("", ""));
@@ -180,7 +228,11 @@ impl Registry {
 
     /// A client that pushes to this registry.
     pub fn pusher(&self) -> Result<Pusher, FixtureError> {
-        Pusher::new(&self.host, self.login.clone())
+        let mut pusher = Pusher::new(&self.host, self.login.clone())?;
+        if let Some(server) = &self.token {
+            pusher.auth = PushAuth::Token(server.issuer().clone(), server.user().to_owned());
+        }
+        Ok(pusher)
     }
 }
 
@@ -357,7 +409,14 @@ pub struct Pushed {
 pub struct Pusher {
     http: reqwest::Client,
     base: String,
-    login: Option<(String, String)>,
+    auth: PushAuth,
+}
+
+enum PushAuth {
+    None,
+    Basic(String, String),
+    /// Tokens signed directly with the token server's key, per repository.
+    Token(std::sync::Arc<TokenIssuer>, String),
 }
 
 impl Pusher {
@@ -373,24 +432,32 @@ impl Pusher {
         Ok(Pusher {
             http,
             base: format!("http://{host}"),
-            login,
+            auth: match login {
+                Some((u, p)) => PushAuth::Basic(u, p),
+                None => PushAuth::None,
+            },
         })
     }
 
-    fn auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.login {
-            Some((u, p)) => r.basic_auth(u, Some(p)),
-            None => r,
+    fn auth(&self, repo: &str, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            PushAuth::Basic(u, p) => r.basic_auth(u, Some(p)),
+            PushAuth::Token(issuer, user) => {
+                let access = [(repo.to_owned(), vec!["pull".into(), "push".into()])];
+                r.bearer_auth(issuer.mint(user, &access))
+            }
+            PushAuth::None => r,
         }
     }
 
     async fn send(
         &self,
+        repo: &str,
         what: &str,
         r: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, FixtureError> {
         let resp = self
-            .auth(r)
+            .auth(repo, r)
             .send()
             .await
             .map_err(|source| FixtureError::Http {
@@ -409,7 +476,10 @@ impl Pusher {
     pub async fn blob(&self, repo: &str, bytes: &[u8]) -> Result<String, FixtureError> {
         let d = digest(bytes);
         let head = self
-            .auth(self.http.head(format!("{}/v2/{repo}/blobs/{d}", self.base)))
+            .auth(
+                repo,
+                self.http.head(format!("{}/v2/{repo}/blobs/{d}", self.base)),
+            )
             .send()
             .await;
         if head.is_ok_and(|r| r.status().is_success()) {
@@ -418,6 +488,7 @@ impl Pusher {
         let what = format!("uploading {d} to {repo}");
         let start = self
             .send(
+                repo,
                 &what,
                 self.http
                     .post(format!("{}/v2/{repo}/blobs/uploads/", self.base)),
@@ -436,6 +507,7 @@ impl Pusher {
         };
         let sep = if url.contains('?') { '&' } else { '?' };
         self.send(
+            repo,
             &what,
             self.http
                 .put(format!("{url}{sep}digest={d}"))
@@ -455,6 +527,7 @@ impl Pusher {
         bytes: &[u8],
     ) -> Result<Pushed, FixtureError> {
         self.send(
+            repo,
             &format!("putting manifest {repo}:{reference}"),
             self.http
                 .put(format!("{}/v2/{repo}/manifests/{reference}", self.base))
