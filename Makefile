@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help run demo test unit e2e lint fmt crds deploy bench bench-admission scan-tools
+.PHONY: help run demo test unit e2e lint fmt crds deploy bench bench-admission bench-scan scan-tools
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -50,3 +50,6 @@ bench: ## Measure: in-process decision cost, then the webhook over TLS under loa
 
 bench-admission: ## Pod-create latency and throughput on the local control plane: no webhook, Palisade, PodSecurityPolicy
 	@hack/bench-admission.sh
+
+bench-scan: ## Image scan time and peak RSS of palisade (cold and warm cache) against syft, on a local registry
+	@hack/bench-scan.sh
