@@ -267,25 +267,8 @@ impl Context {
 
 /// `30s`, `10m`, `24h`, `7d`, `1h30m` (spec.maxReportAge's pattern); `None` otherwise.
 pub fn parse_age(text: &str) -> Option<Duration> {
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return None,
-        };
-        let n: u64 = number.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        number.clear();
-    }
-    (number.is_empty() && total > 0).then(|| Duration::from_secs(total))
+    // The parser the webhook compiles ScanPolicies with; an age of zero means nothing.
+    palisade_policy::scan::parse_duration(text).filter(|d| !d.is_zero())
 }
 
 /// What to do with a report now.
