@@ -34,4 +34,4 @@ pub use subject::{PodCarrier, Subject};
 
 pub use palisade_crds::{Mode, ScanPolicy, SecurityPolicy};
 pub use palisade_pod_security::{ContainerKind, ContainerRef};
-pub use scan::{CompiledScanPolicy, ScanPolicySet, review_scans};
+pub use scan::{CompiledScanPolicy, ImageTally, ScanPolicySet, review_scans, tally_scans};

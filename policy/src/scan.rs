@@ -513,6 +513,112 @@ pub fn normalize(raw: &str) -> Option<String> {
     ImageRef::parse(raw).ok().map(|r| r.to_string())
 }
 
+/// One distinct image of a subject, with the container that first names it.
+struct SubjectImage<'s> {
+    /// Normalized.
+    image: String,
+    /// As written, for messages.
+    shown: &'s str,
+    container: ContainerRef,
+    /// The field a violation points at.
+    field: String,
+}
+
+fn subject_images(subject: &Subject) -> Vec<SubjectImage<'_>> {
+    let mut images: Vec<SubjectImage<'_>> = Vec::new();
+    for c in containers(&subject.pod_spec) {
+        let Some(raw) = c.image else { continue };
+        let Some(image) = normalize(raw) else {
+            continue;
+        };
+        if images.iter().any(|i| i.image == image) {
+            continue;
+        }
+        let field = subject.object_field(&format!("spec.{}[{}].image", c.kind.field(), c.index));
+        let container = ContainerRef {
+            kind: c.kind,
+            index: c.index,
+            name: c.name.to_owned(),
+        };
+        images.push(SubjectImage {
+            image,
+            shown: raw,
+            container,
+            field,
+        });
+    }
+    images
+}
+
+/// Every (matching policy, selected image) pair of `subject` with what the caller knows of
+/// the image and the policy's verdict on it.
+fn for_each_verdict<'r>(
+    set: &ScanPolicySet,
+    subject: &Subject,
+    facts: &Facts<'_>,
+    lookup: &dyn Fn(&str) -> Option<ImageFacts<'r>>,
+    mut each: impl FnMut(&CompiledScanPolicy, &SubjectImage<'_>, &ImageFacts<'r>, Verdict<'r>),
+) {
+    let images = subject_images(subject);
+    for policy in set.policies() {
+        if !policy.applies_to(subject, facts) {
+            continue;
+        }
+        for judged in &images {
+            if !policy.selects_image(&judged.image) {
+                continue;
+            }
+            let unknown = ImageFacts::Unresolved {
+                reason: "its digest is not known yet",
+            };
+            let image_facts = lookup(&judged.image).unwrap_or(unknown);
+            let verdict = policy.judge(&judged.image, &image_facts, facts.now);
+            each(policy, judged, &image_facts, verdict);
+        }
+    }
+}
+
+/// What one ScanPolicy found over many subjects: distinct digests judged from a usable
+/// report, and those of them that fail. A ScanPolicy's status counts these.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageTally {
+    pub scanned: std::collections::BTreeSet<String>,
+    pub failing: std::collections::BTreeSet<String>,
+}
+
+/// Add the images of `subject` to the tally of each matching policy (by name). Images with
+/// no usable report (unscanned, unresolved) are not counted.
+pub fn tally_scans<'r>(
+    set: &ScanPolicySet,
+    subject: &Subject,
+    facts: &Facts<'_>,
+    lookup: &dyn Fn(&str) -> Option<ImageFacts<'r>>,
+    tally: &mut std::collections::BTreeMap<String, ImageTally>,
+) {
+    for_each_verdict(
+        set,
+        subject,
+        facts,
+        lookup,
+        |policy, _, image_facts, verdict| {
+            let ImageFacts::Digest { digest, .. } = image_facts else {
+                return;
+            };
+            let entry = tally.entry(policy.name.clone()).or_default();
+            match verdict {
+                Verdict::Pass { .. } => {
+                    entry.scanned.insert((*digest).to_owned());
+                }
+                Verdict::Fail(_) => {
+                    entry.scanned.insert((*digest).to_owned());
+                    entry.failing.insert((*digest).to_owned());
+                }
+                Verdict::Unscanned(_) => {}
+            }
+        },
+    );
+}
+
 /// Run every ScanPolicy matching `subject` over its images and add the violations (and the
 /// ignored findings, as waivers) to `decision`. `lookup` answers for the normalized images
 /// of [`ScanPolicySet::images_to_judge`]; an image it does not know counts as unresolved.
@@ -523,106 +629,77 @@ pub fn review_scans<'r>(
     lookup: &dyn Fn(&str) -> Option<ImageFacts<'r>>,
     decision: &mut Decision,
 ) {
-    // Each distinct image once, with its first container: the field a violation points at.
-    let mut images: Vec<(String, &str, ContainerRef, String)> = Vec::new();
-    for c in containers(&subject.pod_spec) {
-        let Some(raw) = c.image else { continue };
-        let Some(image) = normalize(raw) else {
-            continue;
+    for_each_verdict(set, subject, facts, lookup, |policy, judged, _, verdict| {
+        let SubjectImage {
+            shown,
+            container,
+            field,
+            ..
+        } = judged;
+        let mut seen_ignored = Vec::new();
+        let ignored = match &verdict {
+            Verdict::Pass { ignored } => ignored.as_slice(),
+            Verdict::Fail(f) => f.ignored.as_slice(),
+            Verdict::Unscanned(_) => &[],
         };
-        if images.iter().any(|(i, ..)| *i == image) {
-            continue;
-        }
-        let field = subject.object_field(&format!("spec.{}[{}].image", c.kind.field(), c.index));
-        let container = ContainerRef {
-            kind: c.kind,
-            index: c.index,
-            name: c.name.to_owned(),
-        };
-        images.push((image, raw, container, field));
-    }
-    for policy in set.policies() {
-        if !policy.applies_to(subject, facts) {
-            continue;
-        }
-        for (image, shown, container, field) in &images {
-            if !policy.selects_image(image) {
+        for f in ignored {
+            if seen_ignored.contains(&&f.id) {
                 continue;
             }
-            let unknown = ImageFacts::Unresolved {
-                reason: "its digest is not known yet",
-            };
-            let image_facts = lookup(image).unwrap_or(unknown);
-            let verdict = policy.judge(image, &image_facts, facts.now);
-            let mut seen_ignored = Vec::new();
-            let ignored = match &verdict {
-                Verdict::Pass { ignored } => ignored.as_slice(),
-                Verdict::Fail(f) => f.ignored.as_slice(),
-                Verdict::Unscanned(_) => &[],
-            };
-            for f in ignored {
-                if seen_ignored.contains(&&f.id) {
-                    continue;
-                }
-                seen_ignored.push(&f.id);
-                decision.waived.push(Waiver {
-                    kind: PolicyKind::ScanPolicy,
-                    policy: policy.name.clone(),
-                    exception: f.id.clone(),
-                    rule: RuleId::ScanVulnerabilities,
-                    field: field.clone(),
-                });
-            }
-            let (rule, mode, message, fix, expired) = match verdict {
-                Verdict::Pass { .. } => continue,
-                Verdict::Fail(f) => (
-                    RuleId::ScanVulnerabilities,
-                    policy.mode,
-                    failure_message(shown, &f, policy.only_fixable),
-                    format!(
-                        "{}; update the image, or ask the owner of ScanPolicy/{} for an ignore entry (spec.ignore: id, reason, owner, expires)",
-                        policy.allowance(),
-                        policy.name
-                    ),
-                    f.expired,
-                ),
-                Verdict::Unscanned(why) => {
-                    let mode = match (policy.on_unscanned, policy.mode) {
-                        (OnUnscanned::Allow, _) => continue,
-                        (OnUnscanned::Warn, Mode::Enforce) => Mode::Warn,
-                        (_, mode) => mode,
-                    };
-                    let fix = match policy.on_unscanned {
-                        OnUnscanned::Warn => {
-                            "admitted without a scan (onUnscanned: Warn)".to_owned()
-                        }
-                        _ => {
-                            "this policy admits only scanned images (onUnscanned: Deny)".to_owned()
-                        }
-                    };
-                    (
-                        RuleId::ScanUnscanned,
-                        mode,
-                        unscanned_message(shown, &why),
-                        fix,
-                        None,
-                    )
-                }
-            };
-            decision.violations.push(Violation {
+            seen_ignored.push(&f.id);
+            decision.waived.push(Waiver {
                 kind: PolicyKind::ScanPolicy,
                 policy: policy.name.clone(),
-                mode,
-                rule,
-                container: Some(container.clone()),
+                exception: f.id.clone(),
+                rule: RuleId::ScanVulnerabilities,
                 field: field.clone(),
-                message,
-                fix,
-                expired_exception: expired,
-                compliance: crate::compliance::refs(rule),
             });
         }
-    }
+        let (rule, mode, message, fix, expired) = match verdict {
+            Verdict::Pass { .. } => return,
+            Verdict::Fail(f) => (
+                RuleId::ScanVulnerabilities,
+                policy.mode,
+                failure_message(shown, &f, policy.only_fixable),
+                format!(
+                    "{}; update the image, or ask the owner of ScanPolicy/{} for an ignore entry (spec.ignore: id, reason, owner, expires)",
+                    policy.allowance(),
+                    policy.name
+                ),
+                f.expired,
+            ),
+            Verdict::Unscanned(why) => {
+                let mode = match (policy.on_unscanned, policy.mode) {
+                    (OnUnscanned::Allow, _) => return,
+                    (OnUnscanned::Warn, Mode::Enforce) => Mode::Warn,
+                    (_, mode) => mode,
+                };
+                let fix = match policy.on_unscanned {
+                    OnUnscanned::Warn => "admitted without a scan (onUnscanned: Warn)".to_owned(),
+                    _ => "this policy admits only scanned images (onUnscanned: Deny)".to_owned(),
+                };
+                (
+                    RuleId::ScanUnscanned,
+                    mode,
+                    unscanned_message(shown, &why),
+                    fix,
+                    None,
+                )
+            }
+        };
+        decision.violations.push(Violation {
+            kind: PolicyKind::ScanPolicy,
+            policy: policy.name.clone(),
+            mode,
+            rule,
+            container: Some(container.clone()),
+            field: field.clone(),
+            message,
+            fix,
+            expired_exception: expired,
+            compliance: crate::compliance::refs(rule),
+        });
+    });
 }
 
 /// `sha256:0123456789ab…`: enough to tell digests apart in a message.

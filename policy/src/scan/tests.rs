@@ -460,3 +460,74 @@ fn scope_image_selection_and_on_unscanned_pick_mode_or_silence() {
         }
     }
 }
+
+#[test]
+fn the_tally_counts_distinct_scanned_and_failing_digests_per_policy() {
+    const CLEAN: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let strict = policy("strict", ScanPolicySpec::default());
+    let lenient = policy(
+        "lenient",
+        ScanPolicySpec {
+            fail_on: FailOn {
+                severity: SeverityThreshold::Critical,
+                only_fixable: false,
+            },
+            ignore: vec![ignore("CVE-2023-5363", &[], None)],
+            ..ScanPolicySpec::default()
+        },
+    );
+    let shop_only = policy(
+        "shop-only",
+        ScanPolicySpec {
+            match_: Some(MatchResources {
+                namespaces: vec!["shop".into()],
+                ..MatchResources::default()
+            }),
+            ..ScanPolicySpec::default()
+        },
+    );
+    let (set, errors) = ScanPolicySet::compile_all(&[strict, lenient, shop_only]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let vulnerable = scanned();
+    let clean = ImageScanReportStatus {
+        phase: ScanPhase::Scanned,
+        summary: Some(SeveritySummary::default()),
+        ..ImageScanReportStatus::default()
+    };
+    let lookup = |image: &str| match image {
+        "docker.io/library/alpine:3.18" => Some(ImageFacts::Digest {
+            digest: DIGEST,
+            report: Some(&vulnerable),
+        }),
+        "docker.io/library/alpine:3.20" => Some(ImageFacts::Digest {
+            digest: CLEAN,
+            report: Some(&clean),
+        }),
+        // Known digest, no report yet: not counted.
+        "docker.io/library/busybox:1.36" => Some(ImageFacts::Digest {
+            digest: CLEAN,
+            report: None,
+        }),
+        _ => None,
+    };
+    let mut tally = std::collections::BTreeMap::new();
+    // The same vulnerable image in two workloads counts once.
+    for (ns, images) in [
+        ("shop", &["alpine:3.18", "busybox:1.36"][..]),
+        ("web", &["alpine:3.18", "alpine:3.20"][..]),
+        ("web", &["nginx:1.27"][..]),
+    ] {
+        tally_scans(&set, &pod(ns, images), &facts(), &lookup, &mut tally);
+    }
+    let counts = |name: &str| {
+        tally
+            .get(name)
+            .map(|t: &ImageTally| (t.scanned.len(), t.failing.len()))
+    };
+    // (policy, images scanned, images failing)
+    assert_eq!(counts("strict"), Some((2, 1)));
+    // Critical only, and the one Critical is ignored.
+    assert_eq!(counts("lenient"), Some((2, 0)));
+    // Only the shop workload, whose busybox has no report.
+    assert_eq!(counts("shop-only"), Some((1, 1)));
+}
