@@ -175,13 +175,15 @@ pub struct ScanPolicyStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Distinct images of running pods the policy judges that have a report.
+    /// Distinct images (by digest) of the cluster's workloads that the policy judges from a
+    /// scan report, counted by the background audit (every `--audit-interval`). Images not
+    /// scanned yet are not counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images_scanned: Option<i64>,
-    /// Of those, how many fail the policy.
+    /// Of those, how many fail the policy (findings at or above `failOn`, not ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images_failing: Option<i64>,
-    /// When the counts were last computed.
+    /// When the background audit last computed the counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_evaluation_time: Option<Time>,
 }

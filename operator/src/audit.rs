@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -26,15 +26,22 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp as Instant;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use palisade_policy::{CompiledPolicy, Decision, Facts, Mode, PolicySet, Subject, Violation};
+use palisade_crds::{ImageScanReport, ScanPolicy, report_name as scan_report_name};
+use palisade_policy::scan::{ImageFacts, ImageTally, tally_scans};
+use palisade_policy::{
+    CompiledPolicy, Decision, Facts, Mode, PolicyKind, PolicySet, RuleId, ScanPolicySet, Subject,
+    Violation, review_scans,
+};
 use tracing::{debug, info, warn};
 
 use crate::error::{Error, report};
 use crate::metrics::Metrics;
 use crate::policy_controller;
 use crate::policy_report::{self, Outcome, PolicyReport, ReportBody, ReportResult, Severity};
+use crate::running_images::DigestBook;
 
 /// The field manager of the audit's writes (reports and the policies' audit status fields).
 pub const FIELD_MANAGER: &str = "palisade-operator-audit";
@@ -44,6 +51,8 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "palisade-
 pub const SOURCE: &str = "palisade";
 /// Reason of the Event emitted when a policy's violation count changes.
 pub const EVENT_REASON: &str = "AuditViolations";
+/// Reason of the Event emitted when a ScanPolicy's count of failing images changes.
+pub const SCAN_EVENT_REASON: &str = "FailingImages";
 /// Page size of the lists, so a large cluster is read in bounded pieces.
 const PAGE: u32 = 500;
 /// A result's message is cut here; reports stay small whatever the policies say.
@@ -84,13 +93,36 @@ pub struct Judged {
     pub outcome: Result<Decision, String>,
 }
 
+/// What scanning shares with the audit: the reports the scan controller holds (set once
+/// it runs) and the digests the running-images watcher saw. One per leadership term.
+#[derive(Clone, Default)]
+pub struct ScanView {
+    pub reports: Arc<OnceLock<Store<ImageScanReport>>>,
+    pub digests: DigestBook,
+}
+
+/// What judging images by ScanPolicies takes, and what it counts. The lookups answer from
+/// memory: the audit makes no registry call.
+pub struct ScanAudit<'a> {
+    pub set: &'a ScanPolicySet,
+    /// The report of a digest.
+    pub report: &'a dyn Fn(&str) -> Option<Arc<ImageScanReport>>,
+    /// The digest last seen running for a normalized image reference.
+    pub digest: &'a dyn Fn(&str) -> Option<String>,
+    /// Per ScanPolicy, the images judged from a report and those failing.
+    pub tally: BTreeMap<String, ImageTally>,
+}
+
 /// What one audit found, besides the reports.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Findings {
     /// Per namespace, the report body.
     pub reports: BTreeMap<String, ReportBody>,
-    /// Per policy (every policy of the set, found or not), violations by rule.
+    /// Per SecurityPolicy (every policy of the set, found or not), violations by rule.
     pub by_policy: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per ScanPolicy in force, the distinct images judged from a report and those failing
+    /// (empty when scanning is off).
+    pub scan_images: BTreeMap<String, ImageTally>,
 }
 
 impl Findings {
@@ -144,11 +176,18 @@ pub fn violation_result(v: &Violation, resource: &ObjectReference, now: Instant)
     if let Some(c) = &v.container {
         properties.insert("container".to_owned(), c.name.clone());
     }
+    properties.insert("policyKind".to_owned(), v.kind.as_str().to_owned());
     ReportResult {
         source: Some(SOURCE.into()),
         policy: v.policy.clone(),
         rule: Some(v.rule.as_str().to_owned()),
-        category: Some("Pod Security".into()),
+        category: Some(
+            match v.kind {
+                PolicyKind::SecurityPolicy => "Pod Security",
+                PolicyKind::ScanPolicy => "Image Vulnerabilities",
+            }
+            .into(),
+        ),
         severity: Some(severity(v.mode)),
         timestamp: Some(policy_report::Timestamp::from_jiff(now)),
         result: Some(if v.mode == Mode::Warn {
@@ -235,11 +274,14 @@ pub fn build_reports(
             } else {
                 body.summary.fail += 1;
             }
-            *by_policy
-                .entry(v.policy.clone())
-                .or_default()
-                .entry(v.rule.as_str().to_owned())
-                .or_insert(0) += 1;
+            // ScanPolicies are counted by image (Findings::scan_images), not here.
+            if v.kind == PolicyKind::SecurityPolicy {
+                *by_policy
+                    .entry(v.policy.clone())
+                    .or_default()
+                    .entry(v.rule.as_str().to_owned())
+                    .or_insert(0) += 1;
+            }
             let key = (
                 mode_rank(v.mode),
                 kind_name(&j.reference),
@@ -263,7 +305,11 @@ pub fn build_reports(
             (ns, body)
         })
         .collect();
-    Findings { reports, by_policy }
+    Findings {
+        reports,
+        by_policy,
+        scan_images: BTreeMap::new(),
+    }
 }
 
 fn kind_name(r: &ObjectReference) -> String {
@@ -328,6 +374,19 @@ pub fn judge(
     namespace_labels: &HashMap<String, BTreeMap<String, String>>,
     now: Instant,
 ) -> Option<Judged> {
+    judge_with_scans(object, set, None, namespace_labels, now)
+}
+
+/// Judge one object with the engine and, given `scans`, its images by the ScanPolicies:
+/// images that fail become violations; images without a usable report are left out (a
+/// running workload is reported for what is found, not for what is not scanned yet).
+pub fn judge_with_scans(
+    object: &DynamicObject,
+    set: &PolicySet,
+    scans: Option<&mut ScanAudit<'_>>,
+    namespace_labels: &HashMap<String, BTreeMap<String, String>>,
+    now: Instant,
+) -> Option<Judged> {
     let types = object.types.as_ref()?;
     let namespace = object.metadata.namespace.clone().unwrap_or_default();
     let reference = ObjectReference {
@@ -344,7 +403,11 @@ pub fn judge(
                 namespace_labels: namespace_labels.get(&namespace),
                 now,
             };
-            Ok(palisade_policy::review(set, &subject, &facts))
+            let mut decision = palisade_policy::review(set, &subject, &facts);
+            if let Some(scans) = scans {
+                judge_images(&subject, &facts, scans, &mut decision);
+            }
+            Ok(decision)
         }
         Ok(None) => return None,
         Err(e) => Err(report(&e)),
@@ -354,6 +417,48 @@ pub fn judge(
         reference,
         outcome,
     })
+}
+
+fn judge_images(
+    subject: &Subject,
+    facts: &Facts<'_>,
+    scans: &mut ScanAudit<'_>,
+    decision: &mut Decision,
+) {
+    let needs = scans.set.images_to_judge(subject, facts);
+    if needs.images.is_empty() {
+        return;
+    }
+    let known: Vec<(String, String, Option<Arc<ImageScanReport>>)> = needs
+        .images
+        .iter()
+        .filter_map(|n| {
+            let digest = n
+                .pinned_digest()
+                .map(str::to_owned)
+                .or_else(|| (scans.digest)(&n.image))?;
+            let report = (scans.report)(&digest);
+            Some((n.image.clone(), digest, report))
+        })
+        .collect();
+    let lookup = |image: &str| {
+        known
+            .iter()
+            .find(|(i, ..)| i == image)
+            .map(|(_, digest, report)| ImageFacts::Digest {
+                digest,
+                report: report.as_deref().and_then(|r| r.status.as_ref()),
+            })
+    };
+    let mut found = Decision::default();
+    review_scans(scans.set, subject, facts, &lookup, &mut found);
+    decision.violations.extend(
+        found
+            .violations
+            .into_iter()
+            .filter(|v| v.rule != RuleId::ScanUnscanned),
+    );
+    tally_scans(scans.set, subject, facts, &lookup, &mut scans.tally);
 }
 
 /// The policies in force, as the webhook compiles them: the current generation, or when it
@@ -382,6 +487,20 @@ fn compile_value(value: &serde_json::Value) -> Option<CompiledPolicy> {
     palisade_policy::policy_from_value(value)
         .and_then(|p| CompiledPolicy::compile(&p))
         .ok()
+}
+
+/// The ScanPolicies in force, as the webhook compiles them (an invalid one is not; its
+/// status says why).
+pub fn compile_scan_policies(objects: &[DynamicObject]) -> ScanPolicySet {
+    let typed: Vec<ScanPolicy> = objects
+        .iter()
+        .filter_map(|o| {
+            serde_json::to_value(o)
+                .and_then(serde_json::from_value)
+                .ok()
+        })
+        .collect();
+    ScanPolicySet::compile_all(&typed).0
 }
 
 /// Every object of a kind in the cluster, page by page, with `apiVersion` and `kind` set
@@ -479,10 +598,12 @@ pub async fn ensure_crds(client: &Client) -> Result<(), Error> {
 }
 
 /// One audit: list, judge, write reports, statuses and metrics. Returns what was found.
+/// With `scans` (scanning on), workloads' images are judged by the ScanPolicies too.
 pub async fn audit_once(
     client: &Client,
     config: &Config,
     metrics: &Metrics,
+    scans: Option<&ScanView>,
 ) -> Result<Findings, Error> {
     let now = Instant::now();
     let policy_resource = policy_controller::resource();
@@ -507,11 +628,43 @@ pub async fn audit_once(
             None => debug!(kind, "not served by this API server; skipped"),
         }
     }
+    let reports = scans.and_then(|v| v.reports.get().cloned());
+    let digests = scans.map(|v| v.digests.clone()).unwrap_or_default();
+    let scan_resource = ApiResource::erase::<ScanPolicy>(&());
+    let scan_objects = match &reports {
+        Some(_) => list_all(&Api::<DynamicObject>::all_with(
+            client.clone(),
+            &scan_resource,
+        ))
+        .await
+        .map_err(Error::kube("list ScanPolicies"))?,
+        None => Vec::new(),
+    };
+    let scan_set = compile_scan_policies(&scan_objects);
+    let report_of = |digest: &str| {
+        reports
+            .as_ref()
+            .and_then(|r| r.get(&ObjectRef::new(&scan_report_name(digest))))
+    };
+    let digest_of = |image: &str| digests.get(image);
+    let mut scan_audit = (!scan_set.is_empty()).then(|| ScanAudit {
+        set: &scan_set,
+        report: &report_of,
+        digest: &digest_of,
+        // Every policy in force gets a count, zero included.
+        tally: scan_set
+            .policies()
+            .iter()
+            .map(|p| (p.name().to_owned(), ImageTally::default()))
+            .collect(),
+    });
+
     let judged: Vec<Judged> = top_level(&objects, &config.excluded_namespaces)
         .into_iter()
-        .filter_map(|o| judge(o, &set, &namespace_labels, now))
+        .filter_map(|o| judge_with_scans(o, &set, scan_audit.as_mut(), &namespace_labels, now))
         .collect();
-    let findings = build_reports(&judged, &set, config.max_results, now);
+    let mut findings = build_reports(&judged, &set, config.max_results, now);
+    findings.scan_images = scan_audit.map(|s| s.tally).unwrap_or_default();
 
     // Without the PolicyReport CRDs (--install-policy-report-crds=false on a cluster that
     // lacks them) the statuses, Events and metrics still say what the audit found.
@@ -525,13 +678,28 @@ pub async fn audit_once(
             warn!(policy = %change.object.name_any(), error = %report(&e), "cannot publish the audit Event");
         }
     }
+    for change in failing_changes(&scan_objects, &findings) {
+        if let Err(e) = announce(client, &scan_resource, &change, now).await {
+            warn!(policy = %change.object.name_any(), error = %report(&e), "cannot publish the audit Event");
+        }
+    }
     write_statuses(client, &policy_resource, &set, &findings, now).await;
+    write_scan_statuses(client, &scan_resource, &findings, now).await;
     for (policy, rules) in &findings.by_policy {
         metrics.set_audit_violations(policy, rules.iter().map(|(r, n)| (r.as_str(), *n)));
+    }
+    for (policy, tally) in &findings.scan_images {
+        metrics.set_scan_policy_images(policy, tally.scanned.len(), tally.failing.len());
     }
     info!(
         objects = judged.len(),
         policies = set.len(),
+        scan_policies = findings.scan_images.len(),
+        failing_images = findings
+            .scan_images
+            .values()
+            .map(|t| t.failing.len())
+            .sum::<usize>(),
         reports = findings.reports.len(),
         violations = findings
             .by_policy
@@ -637,6 +805,35 @@ pub fn count_changes<'a>(
         .collect()
 }
 
+/// The ScanPolicies (of those audited) whose count of failing images changed since the
+/// last audit wrote it; a first count of zero is not news.
+pub fn failing_changes<'a>(
+    objects: &'a [DynamicObject],
+    findings: &Findings,
+) -> Vec<CountChange<'a>> {
+    objects
+        .iter()
+        .filter_map(|o| {
+            let tally = findings.scan_images.get(&o.name_any())?;
+            let now = tally.failing.len() as u64;
+            let before = o
+                .data
+                .pointer("/status/imagesFailing")
+                .and_then(serde_json::Value::as_i64);
+            let same = match before {
+                Some(b) => u64::try_from(b).ok() == Some(now),
+                None => now == 0,
+            };
+            (!same).then(|| CountChange {
+                object: o,
+                before,
+                now,
+                by_rule: String::new(),
+            })
+        })
+        .collect()
+}
+
 /// One Event on the policy, through `core/v1` (which takes Events about cluster-scoped
 /// objects on every Kubernetes version), in `default` as the controller's fallback does.
 async fn announce(
@@ -646,11 +843,21 @@ async fn announce(
     now: Instant,
 ) -> Result<(), kube::Error> {
     let name = change.object.name_any();
-    let mut message = format!(
-        "background audit: {} violation{} in running workloads",
-        change.now,
-        if change.now == 1 { "" } else { "s" }
-    );
+    let scan = resource.kind == ScanPolicy::kind(&());
+    let mut message = if scan {
+        format!(
+            "background audit: {} image{} of running workloads fail{} this policy",
+            change.now,
+            if change.now == 1 { "" } else { "s" },
+            if change.now == 1 { "s" } else { "" }
+        )
+    } else {
+        format!(
+            "background audit: {} violation{} in running workloads",
+            change.now,
+            if change.now == 1 { "" } else { "s" }
+        )
+    };
     if let Some(before) = change.before {
         message.push_str(&format!(" (was {before})"));
     }
@@ -666,7 +873,14 @@ async fn announce(
         },
         involved_object: change.object.object_ref(resource),
         type_: Some(if change.now > 0 { "Warning" } else { "Normal" }.into()),
-        reason: Some(EVENT_REASON.into()),
+        reason: Some(
+            if scan {
+                SCAN_EVENT_REASON
+            } else {
+                EVENT_REASON
+            }
+            .into(),
+        ),
         message: Some(truncate(message, MAX_MESSAGE)),
         action: Some("Audit".into()),
         source: Some(EventSource {
@@ -716,6 +930,36 @@ async fn write_statuses(
     }
 }
 
+/// Write `imagesScanned`, `imagesFailing` and `lastEvaluationTime` of every ScanPolicy in
+/// force, under the audit's field manager (the controller owns the conditions).
+async fn write_scan_statuses(
+    client: &Client,
+    resource: &ApiResource,
+    findings: &Findings,
+    now: Instant,
+) {
+    let api = Api::<DynamicObject>::all_with(client.clone(), resource);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for (name, tally) in &findings.scan_images {
+        let patch = serde_json::json!({
+            "apiVersion": resource.api_version,
+            "kind": resource.kind,
+            "status": {
+                "imagesScanned": tally.scanned.len(),
+                "imagesFailing": tally.failing.len(),
+                "lastEvaluationTime": Time(now),
+            },
+        });
+        match api.patch_status(name, &params, &Patch::Apply(&patch)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                warn!(policy = %name, error = %report(&e), "cannot write the ScanPolicy's counts")
+            }
+        }
+    }
+}
+
 /// Run audits until `shutdown` fires: once at start, after every SecurityPolicy generation
 /// change (creation, update, deletion; not status writes, which would loop), and every
 /// `config.interval`. A failed audit is logged and retried at the next trigger.
@@ -723,6 +967,7 @@ pub async fn run(
     client: Client,
     config: Config,
     metrics: Arc<Metrics>,
+    scans: Option<ScanView>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     tokio::pin!(shutdown);
@@ -734,10 +979,23 @@ pub async fn run(
     let api = Api::<DynamicObject>::all_with(client.clone(), &policy_controller::resource());
     let changes = watcher::watcher(api, watcher::Config::default());
     tokio::pin!(changes);
+    // ScanPolicy generations trigger an audit too, when scanning is on.
+    let mut scan_changes = match &scans {
+        Some(_) => watcher::watcher(
+            Api::<DynamicObject>::all_with(client.clone(), &ApiResource::erase::<ScanPolicy>(&())),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .boxed(),
+        None => futures::stream::pending().boxed(),
+    };
     let mut generations: HashMap<String, i64> = HashMap::new();
+    let mut scan_generations: HashMap<String, i64> = HashMap::new();
     // The watch's first listing is what the audit at start already sees.
     let mut primed = false;
+    let mut scan_primed = false;
     let mut audited: BTreeSet<String> = BTreeSet::new();
+    let mut scan_audited: BTreeSet<String> = BTreeSet::new();
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut due = true;
@@ -751,8 +1009,15 @@ pub async fn run(
                     () = tokio::time::sleep(DEBOUNCE) => {}
                 }
             }
-            match audit_once(&client, &config, &metrics).await {
+            match audit_once(&client, &config, &metrics, scans.as_ref()).await {
                 Ok(findings) => {
+                    for gone in scan_audited
+                        .iter()
+                        .filter(|p| !findings.scan_images.contains_key(*p))
+                    {
+                        metrics.forget_scan_policy(gone);
+                    }
+                    scan_audited = findings.scan_images.keys().cloned().collect();
                     // Series of policies gone since the last audit are dropped.
                     for gone in audited
                         .iter()
@@ -780,6 +1045,13 @@ pub async fn run(
                 }
                 Some(Err(e)) => debug!(error = %report(&e), "SecurityPolicy watch (retried)"),
                 None => break,
+            },
+            Some(event) = scan_changes.next() => match event {
+                Ok(event) => {
+                    changed |= generation_changed(&mut scan_generations, &mut scan_primed, event);
+                    due |= changed;
+                }
+                Err(e) => debug!(error = %report(&e), "ScanPolicy watch (retried)"),
             },
         }
     }

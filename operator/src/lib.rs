@@ -18,6 +18,7 @@ pub mod registration;
 pub mod running_images;
 pub mod scan_controller;
 pub mod scan_db;
+pub mod scan_policy_controller;
 pub mod status;
 
 pub use error::Error;

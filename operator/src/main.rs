@@ -13,6 +13,7 @@ use palisade_operator::metrics::Metrics;
 use palisade_operator::scan_db::ScanDb;
 use palisade_operator::{
     audit, certs, error, leader, policy_controller, registration, running_images, scan_controller,
+    scan_policy_controller,
 };
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
@@ -354,20 +355,33 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     }
                 })
             };
+            // The scan controller fills the view (its report store, the digests of running
+            // tags); the audit reads it to judge running workloads against ScanPolicies.
+            let view = scanning.is_some().then(audit::ScanView::default);
             let audit = audit::run(
                 client.clone(),
                 audit_config,
                 metrics.clone(),
+                view.clone(),
                 leader::triggered(stop.clone()),
             );
             let scans = {
                 let (client, metrics, stop) = (client.clone(), metrics.clone(), stop.clone());
                 async move {
-                    if let Some((config, registry, db)) = scanning {
-                        scan_controller::run(client, config, registry, db, metrics, stop).await;
+                    if let (Some((config, registry, db)), Some(view)) = (scanning, view) {
+                        scan_controller::run(client, config, registry, db, metrics, view, stop)
+                            .await;
                     }
                 }
             };
+            let scan_policies = scan_policy_controller::run(
+                client.clone(),
+                scan_policy_controller::Config {
+                    instance: identity.clone(),
+                },
+                metrics.clone(),
+                leader::triggered(stop.clone()),
+            );
             let policies = policy_controller::run(
                 client,
                 policy_controller::Config { instance: identity },
@@ -378,7 +392,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             // The policy controller, the audit and scanning return once told to stop (after
             // their in-flight work); the certificate loop never does and is dropped with them.
             tokio::select! {
-                _ = futures::future::join3(policies, audit, scans) => {}
+                _ = futures::future::join4(policies, audit, scans, scan_policies) => {}
                 () = webhook => {}
             }
         }

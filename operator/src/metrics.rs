@@ -54,6 +54,12 @@ struct PhaseLabels {
     phase: &'static str,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ScanPolicyImageLabels {
+    policy: String,
+    state: &'static str,
+}
+
 /// Seconds. A scan downloads layers: from under a second (a cached inventory) to minutes.
 const SCAN_DURATION_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0];
 
@@ -82,6 +88,7 @@ pub struct Metrics {
     /// The version last reported per ecosystem, to drop the old info series.
     database_versions: Mutex<HashMap<String, String>>,
     reports: Family<PhaseLabels, Gauge>,
+    scan_policy_images: Family<ScanPolicyImageLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -162,6 +169,12 @@ impl Metrics {
             "ImageScanReports by phase",
             reports.clone(),
         );
+        let scan_policy_images = Family::<ScanPolicyImageLabels, Gauge>::default();
+        registry.register(
+            "palisade_scanpolicy_images",
+            "Distinct images of running workloads each ScanPolicy judged from a report (state=scanned) and those failing it (state=failing), as of the last audit",
+            scan_policy_images.clone(),
+        );
         Metrics {
             registry,
             scans,
@@ -170,6 +183,7 @@ impl Metrics {
             database_checked,
             database_versions: Mutex::default(),
             reports,
+            scan_policy_images,
             reconciliations,
             failures,
             duration,
@@ -208,6 +222,28 @@ impl Metrics {
             self.policies
                 .get_or_create(&ReadyLabels { ready: label })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The background audit's image counts for one ScanPolicy.
+    pub fn set_scan_policy_images(&self, policy: &str, scanned: usize, failing: usize) {
+        for (state, n) in [("scanned", scanned), ("failing", failing)] {
+            self.scan_policy_images
+                .get_or_create(&ScanPolicyImageLabels {
+                    policy: policy.to_owned(),
+                    state,
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Drop the series of a ScanPolicy that is gone (or no longer in force).
+    pub fn forget_scan_policy(&self, policy: &str) {
+        for state in ["scanned", "failing"] {
+            self.scan_policy_images.remove(&ScanPolicyImageLabels {
+                policy: policy.to_owned(),
+                state,
+            });
         }
     }
 

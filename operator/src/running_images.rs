@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -103,8 +103,32 @@ pub fn images_of(pod: &Pod) -> Vec<(String, Option<String>)> {
     out
 }
 
+/// The last digest seen for each image reference (normalized, as [`ImageRef`] prints it),
+/// from container statuses or the registry. The audit reads it to judge workloads' images
+/// by the reports of what runs, without registry calls of its own.
+#[derive(Debug, Clone, Default)]
+pub struct DigestBook(Arc<RwLock<HashMap<String, String>>>);
+
+impl DigestBook {
+    pub fn record(&self, image: &str, digest: &str) {
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if map.get(image).is_none_or(|d| d != digest) {
+            map.insert(image.to_owned(), digest.to_owned());
+        }
+    }
+
+    pub fn get(&self, image: &str) -> Option<String> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(image)
+            .cloned()
+    }
+}
+
 struct Watcher {
     client: Client,
+    digests: DigestBook,
     config: Config,
     access: Arc<RegistryAccess>,
     reports: Store<ImageScanReport>,
@@ -138,6 +162,9 @@ impl Watcher {
                     None => continue,
                 },
             };
+            if parsed.digest().is_none() {
+                self.digests.record(&parsed.to_string(), &digest);
+            }
             let pinned = format!("{}/{}@{digest}", parsed.registry(), parsed.repository());
             self.ensure_report(&pinned, &digest).await;
         }
@@ -217,6 +244,7 @@ pub async fn run(
     config: Config,
     access: Arc<RegistryAccess>,
     reports: Store<ImageScanReport>,
+    digests: DigestBook,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     tokio::pin!(shutdown);
@@ -230,6 +258,7 @@ pub async fn run(
     tokio::pin!(events);
     let mut w = Watcher {
         client,
+        digests,
         config,
         access,
         reports,

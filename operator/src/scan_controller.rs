@@ -426,6 +426,7 @@ pub async fn run(
     registry: RegistryClient,
     db: Arc<ScanDb>,
     metrics: Arc<Metrics>,
+    view: crate::audit::ScanView,
     stop: watch::Receiver<bool>,
 ) {
     let refresh = config.db_refresh;
@@ -474,6 +475,8 @@ pub async fn run(
     .reconcile_all_on(changes)
     .graceful_shutdown_on(triggered());
     let reports = controller.store();
+    // Set once per leadership term: the view is made with the term.
+    let _ = view.reports.set(reports.clone());
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -512,7 +515,15 @@ pub async fn run(
         });
     let running = async {
         if let Some(cfg) = running {
-            crate::running_images::run(client.clone(), cfg, access, reports, triggered()).await;
+            crate::running_images::run(
+                client.clone(),
+                cfg,
+                access,
+                reports,
+                view.digests.clone(),
+                triggered(),
+            )
+            .await;
         }
     };
     let background = async {

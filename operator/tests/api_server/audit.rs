@@ -121,7 +121,7 @@ async fn an_audit_pass_reports_a_privileged_deployment_and_counts_it_on_the_poli
         .expect("PolicyReport CRDs");
     let metrics = Metrics::new();
     let config = audit::Config::default();
-    let findings = audit::audit_once(&client, &config, &metrics)
+    let findings = audit::audit_once(&client, &config, &metrics, None)
         .await
         .expect("audit pass");
     assert_eq!(findings.violations(&policy_name), 1, "{findings:?}");

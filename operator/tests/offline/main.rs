@@ -2,5 +2,6 @@
 
 mod audit_crds;
 mod audit_reports;
+mod audit_scans;
 mod certs_plan;
 mod registration_render;

@@ -1,0 +1,451 @@
+//! The ScanPolicy controller: checks each generation with the compiler the webhook uses and
+//! says on the status (`Ready`, `observedGeneration`) and in Events whether it is in force.
+//!
+//! The counts on the status (`imagesScanned`, `imagesFailing`, `lastEvaluationTime`) are the
+//! audit's, written under its own field manager, so neither write removes the other's
+//! fields.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use palisade_crds::{ScanPolicy, ScanPolicyStatus};
+use palisade_policy::scan::CompiledScanPolicy;
+use palisade_policy::{Error as PolicyError, Problem};
+use tracing::{debug, info, warn};
+
+use crate::FIELD_MANAGER;
+use crate::error::{Error, report};
+use crate::metrics::Metrics;
+use crate::status::{EVENT_ACCEPTED, EVENT_INVALID, READY, REASON_INVALID, REASON_VALID};
+
+/// The `controller` label of this controller's metrics.
+pub const CONTROLLER: &str = "scanpolicy";
+
+/// How often a policy is checked again with no change (ignore entries expire).
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// Retry delays after API errors: doubling from 1 s, at most this.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// A condition message longer than this is cut.
+const MAX_MESSAGE: usize = 4096;
+
+/// What every reconcile shares.
+pub struct Context {
+    client: Client,
+    recorder: Recorder,
+    instance: String,
+    metrics: Arc<Metrics>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+/// Settings of the controller.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `reportingInstance` of Events.
+    pub instance: String,
+}
+
+/// Run the controller until `shutdown` fires, then finish in-flight reconciles.
+pub async fn run(
+    client: Client,
+    config: Config,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let controller = Controller::new(
+        Api::<ScanPolicy>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: Some(config.instance.clone()),
+        },
+    );
+    let context = Arc::new(Context {
+        client,
+        recorder,
+        instance: config.instance,
+        metrics,
+        failures: Mutex::default(),
+    });
+    controller
+        .run(reconcile, error_policy, context)
+        .for_each(|result| {
+            match result {
+                Ok((object, _)) => debug!(policy = %object.name, "reconciled"),
+                Err(kube::runtime::controller::Error::ReconcilerFailed(e, object)) => {
+                    warn!(policy = %object.name, error = %report(&e), "reconcile failed; retrying with backoff");
+                }
+                Err(kube::runtime::controller::Error::ObjectNotFound(_)) => {}
+                Err(e) => warn!(error = %report(&e), "ScanPolicy controller"),
+            }
+            futures::future::ready(())
+        })
+        .await;
+    info!("ScanPolicy controller stopped");
+}
+
+/// Check the current generation and bring `Ready` and `observedGeneration` in line.
+pub async fn reconcile(policy: Arc<ScanPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_inner(&policy, &ctx).await;
+    ctx.metrics
+        .reconciled(CONTROLLER, result.is_ok(), started.elapsed());
+    if result.is_ok() {
+        ctx.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&policy.name_any());
+    }
+    result
+}
+
+async fn reconcile_inner(policy: &ScanPolicy, ctx: &Context) -> Result<Action, Error> {
+    let name = policy.name_any();
+    if policy.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let now = Timestamp::now();
+    let previous = policy.status.as_ref();
+    let desired = desired(policy, previous, Time(now));
+    if !needs_write(previous, &desired) {
+        return Ok(Action::requeue(RESYNC));
+    }
+    if let Some((warning, message)) = notice(previous, &desired) {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: if warning {
+                EVENT_INVALID
+            } else {
+                EVENT_ACCEPTED
+            }
+            .into(),
+            note: Some(message.clone()),
+            action: "Validate".into(),
+            secondary: None,
+        };
+        let reference = policy.object_ref(&());
+        // Events are for people; a lost one must not hold up the status.
+        if let Err(e) = crate::events::publish(
+            &ctx.recorder,
+            &ctx.client,
+            &ctx.instance,
+            &event,
+            &reference,
+        )
+        .await
+        {
+            warn!(policy = %name, error = %report(&e), "cannot publish Event");
+        }
+        if warning {
+            warn!(policy = %name, %message, "ScanPolicy invalid");
+        } else {
+            info!(policy = %name, %message, "ScanPolicy accepted");
+        }
+    }
+    let patch = serde_json::json!({
+        "apiVersion": ScanPolicy::api_version(&()),
+        "kind": ScanPolicy::kind(&()),
+        "status": {
+            "conditions": desired.conditions,
+            "observedGeneration": desired.observed_generation,
+        },
+    });
+    Api::<ScanPolicy>::all(ctx.client.clone())
+        .patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .map_err(Error::kube(format!(
+            "write the status of ScanPolicy {name}"
+        )))?;
+    Ok(Action::requeue(RESYNC))
+}
+
+/// API errors: retry the object with exponential backoff, per object.
+pub fn error_policy(policy: Arc<ScanPolicy>, _error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failed(CONTROLLER);
+    let mut failures = ctx.failures.lock().unwrap_or_else(PoisonError::into_inner);
+    let n = failures.entry(policy.name_any()).or_insert(0);
+    *n = n.saturating_add(1);
+    let secs = 1u64.checked_shl(n.saturating_sub(1)).unwrap_or(u64::MAX);
+    Action::requeue(Duration::from_secs(secs).min(MAX_BACKOFF))
+}
+
+/// The fields this controller owns (`conditions`, `observedGeneration`) for the policy's
+/// current generation; the audit's counts are left `None`. `lastTransitionTime` moves only
+/// when Ready's status does; conditions of other types are kept.
+pub fn desired(
+    policy: &ScanPolicy,
+    previous: Option<&ScanPolicyStatus>,
+    now: Time,
+) -> ScanPolicyStatus {
+    let generation = policy.metadata.generation.unwrap_or(0);
+    let (status, reason, message) = match CompiledScanPolicy::compile(policy) {
+        Ok(compiled) => (
+            "True",
+            REASON_VALID,
+            valid_message(policy, &compiled, now.0),
+        ),
+        Err(e) => (
+            "False",
+            REASON_INVALID,
+            format!(
+                "generation {generation} is invalid and not enforced: {}",
+                problems(&e)
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ),
+    };
+    let old_ready = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
+    let last_transition_time = match old_ready {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => now,
+    };
+    let mut conditions: Vec<Condition> = previous
+        .map(|s| {
+            s.conditions
+                .iter()
+                .filter(|c| c.type_ != READY)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    conditions.insert(
+        0,
+        Condition {
+            type_: READY.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: truncate(message),
+            observed_generation: Some(generation),
+            last_transition_time,
+        },
+    );
+    ScanPolicyStatus {
+        conditions,
+        observed_generation: Some(generation),
+        ..ScanPolicyStatus::default()
+    }
+}
+
+fn problems(e: &PolicyError) -> Vec<Problem> {
+    match e {
+        PolicyError::InvalidScanPolicy { problems, .. } => problems.clone(),
+        other => vec![Problem {
+            field: "spec".into(),
+            message: other.to_string(),
+        }],
+    }
+}
+
+/// `generation 2 in force (Enforce mode; fails on High or above; onUnscanned Deny; scanWait 3s; 1 ignore entry)`.
+pub fn valid_message(policy: &ScanPolicy, compiled: &CompiledScanPolicy, now: Timestamp) -> String {
+    let spec = &policy.spec;
+    let generation = policy.metadata.generation.unwrap_or(0);
+    let mut parts = vec![format!("{} mode", compiled.mode().as_str())];
+    parts.push(format!(
+        "fails on {}{} or above",
+        if spec.fail_on.only_fixable {
+            "fixable "
+        } else {
+            ""
+        },
+        spec.fail_on.severity.as_str()
+    ));
+    parts.push(format!("onUnscanned {:?}", compiled.on_unscanned()));
+    if let Some(wait) = &spec.scan_wait {
+        parts.push(format!("scanWait {wait}"));
+    }
+    match spec.ignore.len() {
+        0 => {}
+        1 => parts.push("1 ignore entry".into()),
+        n => parts.push(format!("{n} ignore entries")),
+    }
+    let expired: Vec<&str> = spec
+        .ignore
+        .iter()
+        .filter(|i| i.expires.as_ref().is_some_and(|t| t.0 <= now))
+        .map(|i| i.id.as_str())
+        .collect();
+    if !expired.is_empty() {
+        parts.push(format!(
+            "expired, no longer applying: {}",
+            expired.join(", ")
+        ));
+    }
+    format!("generation {generation} in force ({})", parts.join("; "))
+}
+
+/// Whether the fields this controller owns differ from what the object has.
+pub fn needs_write(previous: Option<&ScanPolicyStatus>, desired: &ScanPolicyStatus) -> bool {
+    previous.is_none_or(|p| {
+        p.conditions != desired.conditions || p.observed_generation != desired.observed_generation
+    })
+}
+
+/// The Event for going from `previous` to `desired` — `(warning, message)` — when Ready
+/// changes or a new generation is judged; nothing for a resync or a restart.
+pub fn notice(
+    previous: Option<&ScanPolicyStatus>,
+    desired: &ScanPolicyStatus,
+) -> Option<(bool, String)> {
+    let ready = desired.conditions.iter().find(|c| c.type_ == READY)?;
+    let old = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
+    let same = old.is_some_and(|o| {
+        o.status == ready.status && o.observed_generation == ready.observed_generation
+    });
+    (!same).then(|| (ready.status != "True", ready.message.clone()))
+}
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE - 3;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(generation: i64, spec: serde_json::Value) -> ScanPolicy {
+        let mut p: ScanPolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1", "kind": "ScanPolicy",
+            "metadata": {"name": "prod"},
+            "spec": spec,
+        }))
+        .expect("a ScanPolicy");
+        p.metadata.generation = Some(generation);
+        p
+    }
+
+    fn at(s: &str) -> Time {
+        Time(s.parse::<Timestamp>().expect("timestamp"))
+    }
+
+    fn ready(s: &ScanPolicyStatus) -> &Condition {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == READY)
+            .expect("Ready")
+    }
+
+    #[test]
+    fn ready_says_what_is_in_force_or_every_problem() {
+        let now = at("2026-06-01T00:00:00Z");
+        // (spec, Ready, message)
+        let table = [
+            (
+                serde_json::json!({"mode": "Enforce"}),
+                "True",
+                "generation 3 in force (Enforce mode; fails on High or above; onUnscanned Deny)",
+            ),
+            (
+                serde_json::json!({"mode": "Warn", "failOn": {"severity": "Critical", "onlyFixable": true},
+                    "onUnscanned": "Allow", "scanWait": "5s",
+                    "ignore": [{"id": "CVE-1", "reason": "r", "owner": "o", "expires": "2026-01-01T00:00:00Z"},
+                               {"id": "CVE-2", "reason": "r", "owner": "o"}]}),
+                "True",
+                "generation 3 in force (Warn mode; fails on fixable Critical or above; onUnscanned Allow; \
+                 scanWait 5s; 2 ignore entries; expired, no longer applying: CVE-1)",
+            ),
+            (
+                serde_json::json!({"scanWait": "20s", "maxReportAge": "soon"}),
+                "False",
+                "generation 3 is invalid and not enforced: spec.scanWait:",
+            ),
+        ];
+        for (spec, status, message) in table {
+            let s = desired(&policy(3, spec.clone()), None, now.clone());
+            let r = ready(&s);
+            assert_eq!(r.status, status, "{spec}");
+            assert!(r.message.starts_with(message), "{spec}: {}", r.message);
+            assert_eq!(r.observed_generation, Some(3));
+            assert_eq!(s.observed_generation, Some(3));
+            assert_eq!(r.last_transition_time, now);
+            assert!(s.images_scanned.is_none() && s.last_evaluation_time.is_none());
+        }
+        let bad = desired(
+            &policy(
+                3,
+                serde_json::json!({"scanWait": "20s", "maxReportAge": "soon"}),
+            ),
+            None,
+            now,
+        );
+        assert!(ready(&bad).message.contains("spec.maxReportAge"), "{bad:?}");
+    }
+
+    #[test]
+    fn writes_and_events_happen_on_change_only() {
+        let t1 = at("2026-06-01T00:00:00Z");
+        let t2 = at("2026-06-01T01:00:00Z");
+        let good = policy(1, serde_json::json!({"mode": "Enforce"}));
+        let first = desired(&good, None, t1.clone());
+        assert!(needs_write(None, &first));
+        assert_eq!(notice(None, &first).map(|n| n.0), Some(false));
+
+        // The same generation later: nothing to write, nothing to say; the audit's counts
+        // on the status do not matter.
+        let mut current = first.clone();
+        current.images_scanned = Some(4);
+        current.images_failing = Some(1);
+        let again = desired(&good, Some(&current), t2.clone());
+        assert!(!needs_write(Some(&current), &again));
+        assert_eq!(notice(Some(&current), &again), None);
+
+        // A broken generation 2: Ready=False, a warning, a new transition time.
+        let broken = policy(2, serde_json::json!({"scanWait": "1m"}));
+        let after = desired(&broken, Some(&current), t2.clone());
+        assert!(needs_write(Some(&current), &after));
+        assert_eq!(notice(Some(&current), &after).map(|n| n.0), Some(true));
+        assert_eq!(ready(&after).last_transition_time, t2);
+
+        // A valid generation 3 keeps True's time only while True.
+        let fixed = policy(3, serde_json::json!({"mode": "Audit"}));
+        let back = desired(&fixed, Some(&after), at("2026-06-01T02:00:00Z"));
+        assert_eq!(notice(Some(&after), &back).map(|n| n.0), Some(false));
+        let later = desired(
+            &policy(4, serde_json::json!({"mode": "Enforce"})),
+            Some(&back),
+            at("2026-06-01T03:00:00Z"),
+        );
+        assert_eq!(
+            ready(&later).last_transition_time,
+            at("2026-06-01T02:00:00Z")
+        );
+        assert!(
+            notice(Some(&back), &later).is_some(),
+            "a new generation is news"
+        );
+    }
+}
