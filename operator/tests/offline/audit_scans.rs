@@ -75,7 +75,7 @@ fn report(digest: &str, critical: u32) -> Arc<ImageScanReport> {
     };
     r.status = Some(ImageScanReportStatus {
         phase: ScanPhase::Scanned,
-        summary: Some(summary.clone()),
+        summary: Some(summary),
         fixable: Some(summary),
         findings,
         ..ImageScanReportStatus::default()
