@@ -73,7 +73,9 @@ fn scan_policy(only_fixable: bool) -> ScanPolicy {
                 images: vec!["registry.example.com/*".into()],
                 reason: Some("the cipher is not used".into()),
                 owner: Some("team-shop".into()),
-                expires: Some(Time(Timestamp::now() + SignedDuration::from_hours(24 * 365))),
+                expires: Some(Time(
+                    Timestamp::now() + SignedDuration::from_hours(24 * 365),
+                )),
             }],
             ..ScanPolicySpec::default()
         },
@@ -88,7 +90,11 @@ fn report_status() -> ImageScanReportStatus {
         ("openssl", "3.0.11-1~deb12u1", "3.0.11-1~deb12u2"),
         ("glibc", "2.36-9+deb12u3", "2.36-9+deb12u4"),
         ("curl", "7.88.1-10+deb12u4", "7.88.1-10+deb12u5"),
-        ("libxml2", "2.9.14+dfsg-1.3~deb12u1", "2.9.14+dfsg-1.3~deb12u2"),
+        (
+            "libxml2",
+            "2.9.14+dfsg-1.3~deb12u1",
+            "2.9.14+dfsg-1.3~deb12u2",
+        ),
         ("systemd", "252.19-1~deb12u1", "252.22-1~deb12u1"),
         ("perl", "5.36.0-7+deb12u1", "5.36.0-7+deb12u2"),
         ("krb5", "1.20.1-2+deb12u1", "1.20.1-2+deb12u2"),
@@ -162,10 +168,14 @@ fn review_with_scans(
     let mut decision = review(set, subject, facts);
     let needs = scans.images_to_judge(subject, facts);
     let lookup = |image: &str| {
-        needs.images.iter().any(|n| n.image == image).then_some(ImageFacts::Digest {
-            digest: DIGEST,
-            report: Some(status),
-        })
+        needs
+            .images
+            .iter()
+            .any(|n| n.image == image)
+            .then_some(ImageFacts::Digest {
+                digest: DIGEST,
+                report: Some(status),
+            })
     };
     review_scans(scans, subject, facts, &lookup, &mut decision);
     decision
@@ -236,7 +246,10 @@ fn main() {
     assert!(errors.is_empty(), "{errors:?}");
     let d = review_with_scans(&set, &scans_pass, &pass, &facts, &status);
     assert!(d.allowed(), "{:?}", d.denial_message());
-    assert!(!d.waived.is_empty(), "the ignore entry waives CVE-2023-5363");
+    assert!(
+        !d.waived.is_empty(),
+        "the ignore entry waives CVE-2023-5363"
+    );
     assert!(!review_with_scans(&set, &scans_fail, &pass, &facts, &status).allowed());
 
     let pass_json = review_json(&pod(false));

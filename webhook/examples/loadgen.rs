@@ -168,7 +168,9 @@ fn scan_policy() -> ScanPolicy {
                 images: vec![format!("{IMAGE_REPO}*")],
                 reason: Some("the cipher is not used".into()),
                 owner: Some("team-a".into()),
-                expires: Some(Time(Timestamp::now() + SignedDuration::from_hours(24 * 365))),
+                expires: Some(Time(
+                    Timestamp::now() + SignedDuration::from_hours(24 * 365),
+                )),
             }],
             ..ScanPolicySpec::default()
         },
