@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help run demo test unit e2e lint fmt crds deploy bench bench-admission bench-scan scan-tools
+.PHONY: help run demo test unit e2e lint fmt crds deploy bench bench-admission bench-scan bench-reports scan-tools
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -53,3 +53,6 @@ bench-admission: ## Pod-create latency and throughput on the local control plane
 
 bench-scan: ## Image scan time and peak RSS of palisade (cold and warm cache) against syft, on a local registry
 	@hack/bench-scan.sh
+
+bench-reports: ## Memory of the operator and the webhook with 1,000 ImageScanReports cached, against none
+	@hack/bench-reports.sh

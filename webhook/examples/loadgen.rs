@@ -3,7 +3,10 @@
 //!
 //! By default it starts its own server in this process (real TLS on 127.0.0.1, the
 //! `restricted` sample policy) and also reports the process's memory; `--url` targets a
-//! running webhook instead.
+//! running webhook instead. `--with-reports` adds an Enforce ScanPolicy judging the image
+//! from a report the server holds in memory, to compare with a run without it.
+//!
+//! The workloads' image is pinned by digest in both cases, so the scan gate needs no registry.
 //!
 //!     cargo run --release -p palisade-webhook --example loadgen -- --connections 8 --duration 10s
 
@@ -19,9 +22,26 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use clap::{Parser, ValueEnum};
 use common::{Ca, Conn};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::core::DynamicObject;
+use palisade_crds::{
+    FailOn, IgnoreEntry, ImageScanReport, ImageScanReportSpec, ImageScanReportStatus, Mode,
+    ReportFinding, ScanPhase, ScanPolicy, ScanPolicySpec, SeveritySummary, SeverityThreshold,
+    report_name,
+};
+use palisade_policy::{Decision, Facts, PolicySet, Subject};
+use palisade_scanner::oci::{ClientConfig, RegistryClient};
+use palisade_webhook::scans::{GateConfig, GateFeeder, ScanGate};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use serde_json::{Value, json};
 use tokio::task::JoinSet;
+
+/// The image of every workload sent, pinned by digest: the scan gate judges a pinned image
+/// without asking a registry, so `--with-reports` measures only the in-memory judgement.
+const DIGEST: &str = "sha256:6f1c0a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f";
+const IMAGE_REPO: &str = "registry.example.com/team/app";
 
 /// Send AdmissionReviews over keep-alive HTTPS connections and report requests/s and latency.
 #[derive(Debug, Parser)]
@@ -65,6 +85,13 @@ struct Args {
     /// Policy files for the in-process server (default: the restricted sample policy).
     #[arg(long)]
     policy_file: Vec<PathBuf>,
+
+    /// In-process server only: also judge the image by an Enforce ScanPolicy (High, fixable
+    /// only, one ignore entry), from a report of 100 findings held in memory for its digest,
+    /// as the webhook does once the report is cached. The report passes the policy, so the
+    /// decisions are those of a run without it.
+    #[arg(long, conflicts_with = "url")]
+    with_reports: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,16 +126,152 @@ fn bodies(mix: Mix) -> Vec<(Bytes, bool)> {
                 Mix::Mixed => i % 2 == 1,
             };
             let name = format!("load-{i}");
-            let object = if i % 4 < 2 {
+            let mut object = if i % 4 < 2 {
                 common::pod(&name, privileged)
             } else {
                 common::deployment(&name, privileged)
             };
+            pin_image(&mut object);
             let review = common::review(&format!("loadgen-{i}"), "CREATE", &object, None);
             let body = serde_json::to_vec(&review).unwrap_or_default();
             (Bytes::from(body), !privileged)
         })
         .collect()
+}
+
+/// Point every container of a Pod or Deployment at the pinned image.
+fn pin_image(object: &mut Value) {
+    let spec = if object["kind"] == "Pod" {
+        &mut object["spec"]
+    } else {
+        &mut object["spec"]["template"]["spec"]
+    };
+    if let Some(containers) = spec["containers"].as_array_mut() {
+        for c in containers {
+            c["image"] = json!(format!("{IMAGE_REPO}:1.4.2@{DIGEST}"));
+        }
+    }
+}
+
+/// The ScanPolicy of `--with-reports`: Enforce, failing on High findings that have a fix.
+fn scan_policy() -> ScanPolicy {
+    ScanPolicy::new(
+        "prod",
+        ScanPolicySpec {
+            mode: Mode::Enforce,
+            fail_on: FailOn {
+                severity: SeverityThreshold::High,
+                only_fixable: true,
+            },
+            ignore: vec![IgnoreEntry {
+                id: "CVE-2023-5363".into(),
+                images: vec![format!("{IMAGE_REPO}*")],
+                reason: Some("the cipher is not used".into()),
+                owner: Some("team-a".into()),
+                expires: Some(Time(
+                    Timestamp::now() + SignedDuration::from_hours(24 * 365),
+                )),
+            }],
+            ..ScanPolicySpec::default()
+        },
+    )
+}
+
+/// A Debian bookworm image's report as the operator writes it: the 100 worst findings
+/// (2 Critical, 18 High, 50 Medium, 30 Low) of 137. Its only fixable High finding is the
+/// ignored one, so the image passes [`scan_policy`] after all 100 are looked at.
+fn report() -> ImageScanReport {
+    const PACKAGES: [(&str, &str, &str); 4] = [
+        ("openssl", "3.0.11-1~deb12u1", "3.0.11-1~deb12u2"),
+        ("glibc", "2.36-9+deb12u3", "2.36-9+deb12u4"),
+        ("curl", "7.88.1-10+deb12u4", "7.88.1-10+deb12u5"),
+        ("systemd", "252.19-1~deb12u1", "252.22-1~deb12u1"),
+    ];
+    let findings = (0..100)
+        .map(|i| {
+            let (package, installed, fixed) = PACKAGES[i % PACKAGES.len()];
+            let severity = match i {
+                0..2 => "Critical",
+                2..20 => "High",
+                20..70 => "Medium",
+                _ => "Low",
+            };
+            let cve = if i == 2 {
+                "CVE-2023-5363".to_owned()
+            } else {
+                format!("CVE-2023-{}", 40_000 + i * 37)
+            };
+            ReportFinding {
+                id: format!("DEBIAN-{cve}"),
+                aliases: vec![cve],
+                package: package.into(),
+                installed_version: installed.into(),
+                fixed_version: (i >= 20 || i == 2).then(|| fixed.to_owned()),
+                severity: severity.into(),
+            }
+        })
+        .collect();
+    let mut report = ImageScanReport::new(
+        &report_name(DIGEST),
+        ImageScanReportSpec {
+            image: format!("{IMAGE_REPO}@{DIGEST}"),
+            digest: DIGEST.into(),
+        },
+    );
+    report.status = Some(ImageScanReportStatus {
+        phase: ScanPhase::Scanned,
+        os: Some("Debian GNU/Linux 12 (bookworm)".into()),
+        ecosystem: Some("Debian:12".into()),
+        packages: Some(128),
+        summary: Some(SeveritySummary {
+            critical: 2,
+            high: 18,
+            medium: 50,
+            low: 67,
+            unknown: 0,
+        }),
+        fixable: Some(SeveritySummary {
+            critical: 0,
+            high: 1,
+            medium: 50,
+            low: 60,
+            unknown: 0,
+        }),
+        findings,
+        findings_omitted: Some(37),
+        scanner_version: Some(palisade_scanner::SCANNER_VERSION.into()),
+        scanned_at: Some(Time(Timestamp::now())),
+        ..ImageScanReportStatus::default()
+    });
+    report
+}
+
+/// A gate holding [`scan_policy`] and [`report`], checked to judge the load's pod from the
+/// report (the ignore entry waives a finding), so the run measures that path.
+async fn scan_gate() -> Result<(ScanGate, GateFeeder), String> {
+    let registry = RegistryClient::new(ClientConfig::default()).map_err(|e| e.to_string())?;
+    let (gate, mut feeder) = ScanGate::new(GateConfig::default(), registry, None);
+    feeder.set_policies(&[scan_policy()]);
+    feeder.apply_report(report());
+
+    let mut pod = common::pod("check", false);
+    pin_image(&mut pod);
+    let object: DynamicObject = serde_json::from_value(pod).map_err(|e| e.to_string())?;
+    let subject = Subject::from_manifest(&object, "default")
+        .map_err(|e| e.to_string())?
+        .ok_or("the check pod has no pod spec")?;
+    let facts = Facts {
+        namespace_labels: None,
+        now: Timestamp::now(),
+    };
+    let mut decision = Decision::default();
+    gate.review(&subject, &facts, &mut decision, false).await;
+    if !decision.allowed() || decision.waived.is_empty() {
+        return Err(format!(
+            "the scan gate did not judge the image from its report: {decision:?}"
+        ));
+    }
+    Ok((gate, feeder))
 }
 
 #[derive(Default)]
@@ -295,8 +458,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     palisade_webhook::tls::install_crypto_provider();
     let check_decisions = args.url.is_none() && args.policy_file.is_empty();
 
-    // Kept alive until the end: the in-process server and its certificate files.
+    // Kept alive until the end: the in-process server and its certificate files, and what
+    // feeds the scan gate.
     let mut in_process = None;
+    let mut _feeder = None;
     let (addr, path, config, label) = match &args.url {
         Some(url) => {
             let (addr, path) = target(url)?;
@@ -319,17 +484,36 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         None => {
             let ca = Ca::new("loadgen CA");
             let (cert, key, _) = ca.serving_pair("palisade-webhook");
-            let t = if args.policy_file.is_empty() {
-                common::start_server(&[common::RESTRICTED], &cert, &key).await
+            let set = if args.policy_file.is_empty() {
+                let parsed = palisade_policy::parse_policies(common::RESTRICTED)
+                    .map_err(|e| e.to_string())?;
+                let (set, errors) = PolicySet::compile_all(&parsed);
+                if let Some(e) = errors.first() {
+                    return Err(e.to_string().into());
+                }
+                set
             } else {
-                let set = palisade_webhook::policies::load_files(&args.policy_file, &[])
-                    .map_err(|e| palisade_webhook::error::report(&e))?;
-                common::start_server_with(set, &cert, &key).await
+                palisade_webhook::policies::load_files(&args.policy_file, &[])
+                    .map_err(|e| palisade_webhook::error::report(&e))?
             };
+            let gate = if args.with_reports {
+                let (gate, feeder) = scan_gate().await?;
+                _feeder = Some(feeder);
+                Some(gate)
+            } else {
+                None
+            };
+            let scanning = gate.as_ref().map_or(String::new(), |g| {
+                format!(
+                    ", {} ScanPolicy judging images from a cached report ({g:?})",
+                    g.policies().len()
+                )
+            });
+            let t = common::start_server_with_gate(set, gate, &cert, &key).await;
             let addr = t.server.addr;
             let config = common::client_config(&[&ca]);
             let label = format!(
-                "in-process server on https://{addr}/validate, {} policies",
+                "in-process server on https://{addr}/validate, {} policies{scanning}",
                 t.state.store.current().len()
             );
             in_process = Some(t);

@@ -335,12 +335,25 @@ pub async fn start_server_with(
     cert_pem: &str,
     key_pem: &str,
 ) -> TestServer {
+    start_server_with_gate(set, None, cert_pem, key_pem).await
+}
+
+/// The same, judging images through `gate` too when given one.
+pub async fn start_server_with_gate(
+    set: palisade_policy::PolicySet,
+    gate: Option<palisade_webhook::ScanGate>,
+    cert_pem: &str,
+    key_pem: &str,
+) -> TestServer {
     palisade_webhook::tls::install_crypto_provider();
     let metrics = Arc::new(palisade_webhook::Metrics::new());
-    let state = palisade_webhook::AppState::new(
+    let mut state = palisade_webhook::AppState::new(
         palisade_webhook::PolicyStore::fixed(set, metrics.clone()),
         metrics,
     );
+    if let Some(gate) = gate {
+        state = state.with_scan_gate(gate);
+    }
     let secret = SecretDir::new(cert_pem, key_pem);
     let options = palisade_webhook::server::Options {
         addr: "127.0.0.1:0".parse().expect("addr"),
