@@ -1,73 +1,10 @@
 //! `palisade scan` as a CI pipeline runs it: the real binary against a real registry and an
 //! OSV database directory holding Alpine advisories for the exact versions in the images.
 
-use std::io::Write as _;
-use std::path::Path;
 use std::process::{Command, Output};
 
+use palisade_oci_fixtures::alpine::{alpine_layer, write_alpine_db};
 use palisade_oci_fixtures::{Compression, LayerBuilder, Registry};
-
-const ALPINE_OS: &str =
-    "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.18.4\nPRETTY_NAME=\"Alpine Linux v3.18\"\n";
-
-fn apk(name: &str, version: &str, origin: &str) -> String {
-    format!("P:{name}\nV:{version}\nA:x86_64\no:{origin}\n\n")
-}
-
-fn alpine_layer(openssl: &str) -> palisade_oci_fixtures::Blob {
-    LayerBuilder::new()
-        .file("etc/os-release", ALPINE_OS)
-        .file(
-            "lib/apk/db/installed",
-            [
-                apk("musl", "1.2.4-r2", "musl"),
-                apk("libcrypto3", openssl, "openssl"),
-                apk("libssl3", openssl, "openssl"),
-            ]
-            .concat(),
-        )
-        .build(Compression::Gzip)
-}
-
-/// Advisories as the Alpine OSV export writes them (ids, upstream CVEs, fixed versions of
-/// Alpine 3.18's openssl and musl).
-fn write_db(dir: &Path) {
-    let advisories = [
-        serde_json::json!({
-            "id": "ALPINE-CVE-2023-5363", "upstream": ["CVE-2023-5363"],
-            "summary": "Incorrect cipher key and IV length processing",
-            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
-            "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "openssl"},
-                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.1.4-r0"}]}]}]
-        }),
-        serde_json::json!({
-            "id": "ALPINE-CVE-2024-0727", "upstream": ["CVE-2024-0727"],
-            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H"}],
-            "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "openssl"},
-                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.1.4-r5"}]}]}]
-        }),
-        serde_json::json!({
-            "id": "ALPINE-CVE-2020-28928", "upstream": ["CVE-2020-28928"],
-            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:N/I:N/A:H"}],
-            "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "musl"},
-                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2.2_pre2-r0"}]}]}]
-        }),
-    ];
-    let eco = dir.join("Alpine:v3.18");
-    std::fs::create_dir_all(&eco).expect("db dir");
-    let file = std::fs::File::create(eco.join("all.zip")).expect("zip");
-    let mut zip = zip::ZipWriter::new(file);
-    for a in advisories {
-        let id = a["id"].as_str().expect("id").to_owned();
-        zip.start_file(
-            format!("{id}.json"),
-            zip::write::SimpleFileOptions::default(),
-        )
-        .expect("entry");
-        zip.write_all(a.to_string().as_bytes()).expect("write");
-    }
-    zip.finish().expect("finish");
-}
 
 fn palisade(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_palisade"))
@@ -117,7 +54,7 @@ async fn scan_reports_findings_and_gates_on_severity() {
         .expect("static");
     let work = tempfile::tempdir().expect("tempdir");
     let db = work.path().join("db");
-    write_db(&db);
+    write_alpine_db(&db).expect("advisories");
     let db = db.to_str().expect("utf-8");
     let cache = work.path().join("cache");
     let cache = cache.to_str().expect("utf-8");

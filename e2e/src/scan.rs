@@ -6,84 +6,17 @@
 //! dropped). Images are built and pushed with `palisade-oci-fixtures`, as the scanner's
 //! and the CLI's tests do.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use palisade_oci_fixtures::alpine::{
+    ALPINE_OS, alpine_layer, alpine_layer_marked, write_alpine_db,
+};
 pub use palisade_oci_fixtures::{Blob, Compression, LayerBuilder};
 
 use crate::process::{Supervised, tail};
-
-/// `/etc/os-release` of the Alpine-style test images.
-pub const ALPINE_OS: &str =
-    "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.18.4\nPRETTY_NAME=\"Alpine Linux v3.18\"\n";
-
-fn apk(name: &str, version: &str, origin: &str) -> String {
-    format!("P:{name}\nV:{version}\nA:x86_64\no:{origin}\n\n")
-}
-
-/// One layer of an Alpine 3.18 image with musl 1.2.4-r2 and openssl (libcrypto3, libssl3)
-/// at `openssl`. The database of [`write_alpine_db`] gives 3.1.3-r0 two High and two Medium
-/// findings, 3.1.4-r0 two Medium, 3.1.4-r5 none.
-pub fn alpine_layer(openssl: &str) -> Blob {
-    LayerBuilder::new()
-        .file("etc/os-release", ALPINE_OS)
-        .file(
-            "lib/apk/db/installed",
-            [
-                apk("musl", "1.2.4-r2", "musl"),
-                apk("libcrypto3", openssl, "openssl"),
-                apk("libssl3", openssl, "openssl"),
-            ]
-            .concat(),
-        )
-        .build(Compression::Gzip)
-}
-
-/// Write `<dir>/Alpine:v3.18/all.zip`: advisories as the Alpine OSV export writes them.
-pub fn write_alpine_db(dir: &Path) -> Result<(), String> {
-    let advisories = [
-        serde_json::json!({
-            "id": "ALPINE-CVE-2023-5363", "upstream": ["CVE-2023-5363"],
-            "summary": "Incorrect cipher key and IV length processing",
-            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
-            "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "openssl"},
-                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.1.4-r0"}]}]}]
-        }),
-        serde_json::json!({
-            "id": "ALPINE-CVE-2024-0727", "upstream": ["CVE-2024-0727"],
-            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H"}],
-            "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "openssl"},
-                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.1.4-r5"}]}]}]
-        }),
-        serde_json::json!({
-            "id": "ALPINE-CVE-2020-28928", "upstream": ["CVE-2020-28928"],
-            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:N/I:N/A:H"}],
-            "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "musl"},
-                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2.2_pre2-r0"}]}]}]
-        }),
-    ];
-    let eco = dir.join("Alpine:v3.18");
-    std::fs::create_dir_all(&eco).map_err(|e| format!("{}: {e}", eco.display()))?;
-    let path = eco.join("all.zip");
-    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut zip = zip::ZipWriter::new(file);
-    for a in advisories {
-        let id = a["id"].as_str().unwrap_or("advisory").to_owned();
-        zip.start_file(
-            format!("{id}.json"),
-            zip::write::SimpleFileOptions::default(),
-        )
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-        zip.write_all(a.to_string().as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    zip.finish()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(())
-}
 
 /// The shared registry (anonymous, plain HTTP on 127.0.0.1) and the OSV directory.
 #[derive(Debug)]
@@ -98,7 +31,7 @@ impl ScanFixtures {
     /// Start the registry and write the database under `work`.
     pub fn start(work: &Path) -> Result<ScanFixtures, String> {
         let osv_dir = work.join("osv");
-        write_alpine_db(&osv_dir)?;
+        write_alpine_db(&osv_dir).map_err(|e| e.to_string())?;
         let dir = work.join("registry");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let port = crate::webhook::free_port()?;

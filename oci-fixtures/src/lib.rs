@@ -5,6 +5,7 @@
 //! also sit behind the distribution token protocol, with a token server run in-process
 //! ([`Registry::start_with_token_auth`]).
 
+pub mod alpine;
 pub mod token;
 
 use std::net::TcpListener;

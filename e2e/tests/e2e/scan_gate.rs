@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use palisade_e2e::Test;
-use palisade_e2e::scan::{ALPINE_OS, Blob, Compression, LayerBuilder};
+use palisade_e2e::scan::{Blob, alpine_layer_marked};
 
 use crate::E2E;
 
@@ -16,20 +16,7 @@ const POLICY: &str = "e2e-scan-gate";
 /// An Alpine 3.18 layer with openssl at `openssl`, like the scan test's but marked as this
 /// test's: the shared registry then holds other digests, which no other test has scanned.
 fn layer(openssl: &str) -> Blob {
-    let apk = |name: &str| format!("P:{name}\nV:{openssl}\nA:x86_64\no:openssl\n\n");
-    LayerBuilder::new()
-        .file("etc/os-release", ALPINE_OS)
-        .file("etc/e2e-test", NS)
-        .file(
-            "lib/apk/db/installed",
-            [
-                "P:musl\nV:1.2.4-r2\nA:x86_64\no:musl\n\n".to_owned(),
-                apk("libcrypto3"),
-                apk("libssl3"),
-            ]
-            .concat(),
-        )
-        .build(Compression::Gzip)
+    alpine_layer_marked(openssl, Some(NS))
 }
 
 fn policy(extra: &str) -> String {
