@@ -167,8 +167,8 @@ fn scan_setup(
 /// The background audit of what already runs.
 #[derive(Debug, clap::Args)]
 struct AuditArgs {
-    /// Time between two background audits with no SecurityPolicy change (e.g. 30s, 10m, 1h).
-    /// Every policy change triggers one as well.
+    /// Time between two background audits with no policy change (e.g. 30s, 10m, 1h). Every
+    /// SecurityPolicy or ScanPolicy change triggers one as well.
     #[arg(long, env = "PALISADE_AUDIT_INTERVAL", default_value = "10m", value_parser = parse_interval)]
     audit_interval: std::time::Duration,
 

@@ -14,6 +14,7 @@ mod invalid_policy;
 mod operator_restart;
 mod rotation;
 mod scan;
+mod scan_audit;
 mod scan_gate;
 mod warn;
 mod webhook_down;
