@@ -35,8 +35,18 @@ pub fn review_request(
     req: &AdmissionRequest<DynamicObject>,
     facts: &Facts<'_>,
 ) -> Result<Decision, Error> {
+    review_request_keeping_subject(set, req, facts).map(|(decision, _)| decision)
+}
+
+/// [`review_request`], also returning the subject when it was judged (not skipped), so
+/// that further checks of the same request (the scan gate) need not parse it again.
+pub fn review_request_keeping_subject(
+    set: &PolicySet,
+    req: &AdmissionRequest<DynamicObject>,
+    facts: &Facts<'_>,
+) -> Result<(Decision, Option<Subject>), Error> {
     let Some(subject) = Subject::from_request(req)? else {
-        return Ok(Decision::skipped(None, Skipped::NotAPodCarrier));
+        return Ok((Decision::skipped(None, Skipped::NotAPodCarrier), None));
     };
     // An ordinary UPDATE that changes no pod-security field is always admitted, so labels,
     // annotations and finalizers can change on objects admitted before a policy existed.
@@ -46,12 +56,13 @@ pub fn review_request(
         && let Some(old) = Subject::old_from_request(req)?
         && old.same_pod_security(&subject)
     {
-        return Ok(Decision::skipped(
-            Some(subject.display_name()),
-            Skipped::PodSpecUnchanged,
+        return Ok((
+            Decision::skipped(Some(subject.display_name()), Skipped::PodSpecUnchanged),
+            None,
         ));
     }
-    Ok(review(set, &subject, facts))
+    let decision = review(set, &subject, facts);
+    Ok((decision, Some(subject)))
 }
 
 /// Run every policy of `set` that matches `subject`.

@@ -23,7 +23,7 @@ mod subject;
 
 pub use compliance::{ComplianceRef, Framework, refs as compliance_refs};
 pub use decision::{Decision, ExpiredException, PolicyKind, Skipped, Violation, Waiver};
-pub use engine::{Facts, review, review_request};
+pub use engine::{Facts, review, review_request, review_request_keeping_subject};
 pub use error::{Error, Problem};
 pub use load::{
     Document, enforced_generation, parse_documents, parse_policies, policy_from_document,

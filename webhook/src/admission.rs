@@ -14,7 +14,7 @@ use kube::core::admission::{
     AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 use kube::core::response::StatusSummary;
-use palisade_policy::{Facts, Subject, review_request};
+use palisade_policy::{Facts, review_request_keeping_subject};
 use tracing::{debug, info, warn};
 
 use crate::AppState;
@@ -144,8 +144,8 @@ pub async fn decide(
         now: Timestamp::now(),
     };
     let mut response = AdmissionResponse::from(req);
-    let mut decision = match review_request(&set, req, &facts) {
-        Ok(d) => d,
+    let (mut decision, subject) = match review_request_keeping_subject(&set, req, &facts) {
+        Ok(reviewed) => reviewed,
         Err(e) => {
             // Tell the user what cannot be read rather than failing the call: a webhook
             // error would hide the reason behind "failed calling webhook".
@@ -154,15 +154,11 @@ pub async fn decide(
             return (deny(response, message, 400, "BadRequest"), Outcome::Error);
         }
     };
-    if let Some(gate) = &state.scans
-        && decision.skipped.is_none()
+    if let (Some(gate), Some(subject)) = (&state.scans, &subject)
         && !gate.policies().is_empty()
     {
-        // Parsed once more only when ScanPolicies exist; it succeeded just above.
-        if let Ok(Some(subject)) = Subject::from_request(req) {
-            gate.review(&subject, &facts, &mut decision, !req.dry_run)
-                .await;
-        }
+        gate.review(subject, &facts, &mut decision, !req.dry_run)
+            .await;
     }
     let warnings = decision.warnings();
     let outcome = if let Some(message) = decision.denial_message() {
