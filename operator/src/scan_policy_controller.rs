@@ -122,8 +122,9 @@ async fn reconcile_inner(policy: &ScanPolicy, ctx: &Context) -> Result<Action, E
     let now = Timestamp::now();
     let previous = policy.status.as_ref();
     let desired = desired(policy, previous, Time(now));
+    let next = Action::requeue(next_check(policy, now));
     if !needs_write(previous, &desired) {
-        return Ok(Action::requeue(RESYNC));
+        return Ok(next);
     }
     if let Some((warning, message)) = notice(previous, &desired) {
         let event = Event {
@@ -179,7 +180,21 @@ async fn reconcile_inner(policy: &ScanPolicy, ctx: &Context) -> Result<Action, E
         .map_err(Error::kube(format!(
             "write the status of ScanPolicy {name}"
         )))?;
-    Ok(Action::requeue(RESYNC))
+    Ok(next)
+}
+
+/// When to check the policy again with no change: just after its next ignore entry
+/// expires (so Ready's message names it at once), else after [`RESYNC`].
+pub fn next_check(policy: &ScanPolicy, now: Timestamp) -> Duration {
+    policy
+        .spec
+        .ignore
+        .iter()
+        .filter_map(|i| i.expires.as_ref())
+        .filter_map(|t| Duration::try_from(t.0.duration_since(now)).ok())
+        .filter(|d| !d.is_zero())
+        .map(|d| d + Duration::from_secs(1))
+        .fold(RESYNC, Duration::min)
 }
 
 /// API errors: retry the object with exponential backoff, per object.
@@ -403,6 +418,27 @@ mod tests {
             now,
         );
         assert!(ready(&bad).message.contains("spec.maxReportAge"), "{bad:?}");
+    }
+
+    #[test]
+    fn the_next_check_follows_the_next_expiry() {
+        let now = at("2026-06-01T00:00:00Z").0;
+        let entry = |expires: &str| serde_json::json!({"id": "CVE-1", "reason": "r", "owner": "o", "expires": expires});
+        // (ignore entries, next check)
+        let table = [
+            (vec![], RESYNC),
+            (vec![entry("2026-05-01T00:00:00Z")], RESYNC),
+            (vec![entry("2026-06-01T00:00:00Z")], RESYNC),
+            (
+                vec![entry("2026-06-01T00:01:00Z"), entry("2026-06-01T00:00:30Z")],
+                Duration::from_secs(31),
+            ),
+            (vec![entry("2026-06-02T00:00:00Z")], RESYNC),
+        ];
+        for (ignore, want) in table {
+            let p = policy(1, serde_json::json!({"ignore": ignore}));
+            assert_eq!(next_check(&p, now), want, "{ignore:?}");
+        }
     }
 
     #[test]
