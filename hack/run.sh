@@ -76,23 +76,9 @@ trap 'exit 143' TERM
 
 k() { "$KUBECTL" --request-timeout=30s "$@"; }
 
-# A free port on 127.0.0.1 below the ephemeral range, not one already picked.
-PICKED=" "
-free_port() {
-  local lo hi p used
-  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range || lo=32768
-  hi=$((lo - 1))
-  lo=$((hi - 10000))
-  used=" $(ss -Htan 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' | tr '\n' ' ') "
-  for _ in $(seq 200); do
-    p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-    [[ $PICKED == *" $p "* || $used == *" $p "* ]] && continue
-    PICKED+="$p "
-    echo "$p"
-    return 0
-  done
-  die "no free port in $lo-$hi"
-}
+# free_port (and stop_pid, wait_for)
+# shellcheck source=hack/lib/processes.sh
+source "$REPO/hack/lib/processes.sh"
 
 # ---------------------------------------------------------------- the cluster
 

@@ -777,32 +777,16 @@ pub fn count_changes<'a>(
     objects: &'a [DynamicObject],
     findings: &Findings,
 ) -> Vec<CountChange<'a>> {
-    objects
-        .iter()
-        .filter_map(|o| {
-            let rules = findings.by_policy.get(&o.name_any())?;
-            let now: u64 = rules.values().sum();
-            let before = o
-                .data
-                .pointer("/status/violations")
-                .and_then(serde_json::Value::as_i64);
-            let same = match before {
-                Some(b) => u64::try_from(b).ok() == Some(now),
-                None => now == 0,
-            };
-            (!same).then(|| CountChange {
-                object: o,
-                before,
-                now,
-                by_rule: rules
-                    .iter()
-                    .filter(|(_, n)| **n > 0)
-                    .map(|(r, n)| format!("{r} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        })
-        .collect()
+    changes(objects, "/status/violations", |name| {
+        let rules = findings.by_policy.get(name)?;
+        let by_rule = rules
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some((rules.values().sum(), by_rule))
+    })
 }
 
 /// The ScanPolicies (of those audited) whose count of failing images changed since the
@@ -811,24 +795,33 @@ pub fn failing_changes<'a>(
     objects: &'a [DynamicObject],
     findings: &Findings,
 ) -> Vec<CountChange<'a>> {
+    changes(objects, "/status/imagesFailing", |name| {
+        let tally = findings.scan_images.get(name)?;
+        Some((tally.failing.len() as u64, String::new()))
+    })
+}
+
+/// The objects whose count now (`count` by name, with its breakdown) differs from the one
+/// at `pointer` in their status; objects with no count now are skipped.
+fn changes<'a>(
+    objects: &'a [DynamicObject],
+    pointer: &str,
+    count: impl Fn(&str) -> Option<(u64, String)>,
+) -> Vec<CountChange<'a>> {
     objects
         .iter()
         .filter_map(|o| {
-            let tally = findings.scan_images.get(&o.name_any())?;
-            let now = tally.failing.len() as u64;
-            let before = o
-                .data
-                .pointer("/status/imagesFailing")
-                .and_then(serde_json::Value::as_i64);
+            let (now, by_rule) = count(&o.name_any())?;
+            let before = o.data.pointer(pointer).and_then(serde_json::Value::as_i64);
             let same = match before {
                 Some(b) => u64::try_from(b).ok() == Some(now),
                 None => now == 0,
             };
-            (!same).then(|| CountChange {
+            (!same).then_some(CountChange {
                 object: o,
                 before,
                 now,
-                by_rule: String::new(),
+                by_rule,
             })
         })
         .collect()

@@ -26,7 +26,9 @@ use tracing::{debug, info, warn};
 use crate::FIELD_MANAGER;
 use crate::error::{Error, report};
 use crate::metrics::Metrics;
-use crate::status::{EVENT_ACCEPTED, EVENT_INVALID, READY, REASON_INVALID, REASON_VALID};
+use crate::status::{
+    Notice, READY, REASON_INVALID, REASON_VALID, invalid_message, ready_notice, truncate,
+};
 
 /// The `controller` label of this controller's metrics.
 pub const CONTROLLER: &str = "scanpolicy";
@@ -36,9 +38,6 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 
 /// Retry delays after API errors: doubling from 1 s, at most this.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// A condition message longer than this is cut.
-const MAX_MESSAGE: usize = 4096;
 
 /// What every reconcile shares.
 pub struct Context {
@@ -126,19 +125,19 @@ async fn reconcile_inner(policy: &ScanPolicy, ctx: &Context) -> Result<Action, E
     if !needs_write(previous, &desired) {
         return Ok(next);
     }
-    if let Some((warning, message)) = notice(previous, &desired) {
+    if let Some(Notice {
+        warning,
+        reason,
+        message,
+    }) = notice(previous, &desired)
+    {
         let event = Event {
             type_: if warning {
                 EventType::Warning
             } else {
                 EventType::Normal
             },
-            reason: if warning {
-                EVENT_INVALID
-            } else {
-                EVENT_ACCEPTED
-            }
-            .into(),
+            reason: reason.into(),
             note: Some(message.clone()),
             action: "Validate".into(),
             secondary: None,
@@ -225,14 +224,8 @@ pub fn desired(
         Err(e) => (
             "False",
             REASON_INVALID,
-            format!(
-                "generation {generation} is invalid and not enforced: {}",
-                problems(&e)
-                    .iter()
-                    .map(|p| format!("{}: {}", p.field, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
+            // An invalid ScanPolicy is not enforced at all: no generation stays in force.
+            invalid_message(generation, None, &problems(&e)),
         ),
     };
     let old_ready = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
@@ -322,30 +315,13 @@ pub fn needs_write(previous: Option<&ScanPolicyStatus>, desired: &ScanPolicyStat
     })
 }
 
-/// The Event for going from `previous` to `desired` — `(warning, message)` — when Ready
-/// changes or a new generation is judged; nothing for a resync or a restart.
-pub fn notice(
-    previous: Option<&ScanPolicyStatus>,
-    desired: &ScanPolicyStatus,
-) -> Option<(bool, String)> {
-    let ready = desired.conditions.iter().find(|c| c.type_ == READY)?;
-    let old = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
-    let same = old.is_some_and(|o| {
-        o.status == ready.status && o.observed_generation == ready.observed_generation
-    });
-    (!same).then(|| (ready.status != "True", ready.message.clone()))
-}
-
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_MESSAGE {
-        let mut cut = MAX_MESSAGE - 3;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
-    }
-    s
+/// The Event for going from `previous` to `desired`: when Ready changes or a new generation
+/// is judged; nothing for a resync or a restart.
+pub fn notice(previous: Option<&ScanPolicyStatus>, desired: &ScanPolicyStatus) -> Option<Notice> {
+    ready_notice(
+        previous.map(|p| (p.conditions.as_slice(), p.observed_generation)),
+        (&desired.conditions, desired.observed_generation),
+    )
 }
 
 #[cfg(test)]
@@ -448,7 +424,7 @@ mod tests {
         let good = policy(1, serde_json::json!({"mode": "Enforce"}));
         let first = desired(&good, None, t1.clone());
         assert!(needs_write(None, &first));
-        assert_eq!(notice(None, &first).map(|n| n.0), Some(false));
+        assert_eq!(notice(None, &first).map(|n| n.warning), Some(false));
 
         // The same generation later: nothing to write, nothing to say; the audit's counts
         // on the status do not matter.
@@ -463,13 +439,16 @@ mod tests {
         let broken = policy(2, serde_json::json!({"scanWait": "1m"}));
         let after = desired(&broken, Some(&current), t2.clone());
         assert!(needs_write(Some(&current), &after));
-        assert_eq!(notice(Some(&current), &after).map(|n| n.0), Some(true));
+        assert_eq!(
+            notice(Some(&current), &after).map(|n| n.warning),
+            Some(true)
+        );
         assert_eq!(ready(&after).last_transition_time, t2);
 
         // A valid generation 3 keeps True's time only while True.
         let fixed = policy(3, serde_json::json!({"mode": "Audit"}));
         let back = desired(&fixed, Some(&after), at("2026-06-01T02:00:00Z"));
-        assert_eq!(notice(Some(&after), &back).map(|n| n.0), Some(false));
+        assert_eq!(notice(Some(&after), &back).map(|n| n.warning), Some(false));
         let later = desired(
             &policy(4, serde_json::json!({"mode": "Enforce"})),
             Some(&back),

@@ -149,11 +149,27 @@ pub fn notice(
     previous: Option<&SecurityPolicyStatus>,
     desired: &SecurityPolicyStatus,
 ) -> Option<Notice> {
-    let ready = desired.conditions.iter().find(|c| c.type_ == READY)?;
-    let old_ready = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
-    let same = old_ready.is_some_and(|o| {
-        o.status == ready.status && o.observed_generation == ready.observed_generation
-    }) && previous.and_then(|p| p.observed_generation) == desired.observed_generation;
+    ready_notice(
+        previous.map(|p| (p.conditions.as_slice(), p.observed_generation)),
+        (&desired.conditions, desired.observed_generation),
+    )
+}
+
+/// The Event for a policy kind's Ready condition going from `previous` to `desired`, each
+/// as (conditions, observedGeneration): news when Ready's status or generation changes.
+pub fn ready_notice(
+    previous: Option<(&[Condition], Option<i64>)>,
+    desired: (&[Condition], Option<i64>),
+) -> Option<Notice> {
+    let ready = desired.0.iter().find(|c| c.type_ == READY)?;
+    let same = previous.is_some_and(|(conditions, observed)| {
+        observed == desired.1
+            && conditions.iter().any(|o| {
+                o.type_ == READY
+                    && o.status == ready.status
+                    && o.observed_generation == ready.observed_generation
+            })
+    });
     if same {
         return None;
     }
@@ -228,14 +244,20 @@ pub fn invalid_message(generation: i64, in_force: Option<i64>, problems: &[Probl
         }
         _ => format!("generation {generation} is invalid and not enforced"),
     };
-    let list: Vec<String> = problems
-        .iter()
-        .map(|p| format!("{}: {}", p.field, p.message))
-        .collect();
-    format!("{head}: {}", list.join("; "))
+    format!("{head}: {}", problem_list(problems))
 }
 
-fn truncate(mut s: String) -> String {
+/// `spec.x: …; spec.y: …`
+pub fn problem_list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A condition message cut to [`MAX_MESSAGE`] bytes, on a character boundary.
+pub fn truncate(mut s: String) -> String {
     if s.len() > MAX_MESSAGE {
         let mut cut = MAX_MESSAGE - 3;
         while !s.is_char_boundary(cut) {
