@@ -953,8 +953,9 @@ async fn write_scan_statuses(
     }
 }
 
-/// Run audits until `shutdown` fires: once at start, after every SecurityPolicy generation
-/// change (creation, update, deletion; not status writes, which would loop), and every
+/// Run audits until `shutdown` fires: once at start, after every SecurityPolicy (and, with
+/// scanning on, ScanPolicy) generation change (creation, update, deletion; not status
+/// writes, which would loop), and every
 /// `config.interval`. A failed audit is logged and retried at the next trigger.
 pub async fn run(
     client: Client,

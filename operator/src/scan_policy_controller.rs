@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
@@ -20,14 +20,14 @@ use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use palisade_crds::{ScanPolicy, ScanPolicyStatus};
 use palisade_policy::scan::CompiledScanPolicy;
-use palisade_policy::{Error as PolicyError, Problem};
 use tracing::{debug, info, warn};
 
 use crate::FIELD_MANAGER;
 use crate::error::{Error, report};
 use crate::metrics::Metrics;
 use crate::status::{
-    Notice, READY, REASON_INVALID, REASON_VALID, invalid_message, ready_notice, truncate,
+    Notice, REASON_INVALID, REASON_VALID, invalid_message, problems_of, ready_conditions,
+    ready_notice,
 };
 
 /// The `controller` label of this controller's metrics.
@@ -225,48 +225,21 @@ pub fn desired(
             "False",
             REASON_INVALID,
             // An invalid ScanPolicy is not enforced at all: no generation stays in force.
-            invalid_message(generation, None, &problems(&e)),
+            invalid_message(generation, None, &problems_of(&e)),
         ),
     };
-    let old_ready = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
-    let last_transition_time = match old_ready {
-        Some(c) if c.status == status => c.last_transition_time.clone(),
-        _ => now,
-    };
-    let mut conditions: Vec<Condition> = previous
-        .map(|s| {
-            s.conditions
-                .iter()
-                .filter(|c| c.type_ != READY)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    conditions.insert(
-        0,
-        Condition {
-            type_: READY.into(),
-            status: status.into(),
-            reason: reason.into(),
-            message: truncate(message),
-            observed_generation: Some(generation),
-            last_transition_time,
-        },
+    let conditions = ready_conditions(
+        previous.map(|p| p.conditions.as_slice()),
+        status,
+        reason,
+        message,
+        generation,
+        now,
     );
     ScanPolicyStatus {
         conditions,
         observed_generation: Some(generation),
         ..ScanPolicyStatus::default()
-    }
-}
-
-fn problems(e: &PolicyError) -> Vec<Problem> {
-    match e {
-        PolicyError::InvalidScanPolicy { problems, .. } => problems.clone(),
-        other => vec![Problem {
-            field: "spec".into(),
-            message: other.to_string(),
-        }],
     }
 }
 
@@ -327,6 +300,8 @@ pub fn notice(previous: Option<&ScanPolicyStatus>, desired: &ScanPolicyStatus) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::READY;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
     fn policy(generation: i64, spec: serde_json::Value) -> ScanPolicy {
         let mut p: ScanPolicy = serde_json::from_value(serde_json::json!({

@@ -35,18 +35,25 @@ pub enum Verdict {
 impl Verdict {
     /// The problems of an engine error, each with its field.
     pub fn from_error(e: &palisade_policy::Error) -> Verdict {
-        let problems = match e {
-            palisade_policy::Error::InvalidPolicy { problems, .. } => problems.clone(),
-            palisade_policy::Error::Schema { field, source, .. } => vec![Problem {
-                field: field.clone(),
-                message: source.to_string(),
-            }],
-            other => vec![Problem {
-                field: "spec".into(),
-                message: other.to_string(),
-            }],
-        };
-        Verdict::Invalid { problems }
+        Verdict::Invalid {
+            problems: problems_of(e),
+        }
+    }
+}
+
+/// The problems of a compile error of either policy kind, each with its field.
+pub fn problems_of(e: &palisade_policy::Error) -> Vec<Problem> {
+    match e {
+        palisade_policy::Error::InvalidPolicy { problems, .. }
+        | palisade_policy::Error::InvalidScanPolicy { problems, .. } => problems.clone(),
+        palisade_policy::Error::Schema { field, source, .. } => vec![Problem {
+            field: field.clone(),
+            message: source.to_string(),
+        }],
+        other => vec![Problem {
+            field: "spec".into(),
+            message: other.to_string(),
+        }],
     }
 }
 
@@ -87,30 +94,14 @@ pub fn desired(
             previous_enforced.cloned(),
         ),
     };
-    let old_ready = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
-    let last_transition_time = match old_ready {
-        Some(c) if c.status == status => c.last_transition_time.clone(),
-        _ => now,
-    };
-    let ready = Condition {
-        type_: READY.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: truncate(message),
-        observed_generation: Some(generation),
-        last_transition_time,
-    };
-    // The list is written whole: conditions of other types stay as they are.
-    let mut conditions: Vec<Condition> = previous
-        .map(|s| {
-            s.conditions
-                .iter()
-                .filter(|c| c.type_ != READY)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    conditions.insert(0, ready);
+    let conditions = ready_conditions(
+        previous.map(|p| p.conditions.as_slice()),
+        status,
+        reason,
+        message,
+        generation,
+        now,
+    );
     SecurityPolicyStatus {
         conditions,
         observed_generation: Some(generation),
@@ -245,6 +236,35 @@ pub fn invalid_message(generation: i64, in_force: Option<i64>, problems: &[Probl
         _ => format!("generation {generation} is invalid and not enforced"),
     };
     format!("{head}: {}", problem_list(problems))
+}
+
+/// The conditions with Ready set to `status` for `generation`: its `lastTransitionTime`
+/// moves only when the status does, and conditions of other types stay as they are (the
+/// list is written whole).
+pub fn ready_conditions(
+    previous: Option<&[Condition]>,
+    status: &str,
+    reason: &str,
+    message: String,
+    generation: i64,
+    now: Time,
+) -> Vec<Condition> {
+    let previous = previous.unwrap_or_default();
+    let last_transition_time = match previous.iter().find(|c| c.type_ == READY) {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => now,
+    };
+    let mut conditions = Vec::with_capacity(previous.len().max(1));
+    conditions.push(Condition {
+        type_: READY.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: truncate(message),
+        observed_generation: Some(generation),
+        last_transition_time,
+    });
+    conditions.extend(previous.iter().filter(|c| c.type_ != READY).cloned());
+    conditions
 }
 
 /// `spec.x: …; spec.y: …`
