@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the scanner's tests run for real: rpm (version comparison
 # and rpm databases), docker-registry (the OCI registry), umoci and skopeo (images built
-# without Docker), debootstrap (a Debian root filesystem with a real dpkg database).
+# without Docker), debootstrap (a Debian root filesystem with a real dpkg database), and
+# lua5.1 (Argo CD's health checks, config/argocd/health/*.lua, run on sample objects).
 #
 #   hack/scan-tools.sh          install what is missing (needs root or sudo), then list versions
 #   hack/scan-tools.sh --check  exit 1, naming what is missing, without installing
@@ -16,6 +17,7 @@ TOOLS=(
   skopeo:skopeo
   debootstrap:debootstrap
   htpasswd:apache2-utils
+  lua5.1:lua5.1
 )
 
 missing=()
