@@ -70,7 +70,7 @@ cluster_up() { # dir [apiserver flags]
   local dir=$1
   CLUSTERS+=("$dir")
   local env_lines
-  env_lines=$(PALISADE_APISERVER_EXTRA_FLAGS=${2:-} hack/local-cluster.sh up --dir "$dir" 2>>"$OUT/cluster.log") ||
+  env_lines=$(PALISADE_APISERVER_EXTRA_FLAGS=${2:-} hack/local-cluster.sh up --no-node --dir "$dir" 2>>"$OUT/cluster.log") ||
     die "the local control plane did not start; see $OUT/cluster.log"
   eval "$env_lines"
   [[ ${KUBECONFIG:-} == "$dir/kubeconfig" ]] || die "hack/local-cluster.sh printed no kubeconfig for $dir"

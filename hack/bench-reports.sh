@@ -160,7 +160,7 @@ SCANNER_VERSION="palisade-scanner/$(awk -F'"' '/^version *=/ { print $2; exit }'
 
 say "starting the local control plane in $CLUSTER_DIR"
 CLUSTER_UP=1
-env_lines=$(hack/local-cluster.sh up --dir "$CLUSTER_DIR" 2>>"$OUT/cluster.log") ||
+env_lines=$(hack/local-cluster.sh up --no-node --dir "$CLUSTER_DIR" 2>>"$OUT/cluster.log") ||
   die "the local control plane did not start; see $OUT/cluster.log"
 eval "$env_lines"
 [[ ${KUBECONFIG:-} == "$CLUSTER_DIR/kubeconfig" ]] || die "hack/local-cluster.sh printed no kubeconfig"

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# A real Kubernetes control plane on loopback, without Docker: etcd, kube-apiserver and
-# kube-controller-manager (Kubernetes v1.20.2, built from Debian bookworm's `kubernetes`
-# source package) as plain processes. See hack/README.md and shared/LOCAL-CLUSTER.md.
+# A real one-node Kubernetes cluster without Docker: etcd, kube-apiserver,
+# kube-controller-manager and kube-scheduler (Kubernetes v1.20.2, built from Debian bookworm's
+# `kubernetes` source package) as plain processes, and a real node: the kubelet with
+# containerd and runc, kube-proxy, a CNI bridge of its own and a local OCI registry
+# (Debian's docker-registry). See hack/README.md.
 #
-#   hack/local-cluster.sh up     [--dir DIR]   start a cluster (builds the binaries once)
+#   hack/local-cluster.sh up     [--dir DIR] [--no-node] [--fake-nodes N]
+#                                              start a cluster (builds the binaries once);
+#                                              --no-node: the control plane alone, on
+#                                              loopback (several can run side by side);
+#                                              --fake-nodes N: also register N Node objects
+#                                              no kubelet backs (DaemonSet fan-out tests)
 #   hack/local-cluster.sh down   [--dir DIR]   stop what `up` started, remove DIR
+#   hack/local-cluster.sh build                only build (and cache) the binaries
 #   hack/local-cluster.sh status [--dir DIR]   processes, ports, /readyz
 #   hack/local-cluster.sh env    [--dir DIR]   print the export lines
 #   hack/local-cluster.sh logs   [--dir DIR] [COMPONENT|build|apt|pki|setup...] [-n LINES]
@@ -22,15 +30,29 @@
 #   PALISADE_DEBIAN_MIRROR          Debian mirror for the source package (default: the
 #                                   machine's own bookworm entry, else deb.debian.org)
 #   PALISADE_READY_TIMEOUT          seconds to wait for each component (default 120)
+#   PALISADE_CLUSTER_NODE           0: as --no-node
 set -euo pipefail
 
 readonly KUBE_VERSION=1.20.2
+# shellcheck source=hack/lib/node.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/node.sh"
 readonly SUITE=bookworm
-readonly COMPONENTS=(etcd kube-apiserver kube-controller-manager)
+readonly CONTROL_PLANE=(etcd kube-apiserver kube-controller-manager)
+# In start order; stopped in reverse.
+readonly NODE_COMPONENTS=(docker-registry etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
+COMPONENTS=("${CONTROL_PLANE[@]}")
+NODE=1
+FAKE_NODES=0
+# Where the API server listens: loopback for a bare control plane, the node's IP otherwise
+# (pods reach it through the kubernetes Service).
+API_HOST=127.0.0.1
 
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CACHE_ROOT="${PALISADE_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/palisade}/kubernetes-v${KUBE_VERSION}"
+# The cache key names what the cache holds: "node" caches also hold the kubelet, scheduler,
+# proxy and pause binaries; a cache of an older key is left alone and rebuilt once.
+readonly CACHE_KEY="kubernetes-v${KUBE_VERSION}-node1"
+CACHE_ROOT="${PALISADE_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/palisade}/$CACHE_KEY"
 BIN_DIR="$CACHE_ROOT/bin"
 READY_TIMEOUT=${PALISADE_READY_TIMEOUT:-120}
 
@@ -141,8 +163,11 @@ ensure_tools() {
 
 # ---------------------------------------------------------------- building the binaries
 
+readonly KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 cache_complete() {
-  [[ -f $BIN_DIR/VERSION && -x $BIN_DIR/kube-apiserver && -x $BIN_DIR/kube-controller-manager && -x $BIN_DIR/kubectl ]]
+  local b
+  [[ -f $BIN_DIR/VERSION && -x $BIN_DIR/kubectl && -x $BIN_DIR/pause ]] || return 1
+  for b in "${KUBE_BINARIES[@]}"; do [[ -x $BIN_DIR/$b ]] || return 1; done
 }
 
 debian_mirror() {
@@ -185,7 +210,7 @@ build_binaries() {
     return 0
   fi
 
-  ensure_tools "$log" /usr/lib/go/bin/go:golang-go rsync:rsync make:make \
+  ensure_tools "$log" /usr/lib/go/bin/go:golang-go rsync:rsync make:make gcc:gcc \
     /usr/share/gocode/src/github.com/modern-go/reflect2/reflect2.go:golang-github-modern-go-reflect2-dev \
     dpkg-deb:dpkg
 
@@ -230,7 +255,7 @@ EOF
   # the cache, not installed: it would overwrite /usr/bin/kubectl, which on these machines
   # belongs to another package (`kubectl`, v1.32 from the Google Cloud SDK) and dpkg refuses.
   # If the package cannot be had, cmd/kubectl is built from the same tree instead.
-  local what="cmd/kube-apiserver cmd/kube-controller-manager" kubectl_from=""
+  local what="${KUBE_BINARIES[*]/#/cmd/}" kubectl_from=""
   step "fetching kubectl v$KUBE_VERSION (Debian's kubernetes-client)" "$log"
   if (cd "$work/pkg" && apt_private download kubernetes-client) >>"$log" 2>&1 &&
     dpkg-deb -x "$(compgen -G "$work/pkg/kubernetes-client_*.deb" | head -n 1)" "$work/kc" >>"$log" 2>&1 &&
@@ -243,7 +268,7 @@ EOF
   fi
 
   local go_bin=/usr/lib/go/bin
-  step "building kube-apiserver and kube-controller-manager with $("$go_bin/go" version | awk '{print $3}') (about 9 minutes on 2 cores; once, then cached in $BIN_DIR)" "$log"
+  step "building ${KUBE_BINARIES[*]} with $("$go_bin/go" version | awk '{print $3}') (about 20 minutes on 2 cores; once, then cached in $BIN_DIR)" "$log"
   mkdir -p "$src/.go/src/k8s.io"
   ln -s ../../.. "$src/.go/src/k8s.io/kubernetes"
   local t0=$SECONDS
@@ -258,7 +283,10 @@ EOF
 
   step "installing the binaries into the cache $BIN_DIR" "$log"
   mkdir "$work/bin"
-  cp "$src/_output/bin/kube-apiserver" "$src/_output/bin/kube-controller-manager" "$work/bin/"
+  local b
+  for b in "${KUBE_BINARIES[@]}"; do cp "$src/_output/bin/$b" "$work/bin/"; done
+  # The pod sandbox's pause process, from the same tree: the node never pulls it.
+  gcc -Os -static -DVERSION="v$KUBE_VERSION-palisade" -o "$work/bin/pause" "$src/build/pause/linux/pause.c" >>"$log" 2>&1
   if [[ $what == *cmd/kubectl* ]]; then
     cp "$src/_output/bin/kubectl" "$work/bin/"
   else
@@ -307,7 +335,7 @@ keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid,issuer
-subjectAltName = IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1
+subjectAltName = IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1,IP:10.244.0.1
 [v3_client]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
@@ -349,7 +377,7 @@ kind: Config
 clusters:
 - name: palisade-local
   cluster:
-    server: https://127.0.0.1:$API_PORT
+    server: https://$API_HOST:$API_PORT
     certificate-authority-data: $(base64 -w0 <"$DIR/pki/ca.crt")
 users:
 - name: $2
@@ -371,7 +399,7 @@ EOF
 
 bin_of() {
   case $1 in
-  etcd) command -v etcd ;;
+  etcd | containerd | docker-registry) command -v "$1" ;;
   *) echo "$BIN_DIR/$1" ;;
   esac
 }
@@ -501,22 +529,19 @@ etcd_args() {
 etcd_check() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"; }
 
 apiserver_args() {
-  local extra=()
+  local extra=() node_plugins=""
+  ((NODE)) && node_plugins=",NodeRestriction"
   pick_port API_PORT
   read -r -a extra <<<"${PALISADE_APISERVER_EXTRA_FLAGS:-}"
   ARGS=(
     --etcd-servers="http://127.0.0.1:$ETCD_PORT"
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT"
+    --bind-address="$API_HOST" --advertise-address="$API_HOST" --secure-port="$API_PORT"
     --cert-dir="$DIR/kube-apiserver"
     --tls-cert-file="$DIR/pki/apiserver.crt" --tls-private-key-file="$DIR/pki/apiserver.key"
     --client-ca-file="$DIR/pki/ca.crt"
     --service-account-key-file="$DIR/pki/sa.pub" --service-account-signing-key-file="$DIR/pki/sa.key"
     --service-account-issuer=https://kubernetes.default.svc
-    --authorization-mode=RBAC
     --service-cluster-ip-range=10.0.0.0/24
-    # The "kubernetes" Service would get the endpoint 127.0.0.1, which Endpoints validation
-    # refuses (loopback): an error every 10s. Nothing runs in-cluster, so no reconciler.
-    --endpoint-reconciler-type=none
     --allow-privileged=true
     --feature-gates=EphemeralContainers=true
     # Added to the defaults of v1.20 (which already include NamespaceLifecycle, LimitRanger,
@@ -524,13 +549,33 @@ apiserver_args() {
     # MutatingAdmissionWebhook, ValidatingAdmissionWebhook, ...). The flag is a list that
     # repeats add to: PALISADE_APISERVER_EXTRA_FLAGS=--enable-admission-plugins=PodSecurityPolicy
     # adds PSP to these. With PSP on, no pod is admitted until a PodSecurityPolicy allows it.
-    "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ResourceQuota,Priority"
-    "${extra[@]}"
+    "--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ResourceQuota,Priority$node_plugins"
   )
+  if ((NODE)); then
+    ARGS+=(
+      # The kubelet has node credentials: the Node authorizer and NodeRestriction confine
+      # it to its own Node and pods.
+      --authorization-mode=Node,RBAC
+      # The kubernetes Service's endpoint is the node IP, reachable from pods.
+      --endpoint-reconciler-type=lease
+      --kubelet-preferred-address-types=InternalIP
+      --kubelet-client-certificate="$DIR/pki/apiserver-kubelet-client.crt"
+      --kubelet-client-key="$DIR/pki/apiserver-kubelet-client.key"
+      --kubelet-certificate-authority="$DIR/pki/ca.crt"
+    )
+  else
+    ARGS+=(
+      --authorization-mode=RBAC
+      # The "kubernetes" Service would get the endpoint 127.0.0.1, which Endpoints
+      # validation refuses (loopback): an error every 10s. Nothing runs in-cluster.
+      --endpoint-reconciler-type=none
+    )
+  fi
+  ARGS+=("${extra[@]}")
 }
 apiserver_check() {
   curl -fsS --max-time 3 --cacert "$DIR/pki/ca.crt" --cert "$DIR/pki/admin.crt" --key "$DIR/pki/admin.key" \
-    "https://127.0.0.1:$API_PORT/readyz"
+    "https://$API_HOST:$API_PORT/readyz"
 }
 
 controller_manager_args() {
@@ -544,10 +589,10 @@ controller_manager_args() {
     --service-account-private-key-file="$DIR/pki/sa.key" --root-ca-file="$DIR/pki/ca.crt"
     --cluster-signing-cert-file="$DIR/pki/ca.crt" --cluster-signing-key-file="$DIR/pki/ca.key"
     --use-service-account-credentials=true
-    # No kubelet ever reports, so the node lifecycle controller would mark every Node
-    # unreachable after 40s and taint it NoSchedule, and DaemonSets (which tolerate only the
-    # NoExecute ones) would stop fanning out. It is left off.
-    "--controllers=*,-nodelifecycle"
+    # Without a node no kubelet ever reports, so the node lifecycle controller would mark
+    # the fake Nodes unreachable after 40s and taint them NoSchedule, and DaemonSets would
+    # stop fanning out to them. It runs only with the real node.
+    "--controllers=*$( ((NODE)) || echo ',-nodelifecycle')"
     --leader-elect=false
     # --port=0: v1.20 still opens an insecure port, 10252, by default; two clusters would collide.
     --bind-address=127.0.0.1 --secure-port="$CM_PORT" --port=0
@@ -560,20 +605,21 @@ controller_manager_check() { curl -fsSk --max-time 2 "https://127.0.0.1:$CM_PORT
 
 kc() { "$BIN_DIR/kubectl" --kubeconfig "$DIR/kubeconfig" "$@"; }
 
-register_nodes() {
-  local now n
+register_fake_nodes() {
+  local now n names=()
   now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  for n in 1 2; do
+  for ((n = 1; n <= FAKE_NODES; n++)); do
+    names+=("palisade-fake-node-$n")
     # A Node's status given at creation is kept (a kubelet registers this way).
     kc create -f - <<EOF
 apiVersion: v1
 kind: Node
 metadata:
-  name: palisade-node-$n
+  name: palisade-fake-node-$n
   labels:
     kubernetes.io/os: linux
     kubernetes.io/arch: amd64
-    kubernetes.io/hostname: palisade-node-$n
+    kubernetes.io/hostname: palisade-fake-node-$n
 spec: {}
 status:
   capacity: {cpu: "4", memory: 8Gi, pods: "110"}
@@ -586,7 +632,7 @@ EOF
   # The TaintNodesByCondition admission plugin taints every new Node
   # node.kubernetes.io/not-ready:NoSchedule; the node lifecycle controller (off, see above)
   # would lift it. DaemonSets do not tolerate it, so it is lifted here.
-  kc taint nodes palisade-node-1 palisade-node-2 node.kubernetes.io/not-ready:NoSchedule-
+  kc taint nodes "${names[@]}" node.kubernetes.io/not-ready:NoSchedule-
 }
 
 # In v1.20 the ServiceAccount admission plugin rejects pods until the service account has a
@@ -606,6 +652,8 @@ load_state() {
 print_env() {
   printf 'export KUBECONFIG=%q\n' "$DIR/kubeconfig"
   printf 'export PALISADE_KUBECTL=%q\n' "$BIN_DIR/kubectl"
+  [[ -n ${REGISTRY:-} ]] && printf 'export PALISADE_REGISTRY=%q\n' "$REGISTRY"
+  return 0
 }
 
 all_running() {
@@ -614,19 +662,41 @@ all_running() {
   load_state && apiserver_check >/dev/null 2>&1
 }
 
+# The components of the cluster in DIR, as `up` recorded them.
+load_components() {
+  if load_state && [[ ${NODE:-0} == 1 ]]; then
+    COMPONENTS=("${NODE_COMPONENTS[@]}")
+  else
+    COMPONENTS=("${CONTROL_PLANE[@]}")
+  fi
+}
+
 cmd_up() {
   local t0=$SECONDS t_bin
   if [[ -f $DIR/.palisade-cluster ]]; then
-    if all_running; then
-      say "a cluster is already running in $DIR (https://127.0.0.1:$API_PORT)"
+    local want_node=$NODE
+    load_components
+    if all_running && [[ $NODE == "$want_node" ]]; then
+      say "a cluster is already running in $DIR (https://$API_HOST:$API_PORT)"
       print_env
       return 0
     fi
-    say "leftovers of an earlier cluster in $DIR: stopping them, starting afresh"
+    say "leftovers of an earlier cluster in $DIR (or one with(out) a node): stopping them, starting afresh"
     cmd_down
+    NODE=$want_node
+    REGISTRY=""
   elif [[ -e $DIR ]] && [[ -n $(ls -A "$DIR") ]]; then
     die "$DIR exists and is not a cluster dir of this script; choose another --dir"
   fi
+  if ((NODE)); then
+    COMPONENTS=("${NODE_COMPONENTS[@]}")
+    API_HOST=$NODE_IP
+    ((EUID == 0)) || die "the node (bridge, iptables, containerd, kubelet) needs root; use --no-node for the control plane alone"
+  else
+    COMPONENTS=("${CONTROL_PLANE[@]}")
+    API_HOST=127.0.0.1
+  fi
+  ((FAKE_NODES == 0 || NODE == 0)) || die "--fake-nodes needs --no-node: the node lifecycle controller would taint Nodes no kubelet backs"
   mkdir -p "$DIR/logs" "$DIR/run"
   echo "palisade local cluster (hack/local-cluster.sh)" >"$DIR/.palisade-cluster"
 
@@ -635,6 +705,7 @@ cmd_up() {
   # kubectl for people and tests: Debian's kubernetes-client if none is on PATH (these
   # machines already have Google's kubectl v1.32 in /usr/bin, which works with skew warnings).
   ensure_tools "$DIR/logs/apt.log" kubectl:kubernetes-client
+  ((NODE)) && node_tools
 
   if ! cache_complete; then
     build_binaries "$DIR/logs/build.log"
@@ -643,6 +714,21 @@ cmd_up() {
   t_bin=$SECONDS
 
   pki "$DIR/logs/pki.log"
+  {
+    echo "NODE=$NODE"
+    echo "API_HOST=$API_HOST"
+  } >"$DIR/cluster.env"
+  if ((NODE)); then
+    node_preflight
+    node_record_before
+    node_pki
+    node_network_up
+    step "starting the local registry (docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}'))" "$DIR/logs/docker-registry.log"
+    launch docker-registry registry_check registry_args
+    REGISTRY="$NODE_IP:$REGISTRY_PORT"
+    echo "REGISTRY=$REGISTRY" >>"$DIR/cluster.env"
+    note "registry on http://$REGISTRY, pid $(<"$DIR/run/docker-registry.pid")"
+  fi
 
   step "starting etcd $(etcd --version 2>/dev/null | awk 'NR==1 {print $3}')" "$DIR/logs/etcd.log"
   launch etcd etcd_check etcd_args
@@ -650,10 +736,10 @@ cmd_up() {
 
   step "starting kube-apiserver v$KUBE_VERSION and waiting for /readyz" "$DIR/logs/kube-apiserver.log"
   launch kube-apiserver apiserver_check apiserver_args
-  note "kube-apiserver on https://127.0.0.1:$API_PORT, pid $(<"$DIR/run/kube-apiserver.pid")"
+  note "kube-apiserver on https://$API_HOST:$API_PORT, pid $(<"$DIR/run/kube-apiserver.pid")"
   kubeconfig "$DIR/kubeconfig" palisade-admin admin
   kubeconfig "$DIR/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
-  cat >"$DIR/cluster.env" <<EOF
+  cat >>"$DIR/cluster.env" <<EOF
 ETCD_PORT=$ETCD_PORT
 ETCD_PEER_PORT=$ETCD_PEER_PORT
 API_PORT=$API_PORT
@@ -664,8 +750,34 @@ EOF
   echo "CM_PORT=$CM_PORT" >>"$DIR/cluster.env"
   note "kube-controller-manager on https://127.0.0.1:$CM_PORT, pid $(<"$DIR/run/kube-controller-manager.pid")"
 
-  step "registering Nodes palisade-node-1 and palisade-node-2 (kubernetes.io/os=linux)" "$DIR/logs/setup.log"
-  register_nodes >>"$DIR/logs/setup.log" 2>&1
+  if ((FAKE_NODES > 0)); then
+    step "registering $FAKE_NODES Node objects no kubelet backs (palisade-fake-node-N)" "$DIR/logs/setup.log"
+    register_fake_nodes >>"$DIR/logs/setup.log" 2>&1
+  fi
+
+  if ((NODE)); then
+    kubeconfig "$DIR/scheduler.kubeconfig" system:kube-scheduler scheduler
+    step "starting kube-scheduler" "$DIR/logs/kube-scheduler.log"
+    launch kube-scheduler scheduler_check scheduler_args
+    echo "SCHEDULER_PORT=$SCHEDULER_PORT" >>"$DIR/cluster.env"
+
+    step "starting containerd $(containerd --version | awk '{print $3}') (runc $(runc --version | awk 'NR==1 {print $3}'))" "$DIR/logs/containerd.log"
+    launch containerd containerd_check containerd_args
+    push_pause_image
+
+    step "starting the kubelet and waiting for Node $NODE_NAME to be Ready" "$DIR/logs/kubelet.log"
+    launch kubelet kubelet_check kubelet_args
+    echo "KUBELET_PORT=$KUBELET_PORT" >>"$DIR/cluster.env"
+    local rc=0
+    wait_ready kubelet "$READY_TIMEOUT" node_ready || rc=$?
+    case $rc in
+    1) die "Node $NODE_NAME was not Ready and untainted after ${READY_TIMEOUT}s: $(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].message} {.spec.taints}' 2>&1)" ;;
+    2) die "the kubelet exited" ;;
+    esac
+
+    step "starting kube-proxy (iptables)" "$DIR/logs/kube-proxy.log"
+    launch kube-proxy proxy_check proxy_args
+  fi
 
   step "waiting for the default ServiceAccount and its token in namespace default" "$DIR/logs/kube-controller-manager.log"
   local rc=0
@@ -675,7 +787,10 @@ EOF
   2) die "kube-controller-manager exited" ;;
   esac
 
-  say "cluster ready in $((SECONDS - t0))s ($((SECONDS - t_bin))s after the binaries were at hand): https://127.0.0.1:$API_PORT"
+  say "cluster ready in $((SECONDS - t0))s ($((SECONDS - t_bin))s after the binaries were at hand): https://$API_HOST:$API_PORT"
+  if ((NODE)); then
+    note "node $NODE_NAME ($NODE_IP; pods in $POD_CIDR on bridge $BRIDGE), registry http://$REGISTRY (exported as PALISADE_REGISTRY)"
+  fi
   note "kubectl v$KUBE_VERSION matching the server: $BIN_DIR/kubectl (exported as PALISADE_KUBECTL)"
   note "stop with: $0 down --dir $DIR"
   STEP=""
@@ -689,11 +804,18 @@ cmd_down() {
     return 0
   fi
   [[ -f $DIR/.palisade-cluster ]] || die "$DIR is not a cluster dir of this script; not touching it"
+  load_components
   step "stopping the cluster in $DIR"
+  if [[ ${NODE:-0} == 1 ]]; then
+    # Nothing may recreate the pods that the drain deletes.
+    stop_component kube-controller-manager
+    node_drain
+  fi
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
     c=${COMPONENTS[i]}
     stop_component "$c"
   done
+  [[ ${NODE:-0} == 1 ]] && node_sweep
   rm -rf -- "$DIR"
   note "removed $DIR"
 }
@@ -704,7 +826,7 @@ cmd_status() {
     echo "no cluster in $DIR"
     return 3
   fi
-  load_state || true
+  load_components
   for c in "${COMPONENTS[@]}"; do
     pid=$(cat "$DIR/run/$c.pid" 2>/dev/null || echo -)
     if is_ours "$c"; then
@@ -716,6 +838,10 @@ cmd_status() {
   done
   printf 'ports: etcd %s (peer %s), kube-apiserver %s, kube-controller-manager %s\n' \
     "${ETCD_PORT:--}" "${ETCD_PEER_PORT:--}" "${API_PORT:--}" "${CM_PORT:--}"
+  if [[ ${NODE:-0} == 1 ]]; then
+    printf 'node: %s (%s), kubelet %s, kube-scheduler %s, registry http://%s\n' \
+      "$NODE_NAME" "$NODE_IP" "${KUBELET_PORT:--}" "${SCHEDULER_PORT:--}" "${REGISTRY:--}"
+  fi
   if [[ -n ${API_PORT:-} ]] && apiserver_check >/dev/null 2>&1; then
     echo "/readyz: ok"
   else
@@ -726,8 +852,20 @@ cmd_status() {
   return "$rc"
 }
 
+# Only the binaries, e.g. to fill the cache ahead of a test run.
+cmd_build() {
+  if cache_complete; then
+    say "binaries already cached in $BIN_DIR"
+    return 0
+  fi
+  mkdir -p "$CACHE_ROOT"
+  build_binaries "$CACHE_ROOT/build.log"
+  say "binaries cached in $BIN_DIR"
+}
+
 cmd_env() {
   [[ -f $DIR/kubeconfig ]] || die "no cluster in $DIR; run: $0 up --dir $DIR"
+  load_state || true
   print_env
 }
 
@@ -736,12 +874,14 @@ cmd_logs() {
   while (($#)); do
     case $1 in
     -n) lines=$2; shift 2 ;;
-    etcd | kube-apiserver | kube-controller-manager | build | apt | pki | setup) names+=("$1"); shift ;;
+    etcd | kube-apiserver | kube-controller-manager | kube-scheduler | containerd | kubelet | kube-proxy | docker-registry | build | apt | pki | setup | down) names+=("$1"); shift ;;
+    registry) names+=(docker-registry); shift ;;
     apiserver) names+=(kube-apiserver); shift ;;
     controller-manager) names+=(kube-controller-manager); shift ;;
     *) die "logs: unknown argument $1" ;;
     esac
   done
+  load_components
   ((${#names[@]})) || names=("${COMPONENTS[@]}")
   for n in "${names[@]}"; do
     echo "--- $DIR/logs/$n.log (last $lines lines) ---"
@@ -755,8 +895,15 @@ main() {
   shift
   local rest=()
   DIR=${PALISADE_CLUSTER_DIR:-$REPO_ROOT/.palisade/cluster}
+  [[ ${PALISADE_CLUSTER_NODE:-1} == 0 ]] && NODE=0
   while (($#)); do
     case $1 in
+    --no-node) NODE=0; shift ;;
+    --fake-nodes)
+      FAKE_NODES=${2:?--fake-nodes needs a number}
+      [[ $FAKE_NODES =~ ^[0-9]+$ ]] || die "--fake-nodes takes a number, not '$FAKE_NODES'"
+      shift 2
+      ;;
     --dir) DIR=${2:?--dir needs a value}; shift 2 ;;
     --dir=*) DIR=${1#--dir=}; shift ;;
     -h | --help) usage 0 ;;
@@ -767,6 +914,7 @@ main() {
   [[ $DIR != / ]] || die "refusing --dir /"
   case $CMD in
   up) cmd_up ;;
+  build) cmd_build ;;
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
