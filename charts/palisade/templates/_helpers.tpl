@@ -56,13 +56,23 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* Preferred anti-affinity of one component's replicas over nodes, unless overridden. */}}
+{{/* Anti-affinity of one component's replicas over nodes, unless overridden: preferred, or
+required when the pods use the host's ports (hostNetwork). */}}
 {{- define "palisade.affinity" -}}
 {{- $root := index . 0 -}}
 {{- $component := index . 1 -}}
 {{- $custom := index . 2 -}}
+{{- $required := index . 3 -}}
 {{- if $custom -}}
 {{ toYaml $custom }}
+{{- else if $required -}}
+podAntiAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    - topologyKey: kubernetes.io/hostname
+      labelSelector:
+        matchLabels:
+          {{- include "palisade.selector" $root | nindent 10 }}
+          app.kubernetes.io/component: {{ $component }}
 {{- else -}}
 podAntiAffinity:
   preferredDuringSchedulingIgnoredDuringExecution:
@@ -74,4 +84,39 @@ podAntiAffinity:
             {{- include "palisade.selector" $root | nindent 12 }}
             app.kubernetes.io/component: {{ $component }}
 {{- end -}}
+{{- end -}}
+
+{{/* The pod's topologySpreadConstraints: the component's own list, else the zone spread
+(empty when turned off). */}}
+{{- define "palisade.topologySpread" -}}
+{{- $root := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $values := index . 2 -}}
+{{- if $values.topologySpreadConstraints -}}
+{{ toYaml $values.topologySpreadConstraints }}
+{{- else if $values.zoneSpread.enabled -}}
+- topologyKey: topology.kubernetes.io/zone
+  maxSkew: {{ $values.zoneSpread.maxSkew }}
+  whenUnsatisfiable: {{ $values.zoneSpread.whenUnsatisfiable }}
+  labelSelector:
+    matchLabels:
+      {{- include "palisade.selector" $root | nindent 6 }}
+      app.kubernetes.io/component: {{ $component }}
+{{- end -}}
+{{- end -}}
+
+{{/* Seconds in a duration such as 10m, 1h30m or 21d (units d, h, m, s). */}}
+{{- define "palisade.seconds" -}}
+{{- $total := 0 -}}
+{{- range regexFindAll "[0-9]+[dhms]" . -1 -}}
+{{- $n := regexFind "[0-9]+" . | atoi -}}
+{{- $unit := regexFind "[dhms]$" . -}}
+{{- $total = add $total (mul $n (get (dict "d" 86400 "h" 3600 "m" 60 "s" 1) $unit)) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/* The label that marks the metrics Services (what the ServiceMonitor selects). */}}
+{{- define "palisade.metricsLabel" -}}
+palisade.dev/metrics: "true"
 {{- end -}}
