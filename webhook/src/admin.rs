@@ -32,6 +32,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    // The same test as /readyz, so alerts can tell "up but not ready" from "ready".
+    state
+        .metrics
+        .set_ready(!state.is_draining() && state.is_synced());
     match state.metrics.encode() {
         Ok(text) => (
             [(

@@ -14,7 +14,7 @@ use kube::core::admission::{
     AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 use kube::core::response::StatusSummary;
-use palisade_policy::{Facts, review_request_keeping_subject};
+use palisade_policy::{Decision, Facts, PolicyKind, review_request_keeping_subject};
 use tracing::{debug, info, warn};
 
 use crate::AppState;
@@ -160,6 +160,7 @@ pub async fn decide(
         gate.review(subject, &facts, &mut decision, !req.dry_run)
             .await;
     }
+    count_violating_policies(state, &decision);
     let warnings = decision.warnings();
     let outcome = if let Some(message) = decision.denial_message() {
         info!(
@@ -187,6 +188,20 @@ pub async fn decide(
         response.warnings = Some(warnings);
     }
     (response, outcome)
+}
+
+/// One count per policy that found violations in this request, however many it found.
+fn count_violating_policies(state: &AppState, decision: &Decision) {
+    let mut counted: Vec<(PolicyKind, &str)> = Vec::new();
+    for v in &decision.violations {
+        let key = (v.kind, v.policy.as_str());
+        if !counted.contains(&key) {
+            counted.push(key);
+            state
+                .metrics
+                .policy_violated(v.kind.as_str(), &v.policy, v.mode.as_str());
+        }
+    }
 }
 
 fn deny(

@@ -74,6 +74,9 @@ pub enum TlsError {
 
     #[error("the certificate and key are not a usable pair")]
     Config(#[source] rustls::Error),
+
+    #[error("the certificate is not a valid X.509 certificate")]
+    Certificate(#[source] x509_parser::error::X509Error),
 }
 
 pub use palisade_process::report;

@@ -48,6 +48,13 @@ struct ReloadLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PolicyLabels {
+    /// `Kind/name`, as denials name the policy.
+    policy: String,
+    mode: &'static str,
+}
+
 /// Seconds. Decisions from memory take tens of microseconds, so the low end is fine-grained.
 const DURATION_BUCKETS: [f64; 16] = [
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -63,6 +70,9 @@ pub struct Metrics {
     policies_loaded: Gauge,
     policy_errors: Gauge,
     tls_reloads: Family<ReloadLabels, Counter>,
+    violating: Family<PolicyLabels, Counter>,
+    certificate_expiry: Gauge,
+    ready: Gauge,
 }
 
 impl Default for Metrics {
@@ -79,6 +89,9 @@ impl Metrics {
         let policies_loaded = Gauge::default();
         let policy_errors = Gauge::default();
         let tls_reloads = Family::<ReloadLabels, Counter>::default();
+        let violating = Family::<PolicyLabels, Counter>::default();
+        let certificate_expiry = Gauge::default();
+        let ready = Gauge::default();
         // Counters get their `_total` suffix from the encoder.
         registry.register(
             "palisade_admission_requests",
@@ -105,6 +118,21 @@ impl Metrics {
             "Attempts to load a changed serving certificate, by result",
             tls_reloads.clone(),
         );
+        registry.register(
+            "palisade_admission_policy_violations",
+            "Admission requests in which a policy found violations, by policy (Kind/name) and its mode (Enforce: denied, Warn: warned, Audit: recorded)",
+            violating.clone(),
+        );
+        registry.register(
+            "palisade_webhook_certificate_expiry_timestamp_seconds",
+            "notAfter of the serving certificate in use, as Unix time (time left: this minus time())",
+            certificate_expiry.clone(),
+        );
+        registry.register(
+            "palisade_webhook_ready",
+            "1 while this replica answers /readyz with ok (policies synced, not shutting down), as of the scrape",
+            ready.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -112,6 +140,9 @@ impl Metrics {
             policies_loaded,
             policy_errors,
             tls_reloads,
+            violating,
+            certificate_expiry,
+            ready,
         }
     }
 
@@ -147,6 +178,27 @@ impl Metrics {
             .inc();
     }
 
+    /// Count one request in which the policy `kind`/`name`, in `mode`, found violations.
+    /// Called once per policy and request, however many violations it found.
+    pub fn policy_violated(&self, kind: &str, name: &str, mode: &'static str) {
+        self.violating
+            .get_or_create(&PolicyLabels {
+                policy: format!("{kind}/{name}"),
+                mode,
+            })
+            .inc();
+    }
+
+    /// The serving certificate now in use expires at `not_after` (Unix seconds).
+    pub fn set_certificate_expiry(&self, not_after: i64) {
+        self.certificate_expiry.set(not_after);
+    }
+
+    /// Whether `/readyz` would answer ok; set just before each scrape.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
     /// The OpenMetrics text exposition (which Prometheus scrapes natively).
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::with_capacity(4096);
@@ -157,14 +209,104 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
-    #[test]
-    fn renders_every_family_under_its_documented_name() {
+    /// The jobs the chart's ServiceMonitor scrapes (named after the metrics Services).
+    const JOBS: [&str; 2] = ["palisade-webhook-metrics", "palisade-operator-metrics"];
+
+    /// Sample names the registry exposes, from its `# TYPE` lines: a counter's `_total`, a
+    /// histogram's `_bucket`, `_sum` and `_count`, a gauge's own name.
+    fn exposed_names(text: &str) -> BTreeSet<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .flat_map(|l| {
+                let (name, kind) = l.split_once(' ').expect("# TYPE <name> <kind>");
+                let suffixes: &[&str] = match kind {
+                    "counter" => &["_total"],
+                    "histogram" => &["_bucket", "_sum", "_count"],
+                    _ => &[""],
+                };
+                suffixes.iter().map(move |s| format!("{name}{s}"))
+            })
+            .collect()
+    }
+
+    /// Every `palisade_*` metric `text` names, with the job its selector names first
+    /// (`palisade_x{job="…"`); a name without one fails the test.
+    fn queried_metrics(file: &str, text: &str) -> Vec<(String, &'static str)> {
+        let mut found = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("palisade_") {
+            let tail = &rest[at..];
+            let len = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let (name, after) = tail.split_at(len);
+            let job = JOBS
+                .into_iter()
+                .find(|job| after.starts_with(&format!("{{job=\"{job}\"")))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{file}: {name} must be selected by its job first ({{job=\"…\",…}}): {}",
+                        after.chars().take(60).collect::<String>()
+                    )
+                });
+            found.push((name.to_owned(), job));
+            rest = after;
+        }
+        found
+    }
+
+    /// The dashboard's strings (queries, descriptions) and the PrometheusRule template.
+    fn dashboard_and_alerts() -> Vec<(&'static str, String)> {
+        fn strings(v: &serde_json::Value, out: &mut String) {
+            match v {
+                serde_json::Value::String(s) => {
+                    out.push_str(s);
+                    out.push('\n');
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+                _ => {}
+            }
+        }
+        let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/palisade");
+        let read = |path: &str| {
+            std::fs::read_to_string(format!("{chart}/{path}"))
+                .unwrap_or_else(|e| panic!("{chart}/{path}: {e}"))
+        };
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&read("dashboards/palisade.json")).expect("dashboard JSON");
+        let mut text = String::new();
+        strings(&dashboard, &mut text);
+        vec![
+            ("dashboards/palisade.json", text),
+            (
+                "templates/prometheusrule.yaml",
+                read("templates/prometheusrule.yaml"),
+            ),
+        ]
+    }
+
+    /// Metrics with a series in every family: the encoder leaves out families with none.
+    fn populated() -> Metrics {
         let m = Metrics::new();
         m.observe_request("Pod", "CREATE", Outcome::Denied, Duration::from_micros(80));
         m.set_policies(3, 1);
         m.tls_reload(true);
+        m.policy_violated("SecurityPolicy", "restricted", "Enforce");
+        m.policy_violated("SecurityPolicy", "restricted", "Enforce");
+        m.policy_violated("ScanPolicy", "prod", "Warn");
+        m.set_certificate_expiry(1_790_000_000);
+        m.set_ready(true);
+        m
+    }
+
+    #[test]
+    fn renders_every_family_under_its_documented_name() {
+        let m = populated();
         let text = m.encode().expect("encodes");
         for line in [
             "palisade_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",decision=\"denied\"} 1",
@@ -173,8 +315,41 @@ mod tests {
             "palisade_policies_loaded 3",
             "palisade_policy_errors 1",
             "palisade_tls_reloads_total{result=\"success\"} 1",
+            "palisade_admission_policy_violations_total{policy=\"SecurityPolicy/restricted\",mode=\"Enforce\"} 2",
+            "palisade_admission_policy_violations_total{policy=\"ScanPolicy/prod\",mode=\"Warn\"} 1",
+            "palisade_webhook_certificate_expiry_timestamp_seconds 1790000000",
+            "palisade_webhook_ready 1",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_dashboard_and_the_alerts_query_only_metrics_this_binary_registers() {
+        let exposed = exposed_names(&populated().encode().expect("encodes"));
+        // The rule of the names above, on a family of each kind.
+        for name in [
+            "palisade_admission_requests_total",
+            "palisade_admission_duration_seconds_bucket",
+            "palisade_webhook_ready",
+        ] {
+            assert!(exposed.contains(name), "{name} not in {exposed:?}");
+        }
+        for (file, text) in dashboard_and_alerts() {
+            let mine: BTreeSet<String> = queried_metrics(file, &text)
+                .into_iter()
+                .filter(|(_, job)| *job == "palisade-webhook-metrics")
+                .map(|(name, _)| name)
+                .collect();
+            assert!(
+                !mine.is_empty(),
+                "{file} queries none of this binary's metrics"
+            );
+            let unknown: Vec<&String> = mine.difference(&exposed).collect();
+            assert!(
+                unknown.is_empty(),
+                "{file} queries {unknown:?} under job palisade-webhook-metrics, which registers only {exposed:?}"
+            );
         }
     }
 }

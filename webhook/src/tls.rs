@@ -50,6 +50,33 @@ pub fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerConfig, Tl
     Ok(config)
 }
 
+/// notAfter of the first certificate of the chain (the one served), as Unix seconds.
+pub fn not_after(cert_pem: &[u8]) -> Result<i64, TlsError> {
+    let first = CertificateDer::pem_slice_iter(cert_pem)
+        .next()
+        .ok_or(TlsError::NoCertificate)?
+        .map_err(TlsError::CertificatePem)?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(&first).map_err(|e| TlsError::Certificate(e.into()))?;
+    Ok(cert.validity().not_after.timestamp())
+}
+
+/// Export the certificate's notAfter; a certificate rustls serves but x509-parser cannot read
+/// only costs the metric, which keeps its previous value.
+fn export_expiry(metrics: &Metrics, files: &TlsFiles, cert_pem: &[u8]) {
+    match not_after(cert_pem) {
+        Ok(at) => metrics.set_certificate_expiry(at),
+        Err(source) => {
+            let e = Error::Tls {
+                cert: files.cert.clone(),
+                key: files.key.clone(),
+                source,
+            };
+            warn!(error = %crate::error::report(&e), "cannot read the serving certificate's expiry for the metric");
+        }
+    }
+}
+
 /// Keeps the served configuration in step with the files.
 #[derive(Debug)]
 pub struct Reloader {
@@ -79,6 +106,7 @@ impl Reloader {
             source,
         })?;
         info!(cert = %files.cert.display(), "serving certificate loaded");
+        export_expiry(&metrics, &files, &cert);
         Ok(Reloader {
             config: RustlsConfig::from_config(Arc::new(config)),
             files,
@@ -117,6 +145,7 @@ impl Reloader {
             Ok(config) => {
                 self.config.reload_from_config(Arc::new(config));
                 self.metrics.tls_reload(true);
+                export_expiry(&self.metrics, &self.files, &self.seen.0);
                 info!(cert = %self.files.cert.display(), "serving certificate reloaded");
                 Poll::Reloaded
             }
@@ -154,4 +183,75 @@ async fn read(path: &Path) -> Result<Vec<u8>, Error> {
         path: path.to_owned(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, KeyPair, date_time_ymd};
+
+    /// A self-signed certificate for localhost valid until midnight UTC of the given day:
+    /// (cert PEM, key PEM).
+    fn pair(year: i32, month: u8, day: u8) -> (String, String) {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        params.not_after = date_time_ymd(year, month, day);
+        let cert = params.self_signed(&key).expect("self-signed");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn expiry_metric(metrics: &Metrics) -> String {
+        let text = metrics.encode().expect("encodes");
+        text.lines()
+            .find_map(|l| l.strip_prefix("palisade_webhook_certificate_expiry_timestamp_seconds "))
+            .unwrap_or_else(|| panic!("no expiry sample in\n{text}"))
+            .to_owned()
+    }
+
+    #[test]
+    fn not_after_is_the_served_certificates_not_the_chains_later_ones() {
+        let (leaf, _) = pair(2031, 3, 1);
+        let (ca, _) = pair(2040, 1, 1);
+        let chain = format!("{leaf}{ca}");
+        // 2031-03-01T00:00:00Z
+        assert_eq!(not_after(chain.as_bytes()).expect("parses"), 1_930_089_600);
+        assert!(matches!(not_after(b""), Err(TlsError::NoCertificate)));
+        let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            not_after(garbage.as_bytes()),
+            Err(TlsError::Certificate(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_expiry_metric_follows_every_reload_and_ignores_rejected_pairs() {
+        let dir = std::env::temp_dir().join(format!("palisade-tls-expiry-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let files = TlsFiles {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+        };
+        let write = |(cert, key): &(String, String)| {
+            std::fs::write(&files.cert, cert).expect("write cert");
+            std::fs::write(&files.key, key).expect("write key");
+        };
+        let metrics = Arc::new(Metrics::new());
+        write(&pair(2030, 1, 1));
+        let mut reloader = Reloader::load(files.clone(), metrics.clone())
+            .await
+            .expect("loads");
+        assert_eq!(expiry_metric(&metrics), "1893456000");
+
+        write(&pair(2030, 4, 1));
+        assert_eq!(reloader.poll().await, Poll::Reloaded);
+        assert_eq!(expiry_metric(&metrics), "1901232000");
+
+        // A certificate whose key is another's is not served, so its expiry is not shown.
+        let (cert, _) = pair(2035, 1, 1);
+        let (_, other_key) = pair(2035, 1, 1);
+        write(&(cert, other_key));
+        assert_eq!(reloader.poll().await, Poll::Rejected);
+        assert_eq!(expiry_metric(&metrics), "1901232000");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 }

@@ -268,6 +268,69 @@ async fn metrics_count_decisions() {
         "palisade_admission_duration_seconds_count 3",
         "palisade_policies_loaded 1",
         "palisade_policy_errors 0",
+        "palisade_admission_policy_violations_total{policy=\"SecurityPolicy/no-privileged\",mode=\"Enforce\"} 1",
+        "palisade_webhook_ready 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
+
+async fn metrics_text(s: &AppState) -> String {
+    let resp = admin::router(s.clone())
+        .oneshot(
+            Request::get("/metrics")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+    String::from_utf8(
+        to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec(),
+    )
+    .expect("utf-8")
+}
+
+#[tokio::test]
+async fn a_policy_counts_once_per_request_however_many_violations_it_finds() {
+    let s = state(&[NO_PRIVILEGED, WARN_NON_ROOT]);
+    let mut two_containers = pod("two", true);
+    let mut container = two_containers["spec"]["containers"][0].clone();
+    container["securityContext"]["runAsNonRoot"] = json!(false);
+    let mut second = container.clone();
+    second["name"] = json!("sidecar");
+    two_containers["spec"]["containers"] = json!([container, second]);
+    let r = judge(
+        &s,
+        "/validate",
+        &review("two", "CREATE", &two_containers, None),
+    )
+    .await;
+    assert_eq!(r["allowed"], false);
+    let denial = r["status"]["message"].as_str().expect("a message");
+    assert_eq!(
+        denial.matches("SecurityPolicy/no-privileged").count(),
+        2,
+        "{denial}"
+    );
+    assert_eq!(
+        r["warnings"].as_array().map(Vec::len),
+        Some(2),
+        "one warning per container: {r}"
+    );
+    judge(
+        &s,
+        "/validate",
+        &review("one", "CREATE", &pod("one", false), None),
+    )
+    .await;
+    let text = metrics_text(&s).await;
+    for line in [
+        "palisade_admission_policy_violations_total{policy=\"SecurityPolicy/no-privileged\",mode=\"Enforce\"} 1",
+        "palisade_admission_policy_violations_total{policy=\"SecurityPolicy/non-root-advice\",mode=\"Warn\"} 1",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
@@ -317,6 +380,8 @@ async fn before_the_first_sync_calls_fail_so_the_failure_policy_decides() {
         .await
         .expect("infallible");
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let text = metrics_text(&s).await;
+    assert!(text.contains("\npalisade_webhook_ready 0\n"), "{text}");
 
     let policies = palisade_policy::parse_policies(NO_PRIVILEGED).expect("parses");
     let (set, _) = PolicySet::compile_all(&policies);
