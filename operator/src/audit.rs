@@ -1003,7 +1003,9 @@ pub async fn run(
                     () = tokio::time::sleep(DEBOUNCE) => {}
                 }
             }
-            match audit_once(&client, &config, &metrics, scans.as_ref()).await {
+            let result = audit_once(&client, &config, &metrics, scans.as_ref()).await;
+            metrics.audited(result.is_ok(), jiff::Timestamp::now());
+            match result {
                 Ok(findings) => {
                     for gone in scan_audited
                         .iter()

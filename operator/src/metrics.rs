@@ -60,6 +60,11 @@ struct ScanPolicyImageLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RunResultLabels {
+    result: &'static str,
+}
+
 /// Seconds. A scan downloads layers: from under a second (a cached inventory) to minutes.
 const SCAN_DURATION_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0];
 
@@ -79,6 +84,8 @@ pub struct Metrics {
     leader: Gauge,
     policies: Family<ReadyLabels, Gauge>,
     audit_violations: Family<AuditLabels, Gauge>,
+    audit_runs: Family<RunResultLabels, Counter>,
+    audit_last_success: Gauge,
     /// The rules last reported per policy, to drop series an audit no longer finds.
     audited_rules: Mutex<HashMap<String, Vec<String>>>,
     scans: Family<ScanResultLabels, Counter>,
@@ -139,6 +146,18 @@ impl Metrics {
             "Violations found by the background audit of running workloads, by policy and rule",
             audit_violations.clone(),
         );
+        let audit_runs = Family::<RunResultLabels, Counter>::default();
+        let audit_last_success = Gauge::default();
+        registry.register(
+            "palisade_audit_runs",
+            "Background audits by result (success, error); only the leader audits",
+            audit_runs.clone(),
+        );
+        registry.register(
+            "palisade_audit_last_success_timestamp_seconds",
+            "When the last background audit finished without error, as Unix time (0: none yet in this process)",
+            audit_last_success.clone(),
+        );
         let scans = Family::<ScanResultLabels, Counter>::default();
         let scan_duration = Histogram::new(SCAN_DURATION_BUCKETS);
         let database_info = Family::<DatabaseInfoLabels, Gauge>::default();
@@ -190,6 +209,8 @@ impl Metrics {
             leader,
             policies,
             audit_violations,
+            audit_runs,
+            audit_last_success,
             audited_rules: Mutex::default(),
         }
     }
@@ -276,6 +297,17 @@ impl Metrics {
         }
     }
 
+    /// Count one background audit; a successful one finished at `at`.
+    pub fn audited(&self, ok: bool, at: jiff::Timestamp) {
+        let result = if ok { "success" } else { "error" };
+        self.audit_runs
+            .get_or_create(&RunResultLabels { result })
+            .inc();
+        if ok {
+            self.audit_last_success.set(at.as_second());
+        }
+    }
+
     /// Count one image scan and how long it took.
     pub fn scanned(&self, ok: bool, elapsed: Duration) {
         let result = if ok { "scanned" } else { "failed" };
@@ -333,10 +365,89 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
-    #[test]
-    fn renders_every_family_under_its_documented_name() {
+    /// The jobs the chart's ServiceMonitor scrapes (named after the metrics Services).
+    const JOBS: [&str; 2] = ["palisade-webhook-metrics", "palisade-operator-metrics"];
+
+    /// Sample names the registry exposes, from its `# TYPE` lines: a counter's `_total`, a
+    /// histogram's `_bucket`, `_sum` and `_count`, a gauge's own name.
+    fn exposed_names(text: &str) -> BTreeSet<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .flat_map(|l| {
+                let (name, kind) = l.split_once(' ').expect("# TYPE <name> <kind>");
+                let suffixes: &[&str] = match kind {
+                    "counter" => &["_total"],
+                    "histogram" => &["_bucket", "_sum", "_count"],
+                    _ => &[""],
+                };
+                suffixes.iter().map(move |s| format!("{name}{s}"))
+            })
+            .collect()
+    }
+
+    /// Every `palisade_*` metric `text` names, with the job its selector names first
+    /// (`palisade_x{job="…"`); a name without one fails the test.
+    fn queried_metrics(file: &str, text: &str) -> Vec<(String, &'static str)> {
+        let mut found = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("palisade_") {
+            let tail = &rest[at..];
+            let len = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let (name, after) = tail.split_at(len);
+            let job = JOBS
+                .into_iter()
+                .find(|job| after.starts_with(&format!("{{job=\"{job}\"")))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{file}: {name} must be selected by its job first ({{job=\"…\",…}}): {}",
+                        after.chars().take(60).collect::<String>()
+                    )
+                });
+            found.push((name.to_owned(), job));
+            rest = after;
+        }
+        found
+    }
+
+    /// The dashboard's strings (queries, descriptions) and the PrometheusRule template.
+    fn dashboard_and_alerts() -> Vec<(&'static str, String)> {
+        fn strings(v: &serde_json::Value, out: &mut String) {
+            match v {
+                serde_json::Value::String(s) => {
+                    out.push_str(s);
+                    out.push('\n');
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+                _ => {}
+            }
+        }
+        let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/palisade");
+        let read = |path: &str| {
+            std::fs::read_to_string(format!("{chart}/{path}"))
+                .unwrap_or_else(|e| panic!("{chart}/{path}: {e}"))
+        };
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&read("dashboards/palisade.json")).expect("dashboard JSON");
+        let mut text = String::new();
+        strings(&dashboard, &mut text);
+        vec![
+            ("dashboards/palisade.json", text),
+            (
+                "templates/prometheusrule.yaml",
+                read("templates/prometheusrule.yaml"),
+            ),
+        ]
+    }
+
+    /// Metrics with a series in every family: the encoder leaves out families with none.
+    fn populated() -> Metrics {
         let m = Metrics::new();
         m.reconciled("securitypolicy", true, Duration::from_millis(3));
         m.reconciled("securitypolicy", false, Duration::from_millis(3));
@@ -350,6 +461,18 @@ mod tests {
         m.set_scan_database("Alpine:v3.18", "Alpine:v3.18@aaaaaaaaaaaa", at);
         m.set_scan_database("Alpine:v3.18", "Alpine:v3.18@bbbbbbbbbbbb", at);
         m.set_reports(1, 2, 3);
+        m.set_scan_policy_images("prod", 4, 1);
+        m.audited(true, at);
+        m.audited(
+            false,
+            jiff::Timestamp::from_second(1_700_000_600).expect("a time"),
+        );
+        m
+    }
+
+    #[test]
+    fn renders_every_family_under_its_documented_name() {
+        let m = populated();
         let text = m.encode().expect("encodes");
         for line in [
             "palisade_operator_reconciliations_total{controller=\"securitypolicy\",result=\"success\"} 1",
@@ -366,6 +489,11 @@ mod tests {
             "palisade_scan_database_info{ecosystem=\"Alpine:v3.18\",version=\"Alpine:v3.18@bbbbbbbbbbbb\"} 1",
             "palisade_scan_database_checked_timestamp_seconds{ecosystem=\"Alpine:v3.18\"} 1700000000",
             "palisade_imagescanreports{phase=\"Failed\"} 3",
+            "palisade_scanpolicy_images{policy=\"prod\",state=\"failing\"} 1",
+            "palisade_audit_runs_total{result=\"success\"} 1",
+            "palisade_audit_runs_total{result=\"error\"} 1",
+            // A failed audit leaves the time of the last good one.
+            "palisade_audit_last_success_timestamp_seconds 1700000000",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
@@ -373,5 +501,34 @@ mod tests {
         let text = m.encode().expect("encodes");
         assert!(!text.contains("policy=\"restricted\""), "{text}");
         assert!(!text.contains("aaaaaaaaaaaa"), "{text}");
+    }
+
+    #[test]
+    fn the_dashboard_and_the_alerts_query_only_metrics_this_binary_registers() {
+        let exposed = exposed_names(&populated().encode().expect("encodes"));
+        // The rule of the names above, on a family of each kind.
+        for name in [
+            "palisade_audit_runs_total",
+            "palisade_scan_duration_seconds_bucket",
+            "palisade_audit_last_success_timestamp_seconds",
+        ] {
+            assert!(exposed.contains(name), "{name} not in {exposed:?}");
+        }
+        for (file, text) in dashboard_and_alerts() {
+            let mine: BTreeSet<String> = queried_metrics(file, &text)
+                .into_iter()
+                .filter(|(_, job)| *job == "palisade-operator-metrics")
+                .map(|(name, _)| name)
+                .collect();
+            assert!(
+                !mine.is_empty(),
+                "{file} queries none of this binary's metrics"
+            );
+            let unknown: Vec<&String> = mine.difference(&exposed).collect();
+            assert!(
+                unknown.is_empty(),
+                "{file} queries {unknown:?} under job palisade-operator-metrics, which registers only {exposed:?}"
+            );
+        }
     }
 }
