@@ -57,7 +57,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -153,6 +153,8 @@ pub struct CertConfig {
     pub external: bool,
     /// How often [`run`] re-checks without a Secret event.
     pub resync: Duration,
+    /// The owner of the Secret (see [`crate::owner`]); never set on an external Secret.
+    pub owner: Option<OwnerReference>,
 }
 
 impl CertConfig {
@@ -173,6 +175,7 @@ impl CertConfig {
             cert_dir: None,
             external: false,
             resync: Duration::from_secs(60),
+            owner: None,
             namespace,
             service_name,
         }
@@ -553,7 +556,10 @@ pub async fn ensure(client: &Client, cfg: &CertConfig) -> Result<CaBundle, Error
     let now = SystemTime::now();
     let step = plan(existing.as_ref(), cfg, now);
     let stored = match (&step, &existing) {
-        (Plan::Keep, Some(secret)) => Stored::from_secret(secret),
+        // A Secret from before the owner was configured gains it without other change.
+        (Plan::Keep, Some(secret)) if crate::owner::has(&secret.metadata, cfg.owner.as_ref()) => {
+            Stored::from_secret(secret)
+        }
         _ => {
             let current = existing
                 .as_ref()
@@ -823,6 +829,7 @@ impl Stored {
                 namespace: Some(cfg.namespace.clone()),
                 labels: Some(labels()),
                 annotations: (!annotations.is_empty()).then_some(annotations),
+                owner_references: crate::owner::references(cfg.owner.as_ref()),
                 ..ObjectMeta::default()
             },
             type_: Some("kubernetes.io/tls".into()),

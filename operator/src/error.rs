@@ -49,6 +49,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// The object meant to own what the operator creates cannot serve as an owner.
+    #[error("{kind} {name} cannot own the webhook registration: {reason}")]
+    Owner {
+        kind: &'static str,
+        name: String,
+        reason: &'static str,
+    },
 }
 
 impl Error {

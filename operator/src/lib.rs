@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod leader;
 pub mod metrics;
+pub mod owner;
 pub mod policy_controller;
 pub mod policy_report;
 pub mod registration;

@@ -12,8 +12,8 @@ use palisade_operator::admin::{self, Health, Role};
 use palisade_operator::metrics::Metrics;
 use palisade_operator::scan_db::ScanDb;
 use palisade_operator::{
-    audit, certs, error, leader, policy_controller, registration, running_images, scan_controller,
-    scan_policy_controller,
+    audit, certs, error, leader, owner, policy_controller, registration, running_images,
+    scan_controller, scan_policy_controller,
 };
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
@@ -258,6 +258,13 @@ struct WebhookArgs {
     /// settings), off with --webhook-url (a webhook run by hand may not know the list).
     #[arg(long, env = "PALISADE_PROTECT_EXEMPT_LABEL", action = ArgAction::Set)]
     protect_exempt_label: Option<bool>,
+
+    /// Make the webhook registration and the certificate Secret dependents of this
+    /// ClusterRole (the install's own), so that deleting the install (helm uninstall,
+    /// kubectl delete, an Argo CD prune) lets the garbage collector remove them as well: a
+    /// registration left behind would refuse every pod. Needs get on that ClusterRole.
+    #[arg(long, value_name = "NAME", env = "PALISADE_OWNER_CLUSTER_ROLE")]
+    owner_cluster_role: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -341,8 +348,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let metrics = metrics.clone();
         let health = health.clone();
         let identity = identity.clone();
+        let owner_cluster_role = args.webhook.owner_cluster_role.clone();
         move |stop: watch::Receiver<bool>| async move {
-            let registration_config = with_selector_mode(&client, registration_config).await;
+            let mut registration_config = with_selector_mode(&client, registration_config).await;
+            let mut cert_config = cert_config;
+            if let Some(name) = &owner_cluster_role {
+                // Without the owner, the registration would outlive an uninstall: nothing is
+                // registered until it can be read.
+                let owner = loop {
+                    match owner::cluster_role(&client, name).await {
+                        Ok(owner) => break owner,
+                        Err(e) => {
+                            tracing::warn!(error = %error::report(&e), "retrying in 5s");
+                            if *stop.borrow() {
+                                return;
+                            }
+                            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                        }
+                    }
+                };
+                info!(cluster_role = %name, "the webhook registration and certificate Secret are owned by this ClusterRole");
+                registration_config.owner = Some(owner.clone());
+                if !cert_config.external {
+                    cert_config.owner = Some(owner);
+                }
+            }
             let webhook = {
                 let client = client.clone();
                 certs::run(client.clone(), cert_config, move |bundle| {

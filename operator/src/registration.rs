@@ -44,7 +44,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    LabelSelector, LabelSelectorRequirement, ObjectMeta,
+    LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference,
 };
 use k8s_openapi::apimachinery::pkg::version::Info;
 use kube::Client;
@@ -142,6 +142,9 @@ pub struct RegistrationConfig {
     pub namespace_selector_mode: NamespaceSelectorMode,
     /// Render `namespaces.palisade.dev` (label mode only; see the module doc).
     pub protect_exempt_label: bool,
+    /// The owner of the registration (see [`crate::owner`]): deleting it deletes the
+    /// registration.
+    pub owner: Option<OwnerReference>,
 }
 
 impl RegistrationConfig {
@@ -157,6 +160,7 @@ impl RegistrationConfig {
             excluded_namespaces: Vec::new(),
             namespace_selector_mode: NamespaceSelectorMode::ExemptLabel,
             protect_exempt_label: false,
+            owner: None,
         }
     }
 
@@ -367,6 +371,7 @@ pub fn render(cfg: &RegistrationConfig, ca_bundle: &CaBundle) -> ValidatingWebho
         metadata: ObjectMeta {
             name: Some(cfg.name.clone()),
             labels: Some(labels()),
+            owner_references: crate::owner::references(cfg.owner.as_ref()),
             ..ObjectMeta::default()
         },
         webhooks: Some(webhooks),
@@ -442,7 +447,13 @@ fn same(
     let webhooks = |c: &ValidatingWebhookConfiguration| -> Vec<ValidatingWebhook> {
         c.webhooks.iter().flatten().map(normalize).collect()
     };
-    labels_present && webhooks(current) == webhooks(desired)
+    let owners_present = desired
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .all(|o| crate::owner::has(&current.metadata, Some(o)));
+    labels_present && owners_present && webhooks(current) == webhooks(desired)
 }
 
 async fn sync_exempt_labels(client: &Client, cfg: &RegistrationConfig) -> Result<(), Error> {

@@ -239,3 +239,83 @@ async fn apply_with_the_mode_of_the_server() {
         let _ = api.delete(&cfg.name, &DeleteParams::default()).await;
     }
 }
+
+/// With an owner ClusterRole, the registration and the certificate Secret are deleted by the
+/// garbage collector once the ClusterRole is: what makes `helm uninstall` leave nothing
+/// that refuses pods. A registration written before the owner was configured gains it.
+#[tokio::test]
+#[ignore = "needs PALISADE_E2E_KUBECONFIG"]
+async fn registration_and_secret_go_with_their_owner_cluster_role() {
+    use k8s_openapi::api::core::v1::Secret;
+    use k8s_openapi::api::rbac::v1::ClusterRole;
+
+    let client = client().await;
+    let name = format!("palisade-owner-{}", suffix());
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    let role = ClusterRole {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    roles
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("create ClusterRole");
+    let owner = palisade_operator::owner::cluster_role(&client, &name)
+        .await
+        .expect("owner reference");
+
+    let namespace = format!("palisade-owner-{}", suffix());
+    create_namespace(&client, &namespace, &[]).await;
+    let mut cert = CertConfig::new(namespace.clone(), "palisade-webhook");
+    cert.secret_name = name.clone();
+    // First without the owner, as an older operator wrote them.
+    let mut cfg = config(&name, &namespace);
+    // Labels on namespaces are another test's subject.
+    cfg.namespace_selector_mode = NamespaceSelectorMode::MetadataName;
+    registration::apply(&client, &cfg, &ca_bundle())
+        .await
+        .expect("apply");
+    certs::ensure(&client, &cert).await.expect("Secret");
+    cfg.owner = Some(owner.clone());
+    cert.owner = Some(owner.clone());
+    registration::apply(&client, &cfg, &ca_bundle())
+        .await
+        .expect("apply with owner");
+    certs::ensure(&client, &cert)
+        .await
+        .expect("Secret with owner");
+    let vwcs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let vwc = vwcs.get(&name).await.expect("registration");
+    assert_eq!(
+        vwc.owner_references(),
+        std::slice::from_ref(&owner),
+        "the registration gained its owner"
+    );
+    let secret = secrets.get(&name).await.expect("Secret");
+    assert_eq!(
+        secret.owner_references(),
+        [owner],
+        "the Secret gained its owner"
+    );
+
+    roles
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("delete ClusterRole");
+    crate::common::eventually("the garbage collector deletes both", || {
+        let (vwcs, secrets, name) = (vwcs.clone(), secrets.clone(), name.clone());
+        async move {
+            let vwc = vwcs.get_opt(&name).await.expect("get registration");
+            let secret = secrets.get_opt(&name).await.expect("get Secret");
+            (vwc.is_none() && secret.is_none()).then_some(())
+        }
+    })
+    .await;
+    let _ = Api::<Namespace>::all(client)
+        .delete(&namespace, &DeleteParams::default())
+        .await;
+}

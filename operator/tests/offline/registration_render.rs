@@ -306,3 +306,21 @@ fn selector_mode_by_server_version() {
         );
     }
 }
+
+#[test]
+fn the_owner_goes_into_the_metadata_only_when_configured() {
+    let mut cfg = RegistrationConfig::new("palisade-system", service());
+    let vwc = registration::render(&cfg, &bundle());
+    assert_eq!(vwc.metadata.owner_references, None);
+
+    let owner = k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+        api_version: "rbac.authorization.k8s.io/v1".into(),
+        kind: "ClusterRole".into(),
+        name: "palisade-operator".into(),
+        uid: "0b5e".into(),
+        ..Default::default()
+    };
+    cfg.owner = Some(owner.clone());
+    let vwc = registration::render(&cfg, &bundle());
+    assert_eq!(vwc.metadata.owner_references, Some(vec![owner]));
+}
