@@ -1,0 +1,54 @@
+# Palisade's images: one target per binary, each the release binary with only the runtime
+# files it needs (glibc, libgcc, CA certificates, a passwd entry for 65532). No shell, no
+# package manager; runs as 65532 and with a read-only root filesystem.
+#
+#   docker build --target palisade-operator -t palisade-operator .
+#   docker build --target palisade-webhook  -t palisade-webhook .
+#   docker build --target palisade          -t palisade .
+#
+# `make images` builds the same targets with buildah from binaries built on the machine,
+# handing hack/image-rootfs.sh's output in as the `rootfs` stage
+# (--build-context rootfs=target/image-rootfs), so that no base image is pulled.
+
+ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
+
+FROM ${RUST_IMAGE} AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p palisade-operator -p palisade-webhook -p palisade-cli \
+ && hack/image-rootfs.sh target/release /rootfs palisade-operator palisade-webhook palisade
+
+FROM scratch AS rootfs
+COPY --from=build /rootfs/ /
+
+FROM scratch AS runtime
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.source="https://github.com/palisade-dev/palisade" \
+      org.opencontainers.image.url="https://github.com/palisade-dev/palisade" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="Palisade" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
+COPY --from=rootfs /base/ /
+USER 65532:65532
+
+FROM runtime AS palisade-operator
+LABEL org.opencontainers.image.title="palisade-operator" \
+      org.opencontainers.image.description="Palisade operator: policies' status, webhook registration and certificates, audit, image scanning"
+COPY --from=rootfs /bin/palisade-operator /usr/local/bin/palisade-operator
+ENTRYPOINT ["/usr/local/bin/palisade-operator"]
+
+FROM runtime AS palisade-webhook
+LABEL org.opencontainers.image.title="palisade-webhook" \
+      org.opencontainers.image.description="Palisade validating admission webhook"
+COPY --from=rootfs /bin/palisade-webhook /usr/local/bin/palisade-webhook
+ENTRYPOINT ["/usr/local/bin/palisade-webhook"]
+
+FROM runtime AS palisade
+LABEL org.opencontainers.image.title="palisade" \
+      org.opencontainers.image.description="Palisade CLI: check workloads against policies, scan images"
+COPY --from=rootfs /bin/palisade /usr/local/bin/palisade
+ENTRYPOINT ["/usr/local/bin/palisade"]
