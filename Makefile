@@ -2,13 +2,19 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help run demo test unit e2e lint fmt crds deploy bench bench-admission bench-scan bench-reports scan-tools
+.PHONY: help run run-local images demo test unit e2e lint fmt crds deploy bench bench-admission bench-scan bench-reports scan-tools
 
 help: ## List the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-run: ## Run Palisade against KUBECONFIG's cluster, or a local control plane it starts (Ctrl-C stops all)
+run: ## Install Palisade with its chart and images built here: into KUBECONFIG's cluster, or a local cluster it starts (Ctrl-C removes it)
 	@hack/run.sh
+
+run-local: ## The developer loop: the binaries as local processes against the local cluster (or KUBECONFIG's, on this machine)
+	@hack/run-local.sh
+
+images: ## Build the images (Dockerfile, buildah) and push them to the local cluster's registry or REGISTRY=HOST:PORT
+	@hack/images.sh $(if $(REGISTRY),--registry $(REGISTRY))
 
 demo: ## Judge the sample workloads against the sample policies, printed as kubectl shows it
 	$(CARGO) build --locked -q -p palisade-cli
@@ -27,7 +33,7 @@ unit: scan-tools ## Every test except the end-to-end ones
 e2e: ## Control-plane tests: the e2e suite and the operator's API-server tests (see "End-to-end tests" in the README)
 	@hack/e2e.sh
 
-scan-tools: ## Install the Debian tools the scanner's tests run (rpm, docker-registry, umoci, skopeo, debootstrap)
+scan-tools: ## Install the Debian tools the tests run (rpm, docker-registry, umoci, skopeo, debootstrap, lua5.1)
 	@hack/scan-tools.sh
 
 lint: ## Format check and clippy with -D warnings

@@ -1,72 +1,65 @@
 #!/usr/bin/env bash
-# `make run`: Palisade in the foreground against a cluster, until Ctrl-C.
+# `make run`: Palisade installed by its Helm chart from images built here, until Ctrl-C.
 #
-#   KUBECONFIG set    use that cluster (its API server must run on this machine's loopback)
-#   KUBECONFIG unset  start the local control plane (hack/local-cluster.sh) first; its
-#                     kubeconfig goes to .palisade/kubeconfig
+#   KUBECONFIG unset  start the local cluster (hack/local-cluster.sh: a control plane and a
+#                     real node with a local registry); its kubeconfig goes to
+#                     .palisade/kubeconfig
+#   KUBECONFIG set    use that cluster; PALISADE_REGISTRY must name a registry it pulls from
+#                     (the images are pushed there)
 #
-# Then palisade-operator and palisade-webhook run as local processes: the operator makes the
-# CA and serving certificate (Secret palisade-webhook-tls in palisade-system, mirrored into
-# .palisade/run/tls for the webhook), registers the webhook at https://127.0.0.1:<port>
-# (ValidatingWebhookConfiguration palisade), keeps SecurityPolicy status and audits what
-# runs. The sample policies and their namespaces are applied and what to try is printed.
-# Ctrl-C stops the operator, removes the webhook registration and stops everything else this
-# script started.
+# Then: `make images` (hack/images.sh) builds and pushes palisade-operator and
+# palisade-webhook, `helm upgrade --install` installs charts/palisade into palisade-system
+# with them and waits until every pod is Ready and the operator has registered the webhook
+# by its Service. The sample policies and their namespaces are applied, a `kubectl apply` to
+# try and the denial it gets are printed, and the pods' logs follow. Ctrl-C uninstalls the
+# release (the registration and certificate Secret go with it) and stops the local cluster
+# if this script started it.
 #
-# The API server must be able to call https://127.0.0.1:<port>, so a cluster whose API
-# server is not on this machine's loopback is refused (install the Helm chart there instead).
-#
-# Variables: PALISADE_KUBECTL (kubectl to use; default: the one matching the local control
-# plane, else `kubectl`), PALISADE_RUN_DIR (state dir, default .palisade).
+# Variables:
+#   PALISADE_RUN_DETACH=1   print what to try and exit, leaving Palisade installed
+#   PALISADE_KUBECTL        kubectl to use (default: the one matching the local cluster)
+#   PALISADE_RUN_DIR        state dir (default .palisade)
+#   PALISADE_HELM_ARGS      more `helm upgrade --install` arguments, split on whitespace
+#                           (e.g. "--set webhook.replicas=3")
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 STATE=$(realpath -m "${PALISADE_RUN_DIR:-.palisade}")
 CLUSTER_DIR="$STATE/cluster"
-RUN="$STATE/run"
-# The operator's ValidatingWebhookConfiguration.
-REGISTRATION=palisade
+NAMESPACE=palisade-system
+RELEASE=palisade
+DETACH=${PALISADE_RUN_DETACH:-0}
 
-say() { printf '==> %s\n' "$*" >&2; }
+say() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 die() {
   printf 'ERROR: %s\n' "$*" >&2
   exit 1
 }
 
 STARTED_CLUSTER=false
-REGISTERED=false
-WEBHOOK_PID=""
-OPERATOR_PID=""
-# stop NAME PID: SIGTERM, up to 10 s, then SIGKILL.
-stop() {
-  kill -0 "$2" 2>/dev/null || return 0
-  say "stopping $1 (pid $2)"
-  kill -TERM "$2" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "$2" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$2" 2>/dev/null
-}
+INSTALLED=false
+LOGS_PID=""
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   set +e
-  echo >&2
-  # The operator first, so that it cannot register the webhook again; then the registration,
-  # before the webhook stops: with failurePolicy Fail, a registered webhook that is gone
-  # would refuse every pod outside the exempt namespaces.
-  [[ -n $OPERATOR_PID ]] && stop palisade-operator "$OPERATOR_PID"
-  if $REGISTERED; then
-    say "removing the ValidatingWebhookConfiguration $REGISTRATION"
-    k delete validatingwebhookconfiguration "$REGISTRATION" --ignore-not-found >&2
+  [[ -n $LOGS_PID ]] && kill "$LOGS_PID" 2>/dev/null
+  if [[ $DETACH == 1 && $rc == 0 ]]; then
+    exit 0
   fi
-  [[ -n $WEBHOOK_PID ]] && stop palisade-webhook "$WEBHOOK_PID"
+  echo >&2
+  if $INSTALLED; then
+    say "helm uninstall $RELEASE (the webhook registration and certificate Secret go with it)"
+    "$HELM" uninstall "$RELEASE" --namespace "$NAMESPACE" --wait --timeout 2m >&2
+  fi
   if $STARTED_CLUSTER; then
-    say "stopping the local control plane"
+    say "stopping the local cluster"
     hack/local-cluster.sh down --dir "$CLUSTER_DIR" 2>&1 | sed 's/^/    /' >&2
     rm -f "$STATE/kubeconfig"
   elif [[ -n ${KUBECONFIG:-} ]]; then
-    say "left in the cluster: the CRDs and the sample policies (kubectl delete -f config/samples/ removes the policies)"
+    say "left in the cluster: the CRDs, namespace $NAMESPACE and the sample policies (kubectl delete -f config/samples/ removes the policies)"
   fi
   exit "$rc"
 }
@@ -75,113 +68,77 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 k() { "$KUBECTL" --request-timeout=30s "$@"; }
-
-# free_port (and stop_pid, wait_for)
-# shellcheck source=hack/lib/processes.sh
-source "$REPO/hack/lib/processes.sh"
+HELM=$(hack/helm.sh --path)
 
 # ---------------------------------------------------------------- the cluster
 
+mkdir -p "$STATE"
 # A KUBECONFIG that points at our own local cluster's file (exported by an earlier
 # `make run`) counts as none when that cluster is gone.
 if [[ ${KUBECONFIG:-} == "$STATE/kubeconfig" ]] && ! hack/local-cluster.sh status --dir "$CLUSTER_DIR" >/dev/null 2>&1; then
   unset KUBECONFIG
 fi
-
-if [[ -n ${KUBECONFIG:-} ]]; then
+if [[ -n ${KUBECONFIG:-} && ${KUBECONFIG} != "$STATE/kubeconfig" ]]; then
   KUBECTL=${PALISADE_KUBECTL:-kubectl}
   say "using the cluster of KUBECONFIG=$KUBECONFIG ($(k config current-context 2>/dev/null || echo 'no current context'))"
   k version >/dev/null 2>&1 || die "the cluster of KUBECONFIG=$KUBECONFIG does not answer: $(k version 2>&1 | tail -n 1)"
+  REGISTRY=${PALISADE_REGISTRY:-}
+  [[ -n $REGISTRY ]] || die "set PALISADE_REGISTRY to a registry this cluster pulls from (the images are pushed there), or unset KUBECONFIG for the local cluster"
   LOCAL=false
-  [[ ${KUBECONFIG} == "$STATE/kubeconfig" ]] && LOCAL=true
 else
+  unset KUBECONFIG
   if hack/local-cluster.sh status --dir "$CLUSTER_DIR" >/dev/null 2>&1; then
-    say "a local control plane is already running in $CLUSTER_DIR: using it (it is left running)"
+    say "a local cluster is already running in $CLUSTER_DIR: using it (it is left running)"
   else
-    say "no KUBECONFIG: starting the local control plane (hack/local-cluster.sh; the first run builds Kubernetes, about 10 minutes)"
+    say "no KUBECONFIG: starting the local cluster (hack/local-cluster.sh; the first run builds Kubernetes, about 10 minutes)"
     STARTED_CLUSTER=true
   fi
   eval "$(hack/local-cluster.sh up --dir "$CLUSTER_DIR")"
+  [[ -n ${PALISADE_REGISTRY:-} ]] || die "the local cluster in $CLUSTER_DIR has no registry (started with --no-node?): hack/local-cluster.sh down --dir $CLUSTER_DIR, then make run"
   cp "$KUBECONFIG" "$STATE/kubeconfig"
   export KUBECONFIG="$STATE/kubeconfig"
   KUBECTL=${PALISADE_KUBECTL:-kubectl}
+  REGISTRY=$PALISADE_REGISTRY
   LOCAL=true
 fi
 SERVER=$(k config view --minify -o 'jsonpath={.clusters[0].cluster.server}')
 
-[[ $SERVER =~ ^https?://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?/?$ ]] ||
-  die "the API server ($SERVER) is not on this machine's loopback: it could not call a webhook on https://127.0.0.1; install the Helm chart (charts/palisade) on that cluster, or unset KUBECONFIG for the local control plane"
+# ---------------------------------------------------------------- images
 
-# ---------------------------------------------------------------- build
+say "building the images and pushing them to $REGISTRY (make images)"
+images=$(hack/images.sh --registry "$REGISTRY")
+sed 's/^/    /' <<<"$images" >&2
+TAG=$(awk 'NR == 1 { n = split($1, a, ":"); print a[n] }' <<<"$images")
 
-say "building palisade-operator and palisade-webhook"
-cargo build --locked -q -p palisade-operator --bin palisade-operator -p palisade-webhook --bin palisade-webhook
-rm -rf "$RUN"
-mkdir -p "$RUN"
+# ---------------------------------------------------------------- the chart
 
-# ---------------------------------------------------------------- CRDs, namespaces
-
-say "applying the CRDs (config/crd/)"
-k apply -f config/crd/ | sed 's/^/    /' >&2
-k wait --for=condition=established --timeout=60s crd/securitypolicies.palisade.dev >/dev/null
-# The operator's namespace: its certificate Secret lives there, and it is never judged.
-k get namespace palisade-system >/dev/null 2>&1 || k create namespace palisade-system >/dev/null
-
-# ---------------------------------------------------------------- operator and webhook
-
-# start NAME PIDVAR ARGS...: in its own session (a Ctrl-C reaches only this script, which
-# stops things in the right order), log in $RUN/NAME.log; sets PIDVAR.
-start() {
-  local name=$1 var=$2 pid
-  shift 2
-  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell, which execs the binary
-  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$RUN/$name.pid" "target/debug/$name" "$@" \
-    </dev/null >"$RUN/$name.log" 2>&1 &
-  for _ in $(seq 50); do [[ -s $RUN/$name.pid ]] && break; sleep 0.1; done
-  pid=$(cat "$RUN/$name.pid" 2>/dev/null) || die "$name did not start"
-  printf -v "$var" %s "$pid"
-}
-# alive NAME PID: dies with the log's tail unless the process runs.
-alive() {
-  kill -0 "$2" 2>/dev/null || die "$1 exited; last lines of $RUN/$1.log:
-$(tail -n 20 "$RUN/$1.log")"
-}
-
-PORT=$(free_port)
-ADMIN_PORT=$(free_port)
-OPERATOR_ADMIN_PORT=$(free_port)
-say "starting palisade-operator (admin http://127.0.0.1:$OPERATOR_ADMIN_PORT), log $RUN/palisade-operator.log"
-start palisade-operator OPERATOR_PID \
-  --webhook-url "https://127.0.0.1:$PORT" --cert-dir "$RUN/tls" \
-  --leader-elect=false --namespace palisade-system \
-  --admin-addr "127.0.0.1:$OPERATOR_ADMIN_PORT" --audit-interval 30s
-# From now on it may register the webhook at any moment.
-REGISTERED=true
-for i in $(seq 600); do
-  [[ -s $RUN/tls/tls.crt && -s $RUN/tls/tls.key ]] && break
-  alive palisade-operator "$OPERATOR_PID"
-  ((i < 600)) || die "palisade-operator wrote no certificate to $RUN/tls within 60s: $(tail -n 20 "$RUN/palisade-operator.log")"
-  sleep 0.1
+helm_args=(
+  upgrade --install "$RELEASE" charts/palisade --namespace "$NAMESPACE" --create-namespace
+  --set "image.registry=$REGISTRY" --set "image.tag=$TAG"
+  # A tag with -dirty is rebuilt under the same name.
+  --set image.pullPolicy=Always
+  --wait --timeout 5m
+)
+if $LOCAL; then
+  # The operator scans images from the local registry, which speaks plain HTTP.
+  helm_args+=(--set "scan.insecureRegistries={$REGISTRY}")
+fi
+read -r -a extra <<<"${PALISADE_HELM_ARGS:-}"
+helm_args+=("${extra[@]}")
+say "helm ${helm_args[*]}"
+t_install=$SECONDS
+INSTALLED=true
+"$HELM" "${helm_args[@]}" >&2
+t_ready=$SECONDS
+# Ready pods are not yet a registration: the operator makes the certificate first.
+for i in $(seq 120); do
+  svc=$(k get validatingwebhookconfiguration palisade -o 'jsonpath={.webhooks[0].clientConfig.service.name}' 2>/dev/null || true)
+  [[ $svc == palisade-webhook ]] && break
+  ((i < 120)) || die "no ValidatingWebhookConfiguration palisade naming Service palisade-webhook after 60s; the operator says: $(k -n "$NAMESPACE" logs deploy/palisade-operator --tail=20 2>&1)"
+  sleep 0.5
 done
-say "the operator wrote the webhook's certificate to $RUN/tls"
-
-say "starting palisade-webhook on https://127.0.0.1:$PORT (admin http://127.0.0.1:$ADMIN_PORT), log $RUN/palisade-webhook.log"
-start palisade-webhook WEBHOOK_PID \
-  --addr "127.0.0.1:$PORT" --admin-addr "127.0.0.1:$ADMIN_PORT" \
-  --tls-cert-file "$RUN/tls/tls.crt" --tls-key-file "$RUN/tls/tls.key"
-for i in $(seq 600); do
-  curl -fsS --max-time 2 "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1 && break
-  alive palisade-webhook "$WEBHOOK_PID"
-  ((i < 600)) || die "palisade-webhook not ready after 60s: $(tail -n 20 "$RUN/palisade-webhook.log")"
-  sleep 0.1
-done
-for i in $(seq 300); do
-  k get validatingwebhookconfiguration "$REGISTRATION" >/dev/null 2>&1 && break
-  alive palisade-operator "$OPERATOR_PID"
-  ((i < 300)) || die "palisade-operator did not register the webhook within 30s: $(tail -n 20 "$RUN/palisade-operator.log")"
-  sleep 0.1
-done
-say "the operator registered the webhook (ValidatingWebhookConfiguration $REGISTRATION, failurePolicy Fail)"
+say "installed: every pod Ready $((t_ready - t_install))s after helm started, the webhook registered by Service $((SECONDS - t_install))s after"
+k -n "$NAMESPACE" get pods -o wide >&2
 
 # ---------------------------------------------------------------- samples
 
@@ -197,8 +154,6 @@ for _ in $(seq 120); do
     DENIAL=$out
     break
   fi
-  alive palisade-webhook "$WEBHOOK_PID"
-  alive palisade-operator "$OPERATOR_PID"
   sleep 0.25
 done
 [[ -n $DENIAL ]] || die "the webhook did not refuse $TRY within 30s: $out"
@@ -207,7 +162,8 @@ done
 
 {
   echo
-  echo "Palisade is running against $SERVER."
+  echo "Palisade is running in namespace $NAMESPACE of $SERVER, installed by charts/palisade"
+  echo "with the images $REGISTRY/palisade-{operator,webhook}:$TAG."
   if $LOCAL; then
     echo
     echo "In another terminal:"
@@ -227,14 +183,25 @@ done
   echo "  kubectl apply -f config/samples/workloads/     # all sample workloads: refused, warned, admitted"
   echo "  kubectl get secpol                            # the policies: Ready, audit Violations"
   echo "  kubectl get policyreport -A                   # what the audit found in each namespace"
-  echo "  tail -f $RUN/palisade-webhook.log $RUN/palisade-operator.log"
+  echo "  kubectl -n $NAMESPACE get pods        # the operator and webhook replicas"
   echo
-  echo "Ctrl-C stops everything this started."
+  if [[ $DETACH == 1 ]]; then
+    echo "Left running. To remove: $HELM uninstall $RELEASE -n $NAMESPACE"
+    $STARTED_CLUSTER && echo "and stop the local cluster: hack/local-cluster.sh down --dir $CLUSTER_DIR"
+  else
+    echo "Their logs follow. Ctrl-C uninstalls Palisade and stops what this started."
+  fi
 } >&2
+[[ $DETACH == 1 ]] && exit 0
 
-# The foreground: until Ctrl-C, or until the webhook or the operator exits by itself.
+# The foreground: the pods' logs, until Ctrl-C.
+k -n "$NAMESPACE" logs -f --prefix --max-log-requests 10 -l app.kubernetes.io/part-of=palisade --all-containers >&2 &
+LOGS_PID=$!
 while true; do
-  alive palisade-webhook "$WEBHOOK_PID"
-  alive palisade-operator "$OPERATOR_PID"
-  sleep 1
+  sleep 2
+  if ! kill -0 "$LOGS_PID" 2>/dev/null; then
+    # A replica restarted: follow the new set.
+    k -n "$NAMESPACE" logs -f --prefix --max-log-requests 10 -l app.kubernetes.io/part-of=palisade --all-containers --since=5s >&2 &
+    LOGS_PID=$!
+  fi
 done
