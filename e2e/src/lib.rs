@@ -24,6 +24,7 @@
 
 pub mod cluster;
 pub mod http;
+pub mod install;
 pub mod kubectl;
 pub mod operator;
 pub mod process;

@@ -5,10 +5,9 @@
 //! (CVE-2023-5363 in libcrypto3 and libssl3) and two Medium (CVE-2024-0727), 3.1.4-r0 the
 //! two Medium only, 3.1.4-r5 none; musl 1.2.4-r2 is past its advisory's fix.
 
-use std::io::Write as _;
 use std::path::Path;
 
-use crate::{Blob, Compression, FixtureError, LayerBuilder, io};
+use crate::{Blob, Compression, FixtureError, LayerBuilder};
 
 /// `/etc/os-release` of the images: Alpine 3.18, so the ecosystem is `Alpine:v3.18`.
 pub const ALPINE_OS: &str =
@@ -68,23 +67,5 @@ pub fn write_alpine_db(dir: &Path) -> Result<(), FixtureError> {
                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2.2_pre2-r0"}]}]}]
         }),
     ];
-    let eco = dir.join("Alpine:v3.18");
-    std::fs::create_dir_all(&eco).map_err(io(eco.display().to_string()))?;
-    let path = eco.join("all.zip");
-    let what = path.display().to_string();
-    let file = std::fs::File::create(&path).map_err(io(what.clone()))?;
-    let zip_error = |e: zip::result::ZipError| FixtureError::Setup(format!("{what}: {e}"));
-    let mut zip = zip::ZipWriter::new(file);
-    for a in advisories {
-        let id = a["id"].as_str().unwrap_or("advisory");
-        zip.start_file(
-            format!("{id}.json"),
-            zip::write::SimpleFileOptions::default(),
-        )
-        .map_err(zip_error)?;
-        zip.write_all(a.to_string().as_bytes())
-            .map_err(io(what.clone()))?;
-    }
-    zip.finish().map_err(zip_error)?;
-    Ok(())
+    crate::osv::write_export(dir, "Alpine:v3.18", &advisories)
 }

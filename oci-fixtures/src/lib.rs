@@ -6,6 +6,7 @@
 //! ([`Registry::start_with_token_auth`]).
 
 pub mod alpine;
+pub mod osv;
 pub mod token;
 
 use std::net::TcpListener;

@@ -1,0 +1,96 @@
+//! `helm uninstall`, then the README's cleanup: no ValidatingWebhookConfiguration is left
+//! (the operator made it a dependent of the chart's ClusterRole, so the garbage collector
+//! removes it), and pods are admitted in every namespace again: no deadlock.
+
+use std::time::Duration;
+
+use palisade_e2e::install::NAMESPACE;
+
+use crate::{E2E_LABEL, WORKLOADS, create, eventually, installed, pod, serial};
+
+#[test]
+fn helm_uninstall_leaves_no_registration_and_pods_are_created_everywhere() {
+    let _serial = serial();
+    let r = installed(&[]);
+    let out = r.uninstall();
+    assert!(out.success(), "{out}");
+
+    // The documented cleanup: wait for the registration to go.
+    let out = r.kubectl([
+        "wait",
+        "--for=delete",
+        "validatingwebhookconfiguration/palisade",
+        "--timeout=60s",
+    ]);
+    assert!(
+        out.success() || out.stderr.contains("NotFound") || out.stderr.contains("not found"),
+        "{out}"
+    );
+    let left = r
+        .kubectl(["get", "validatingwebhookconfigurations", "-o", "name"])
+        .ok();
+    assert!(
+        !left.stdout.contains("palisade"),
+        "a registration is left:\n{left}"
+    );
+    eventually(
+        "the certificate Secret goes with the release",
+        Duration::from_secs(60),
+        || {
+            let out = r.kubectl([
+                "-n",
+                NAMESPACE,
+                "get",
+                "secret",
+                "palisade-webhook-tls",
+                "--ignore-not-found",
+                "-o",
+                "name",
+            ]);
+            if out.stdout.trim().is_empty() {
+                Ok(())
+            } else {
+                Err(out.to_string())
+            }
+        },
+    );
+
+    // Even the privileged pod the policy would refuse: nothing judges any more.
+    let out = create(r, &pod("after-uninstall", true), &[]);
+    assert!(
+        out.success(),
+        "pods are admitted in {WORKLOADS} after the uninstall:\n{out}"
+    );
+    let other = "installed-e2e-other";
+    r.kubectl_stdin(
+        ["apply", "-f", "-"],
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {other}\n  labels:\n    {E2E_LABEL}: \"true\"\n"),
+    )
+    .ok();
+    let manifest = pod("elsewhere", false).replace(
+        &format!("namespace: {WORKLOADS}"),
+        &format!("namespace: {other}"),
+    );
+    eventually(
+        "a pod is admitted in a new namespace",
+        Duration::from_secs(60),
+        || {
+            let out = create(r, &manifest, &[]);
+            if out.success() {
+                Ok(())
+            } else {
+                Err(out.to_string())
+            }
+        },
+    );
+    r.kubectl(["delete", "namespace", other, "--wait=false"]);
+    r.kubectl([
+        "-n",
+        WORKLOADS,
+        "delete",
+        "pods",
+        "-l",
+        &format!("{E2E_LABEL}=true"),
+        "--wait=false",
+    ]);
+}
