@@ -98,6 +98,9 @@ metadata:
   labels:
     {E2E}
 spec:
+  # Left unscheduled: a kubelet's status writes would race the resourceVersion the
+  # ephemeralcontainers updates below carry.
+  schedulerName: palisade-e2e-unscheduled
   containers:
   - name: app
     image: {TRUSTED_IMAGE}
