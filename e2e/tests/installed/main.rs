@@ -3,6 +3,7 @@
 //! one at a time: each starts by installing the values it needs.
 
 mod disruption;
+mod host_network;
 mod images;
 mod install;
 mod uninstall;
