@@ -51,6 +51,11 @@ struct Args {
     /// Append one tab-separated line per concurrency level here.
     #[arg(long)]
     out: Option<PathBuf>,
+
+    /// Append every measured create here, one tab-separated line each (label,
+    /// concurrency, milliseconds), for percentiles over several runs.
+    #[arg(long)]
+    raw: Option<PathBuf>,
 }
 
 /// A pod that the `restricted` Pod Security Standard, a restricted PodSecurityPolicy and a
@@ -66,6 +71,9 @@ fn pod(name: &str) -> Pod {
             "annotations": {"seccomp.security.alpha.kubernetes.io/pod": "runtime/default"}
         },
         "spec": {
+            // No scheduler answers to this name: on a cluster with a node, nothing but the
+            // create itself touches the pod.
+            "schedulerName": "palisade-bench-unscheduled",
             "automountServiceAccountToken": false,
             "securityContext": {
                 "runAsNonRoot": true,
@@ -200,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     let mut lines = Vec::new();
+    let mut raw = Vec::new();
     for &c in &args.concurrency {
         let warm = create(&api, &format!("warm-{tag}-c{c}"), args.warmup, c).await;
         if let Some(first) = warm.failures.first() {
@@ -233,21 +242,35 @@ async fn main() -> anyhow::Result<()> {
         );
         eprintln!("    {}", line.replace('\t', "  "));
         lines.push(line);
+        raw.extend(
+            run.latencies
+                .iter()
+                .map(|l| format!("{}\t{c}\t{}", args.label, ms(*l))),
+        );
+    }
+    if let Some(path) = &args.raw {
+        append(path, &raw)?;
     }
     if let Some(out) = &args.out {
-        use std::io::Write as _;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(out)
-            .with_context(|| format!("opening {}", out.display()))?;
-        for line in &lines {
-            writeln!(f, "{line}")?;
-        }
+        append(out, &lines)?;
     } else {
         for line in &lines {
             println!("{line}");
         }
+    }
+    Ok(())
+}
+
+/// Append `lines` to the file at `path`.
+fn append(path: &std::path::Path, lines: &[String]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    for line in lines {
+        writeln!(f, "{line}").with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
