@@ -41,6 +41,18 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         ImageScanReport::crd(),
     ];
     for crd in &mut crds {
+        // Deleting a CRD deletes every policy and report of its kind. Helm never deletes
+        // the chart's crds/; these keep an Argo CD prune or cascading Application delete
+        // from doing so either: remove them on purpose, with kubectl.
+        crd.metadata.annotations = Some(
+            [
+                ("helm.sh/resource-policy", "keep"),
+                ("argocd.argoproj.io/sync-options", "Delete=false"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
         for version in &mut crd.spec.versions {
             if let Some(schema) = version
                 .schema
@@ -166,6 +178,34 @@ mod null_enum_tests {
                 ["spec"]["properties"]["privileged"];
             assert_eq!(privileged["enum"], serde_json::json!(["Allow", "Deny"]));
             assert_eq!(privileged["nullable"], true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod keep_tests {
+    use super::*;
+
+    #[test]
+    fn every_crd_survives_an_uninstall_or_a_prune() {
+        for crd in all() {
+            let annotations = crd.metadata.annotations.clone().unwrap_or_default();
+            assert_eq!(
+                annotations
+                    .get("helm.sh/resource-policy")
+                    .map(String::as_str),
+                Some("keep"),
+                "{}",
+                crd.spec.names.kind
+            );
+            assert_eq!(
+                annotations
+                    .get("argocd.argoproj.io/sync-options")
+                    .map(String::as_str),
+                Some("Delete=false"),
+                "{}",
+                crd.spec.names.kind
+            );
         }
     }
 }
