@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The chart on a real kind cluster (needs Docker, kind, kubectl; helm comes from hack/helm.sh).
-# Builds both images, loads them into kind, installs the chart, applies the sample policies
+# Builds both images from the Dockerfile, loads them into kind, installs the chart, applies the sample policies
 # and checks that a privileged pod is refused. Deletes the cluster at the end.
 # Not run by `make test` (the project's machines have no Docker).
 set -euo pipefail
@@ -12,12 +12,8 @@ trap 'kind delete cluster --name "$cluster"' EXIT
 
 kind create cluster --name "$cluster" --wait 120s
 for bin in palisade-operator palisade-webhook; do
-  # A minimal image of one statically linked binary, built here.
-  cargo build --release --locked -p "$bin" --target x86_64-unknown-linux-musl
-  ctx=$(mktemp -d)
-  cp "target/x86_64-unknown-linux-musl/release/$bin" "$ctx/"
-  printf 'FROM scratch\nCOPY %s /%s\nUSER 65532:65532\nENTRYPOINT ["/%s"]\n' "$bin" "$bin" "$bin" >"$ctx/Dockerfile"
-  docker build -q -t "ghcr.io/palisade-dev/$bin:$tag" "$ctx"
+  # The release images' Dockerfile, as users build it.
+  docker build -q --target "$bin" -t "ghcr.io/palisade-dev/$bin:$tag" .
   kind load docker-image --name "$cluster" "ghcr.io/palisade-dev/$bin:$tag"
 done
 
