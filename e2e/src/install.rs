@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::kubectl::{Kubectl, Output};
+use crate::kubectl::{Kubectl, Output, run_program};
 
 pub const RELEASE: &str = "palisade";
 pub const NAMESPACE: &str = "palisade-system";
@@ -103,37 +103,19 @@ impl Release {
         S: AsRef<std::ffi::OsStr>,
     {
         let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        let command = std::iter::once("helm".to_owned())
-            .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let start = Instant::now();
-        let out = Command::new(&self.helm)
-            .args(&args)
-            .current_dir(&self.repo)
-            .env("KUBECONFIG", &self.kubectl.kubeconfig)
-            // Helm's caches and config stay inside the run's directory.
-            .env("HELM_CACHE_HOME", self.work.join("helm/cache"))
-            .env("HELM_CONFIG_HOME", self.work.join("helm/config"))
-            .env("HELM_DATA_HOME", self.work.join("helm/data"))
-            .stdin(Stdio::null())
-            .output();
-        match out {
-            Ok(out) => Output {
-                command,
-                code: out.status.code(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                took: start.elapsed(),
-            },
-            Err(e) => Output {
-                command,
-                code: None,
-                stdout: String::new(),
-                stderr: format!("cannot run {}: {e}", self.helm.display()),
-                took: start.elapsed(),
-            },
-        }
+        // Helm's caches and config stay inside the run's directory.
+        let (cache, config, data) = (
+            self.work.join("helm/cache"),
+            self.work.join("helm/config"),
+            self.work.join("helm/data"),
+        );
+        let env: [(&str, &std::ffi::OsStr); 4] = [
+            ("KUBECONFIG", self.kubectl.kubeconfig.as_os_str()),
+            ("HELM_CACHE_HOME", cache.as_os_str()),
+            ("HELM_CONFIG_HOME", config.as_os_str()),
+            ("HELM_DATA_HOME", data.as_os_str()),
+        ];
+        run_program("helm", &self.helm, &self.repo, &args, &env, None)
     }
 
     /// The `--set` arguments every install of this suite gives: the images under test, and

@@ -88,47 +88,72 @@ impl Kubectl {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
-        let command = std::iter::once("kubectl".to_owned())
-            .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let start = Instant::now();
-        let mut cmd = Command::new(&self.program);
         // A global flag before the subcommand, so it never lands after a `--`.
-        cmd.arg("--cache-dir")
-            .arg(&self.cache_dir)
-            .args(&args)
-            .current_dir(dir)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let result = cmd.spawn().and_then(|mut child| {
-            if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-                pipe.write_all(input.as_bytes())?;
-            }
-            child.wait_with_output()
-        });
-        match result {
-            Ok(out) => Output {
-                command,
-                code: out.status.code(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                took: start.elapsed(),
-            },
-            Err(e) => Output {
-                command,
-                code: None,
-                stdout: String::new(),
-                stderr: format!("cannot run {}: {e}", self.program.display()),
-                took: start.elapsed(),
-            },
+        let cache: [&OsStr; 2] = ["--cache-dir".as_ref(), self.cache_dir.as_os_str()];
+        let args: Vec<std::ffi::OsString> = cache
+            .into_iter()
+            .map(OsStr::to_owned)
+            .chain(args.into_iter().map(|a| a.as_ref().to_owned()))
+            .collect();
+        let env: [(&str, &OsStr); 1] = [("KUBECONFIG", self.kubeconfig.as_os_str())];
+        let mut out = run_program("kubectl", &self.program, dir, &args, &env, stdin);
+        // Transcripts show what a user types, without the cache flag.
+        out.command =
+            out.command
+                .replacen(&format!(" --cache-dir {}", self.cache_dir.display()), "", 1);
+        out
+    }
+}
+
+/// Run `program ARGS` in `dir` with `env` added, `stdin` as its input when given, and keep
+/// what it printed. `name` stands for the program in [`Output::command`].
+pub fn run_program<S: AsRef<OsStr>>(
+    name: &str,
+    program: &Path,
+    dir: &Path,
+    args: &[S],
+    env: &[(&str, &OsStr)],
+    stdin: Option<&str>,
+) -> Output {
+    let command = std::iter::once(name.to_owned())
+        .chain(
+            args.iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned()),
+        )
+        .collect::<Vec<_>>()
+        .join(" ");
+    let start = Instant::now();
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let result = cmd.spawn().and_then(|mut child| {
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(input.as_bytes())?;
         }
+        child.wait_with_output()
+    });
+    match result {
+        Ok(out) => Output {
+            command,
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took: start.elapsed(),
+        },
+        Err(e) => Output {
+            command,
+            code: None,
+            stdout: String::new(),
+            stderr: format!("cannot run {}: {e}", program.display()),
+            took: start.elapsed(),
+        },
     }
 }
