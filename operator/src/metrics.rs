@@ -365,86 +365,7 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use super::*;
-
-    /// The jobs the chart's ServiceMonitor scrapes (named after the metrics Services).
-    const JOBS: [&str; 2] = ["palisade-webhook-metrics", "palisade-operator-metrics"];
-
-    /// Sample names the registry exposes, from its `# TYPE` lines: a counter's `_total`, a
-    /// histogram's `_bucket`, `_sum` and `_count`, a gauge's own name.
-    fn exposed_names(text: &str) -> BTreeSet<String> {
-        text.lines()
-            .filter_map(|l| l.strip_prefix("# TYPE "))
-            .flat_map(|l| {
-                let (name, kind) = l.split_once(' ').expect("# TYPE <name> <kind>");
-                let suffixes: &[&str] = match kind {
-                    "counter" => &["_total"],
-                    "histogram" => &["_bucket", "_sum", "_count"],
-                    _ => &[""],
-                };
-                suffixes.iter().map(move |s| format!("{name}{s}"))
-            })
-            .collect()
-    }
-
-    /// Every `palisade_*` metric `text` names, with the job its selector names first
-    /// (`palisade_x{job="…"`); a name without one fails the test.
-    fn queried_metrics(file: &str, text: &str) -> Vec<(String, &'static str)> {
-        let mut found = Vec::new();
-        let mut rest = text;
-        while let Some(at) = rest.find("palisade_") {
-            let tail = &rest[at..];
-            let len = tail
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(tail.len());
-            let (name, after) = tail.split_at(len);
-            let job = JOBS
-                .into_iter()
-                .find(|job| after.starts_with(&format!("{{job=\"{job}\"")))
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{file}: {name} must be selected by its job first ({{job=\"…\",…}}): {}",
-                        after.chars().take(60).collect::<String>()
-                    )
-                });
-            found.push((name.to_owned(), job));
-            rest = after;
-        }
-        found
-    }
-
-    /// The dashboard's strings (queries, descriptions) and the PrometheusRule template.
-    fn dashboard_and_alerts() -> Vec<(&'static str, String)> {
-        fn strings(v: &serde_json::Value, out: &mut String) {
-            match v {
-                serde_json::Value::String(s) => {
-                    out.push_str(s);
-                    out.push('\n');
-                }
-                serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
-                serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
-                _ => {}
-            }
-        }
-        let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/../charts/palisade");
-        let read = |path: &str| {
-            std::fs::read_to_string(format!("{chart}/{path}"))
-                .unwrap_or_else(|e| panic!("{chart}/{path}: {e}"))
-        };
-        let dashboard: serde_json::Value =
-            serde_json::from_str(&read("dashboards/palisade.json")).expect("dashboard JSON");
-        let mut text = String::new();
-        strings(&dashboard, &mut text);
-        vec![
-            ("dashboards/palisade.json", text),
-            (
-                "templates/prometheusrule.yaml",
-                read("templates/prometheusrule.yaml"),
-            ),
-        ]
-    }
 
     /// Metrics with a series in every family: the encoder leaves out families with none.
     fn populated() -> Metrics {
@@ -505,7 +426,8 @@ mod tests {
 
     #[test]
     fn the_dashboard_and_the_alerts_query_only_metrics_this_binary_registers() {
-        let exposed = exposed_names(&populated().encode().expect("encodes"));
+        let registry = populated().encode().expect("encodes");
+        let exposed = palisade_process::monitoring::exposed_names(&registry);
         // The rule of the names above, on a family of each kind.
         for name in [
             "palisade_audit_runs_total",
@@ -514,21 +436,10 @@ mod tests {
         ] {
             assert!(exposed.contains(name), "{name} not in {exposed:?}");
         }
-        for (file, text) in dashboard_and_alerts() {
-            let mine: BTreeSet<String> = queried_metrics(file, &text)
-                .into_iter()
-                .filter(|(_, job)| *job == "palisade-operator-metrics")
-                .map(|(name, _)| name)
-                .collect();
-            assert!(
-                !mine.is_empty(),
-                "{file} queries none of this binary's metrics"
-            );
-            let unknown: Vec<&String> = mine.difference(&exposed).collect();
-            assert!(
-                unknown.is_empty(),
-                "{file} queries {unknown:?} under job palisade-operator-metrics, which registers only {exposed:?}"
-            );
-        }
+        let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/palisade");
+        let problems =
+            palisade_process::monitoring::problems(&chart, "palisade-operator-metrics", &registry)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

@@ -1,7 +1,10 @@
 //! What every Palisade binary does at start and stop, in one place: logging, the shutdown
-//! signal, and one-line error reports.
+//! signal, and one-line error reports; and the contract between their metrics and the
+//! chart's monitoring ([`monitoring`]).
 
 use std::io::IsTerminal as _;
+
+pub mod monitoring;
 
 /// Log format of a binary (`--log-format`).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
