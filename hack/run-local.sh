@@ -189,48 +189,18 @@ say "the operator registered the webhook (ValidatingWebhookConfiguration $REGIST
 
 # ---------------------------------------------------------------- samples
 
-say "applying the sample namespaces and policies (config/samples/)"
-k apply -f config/samples/workloads/namespaces.yaml | sed 's/^/    /' >&2
-k apply -f config/samples/ | sed 's/^/    /' >&2
-
-TRY=config/samples/workloads/bad-privileged-pod.yaml
-DENIAL=""
-# The webhook learns the policies through its watch: wait until it refuses the sample.
-for _ in $(seq 120); do
-  if ! out=$(k apply --dry-run=server -f "$TRY" 2>&1) && [[ $out == *"denied the request"* ]]; then
-    DENIAL=$out
-    break
-  fi
+both_alive() {
   alive palisade-webhook "$WEBHOOK_PID"
   alive palisade-operator "$OPERATOR_PID"
-  sleep 0.25
-done
-[[ -n $DENIAL ]] || die "the webhook did not refuse $TRY within 30s: $out"
+}
+sample_denial both_alive
 
 # ---------------------------------------------------------------- what to try
 
 {
   echo
   echo "Palisade is running against $SERVER."
-  if $LOCAL; then
-    echo
-    echo "In another terminal:"
-    echo
-    echo "  export KUBECONFIG=$KUBECONFIG"
-    [[ -n ${PALISADE_KUBECTL:-} ]] && echo "  # kubectl matching the server (v1.20): $PALISADE_KUBECTL; a newer kubectl works too"
-  fi
-  echo
-  echo "Try:"
-  echo
-  echo "  kubectl apply -f $TRY"
-  echo
-  echo "which is refused (this is a server-side dry run of it, just now):"
-  echo
-  grep -v 'version difference between client' <<<"$DENIAL" | sed 's/^/  /'
-  echo
-  echo "  kubectl apply -f config/samples/workloads/     # all sample workloads: refused, warned, admitted"
-  echo "  kubectl get secpol                            # the policies: Ready, audit Violations"
-  echo "  kubectl get policyreport -A                   # what the audit found in each namespace"
+  print_try "$LOCAL"
   echo "  tail -f $RUN/palisade-webhook.log $RUN/palisade-operator.log"
   echo
   echo "Ctrl-C stops everything this started."

@@ -69,6 +69,9 @@ trap 'exit 143' TERM
 
 k() { "$KUBECTL" --request-timeout=30s "$@"; }
 HELM=$(hack/helm.sh --path)
+# sample_denial, print_try
+# shellcheck source=hack/lib/processes.sh
+source "$REPO/hack/lib/processes.sh"
 
 # ---------------------------------------------------------------- the cluster
 
@@ -142,21 +145,7 @@ k -n "$NAMESPACE" get pods -o wide >&2
 
 # ---------------------------------------------------------------- samples
 
-say "applying the sample namespaces and policies (config/samples/)"
-k apply -f config/samples/workloads/namespaces.yaml | sed 's/^/    /' >&2
-k apply -f config/samples/ | sed 's/^/    /' >&2
-
-TRY=config/samples/workloads/bad-privileged-pod.yaml
-DENIAL=""
-# The webhook learns the policies through its watch: wait until it refuses the sample.
-for _ in $(seq 120); do
-  if ! out=$(k apply --dry-run=server -f "$TRY" 2>&1) && [[ $out == *"denied the request"* ]]; then
-    DENIAL=$out
-    break
-  fi
-  sleep 0.25
-done
-[[ -n $DENIAL ]] || die "the webhook did not refuse $TRY within 30s: $out"
+sample_denial true
 
 # ---------------------------------------------------------------- what to try
 
@@ -164,26 +153,8 @@ done
   echo
   echo "Palisade is running in namespace $NAMESPACE of $SERVER, installed by charts/palisade"
   echo "with the images $REGISTRY/palisade-{operator,webhook}:$TAG."
-  if $LOCAL; then
-    echo
-    echo "In another terminal:"
-    echo
-    echo "  export KUBECONFIG=$KUBECONFIG"
-    [[ -n ${PALISADE_KUBECTL:-} ]] && echo "  # kubectl matching the server (v1.20): $PALISADE_KUBECTL; a newer kubectl works too"
-  fi
-  echo
-  echo "Try:"
-  echo
-  echo "  kubectl apply -f $TRY"
-  echo
-  echo "which is refused (this is a server-side dry run of it, just now):"
-  echo
-  grep -v 'version difference between client' <<<"$DENIAL" | sed 's/^/  /'
-  echo
-  echo "  kubectl apply -f config/samples/workloads/     # all sample workloads: refused, warned, admitted"
-  echo "  kubectl get secpol                            # the policies: Ready, audit Violations"
-  echo "  kubectl get policyreport -A                   # what the audit found in each namespace"
-  echo "  kubectl -n $NAMESPACE get pods        # the operator and webhook replicas"
+  print_try "$LOCAL"
+  echo "  kubectl -n $NAMESPACE get pods                # the operator and webhook replicas"
   echo
   if [[ $DETACH == 1 ]]; then
     echo "Left running. To remove: $HELM uninstall $RELEASE -n $NAMESPACE"
