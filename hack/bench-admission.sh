@@ -1,39 +1,51 @@
 #!/usr/bin/env bash
-# `make bench-admission`: the cost of admission on the pod-create call, side by side, on the
-# local control plane (hack/local-cluster.sh; Kubernetes v1.20.2, no kubelet, so pods stay
-# Pending and only the create call is measured):
+# `make bench-admission`: the cost of admission on the pod-create call, configuration beside
+# configuration, each on a cluster of its own (hack/local-cluster.sh; Kubernetes v1.20.2),
+# all kept up side by side and measured in interleaved rounds, so that the machine's drift
+# (more than a millisecond between rows measured one after another) falls on every row alike:
 #
-#   (a) no webhook             a plain API server (measured again after (b), with the
-#                              webhook registration deleted, to show the machine's drift)
-#   (b) Palisade               the same API server calling palisade-webhook over TLS, which
-#                              palisade-operator registers and certifies; an Enforce
-#                              SecurityPolicy with the restricted preset matches the namespace
-#   (c) PodSecurityPolicy      a second API server started with the PodSecurityPolicy
-#                              admission plugin and a restricted PSP (the admin is in
-#                              system:masters, and a ClusterRole `use`s it for everyone)
+#   no webhook          a plain API server
+#   no-op webhook       an API server calling a webhook that admits at once (noop-webhook,
+#                       over TLS on loopback): the floor any webhook pays here
+#   Palisade (process)  palisade-webhook and palisade-operator as local processes, the
+#                       webhook registered by URL on loopback
+#   Palisade (chart)    Palisade installed by its Helm chart from the images `make images`
+#                       builds, in pods on the real node, called through its Service
+#   PodSecurityPolicy   an API server with the PodSecurityPolicy admission plugin and a
+#                       restricted PSP (the in-process admission of Kubernetes ≤ 1.24)
 #
-# Every created pod complies, so each configuration admits all of them; a refused create
-# fails the run. For each configuration: a warm-up (not counted), then PODS creates at each
-# concurrency (default 1, for latency, and 8, for throughput), pods deleted in between.
+# Both Palisade rows judge with an Enforce SecurityPolicy (restricted preset) matching the
+# namespace. Every created pod complies (and names a scheduler that does not exist, so no
+# scheduler works on it), so each configuration admits all of them; a refused create fails
+# the run. Each round measures every configuration (in an order that rotates from round to
+# round) at each concurrency (default 1, for latency, and 8, for throughput): a few warm-up
+# creates, then PER_ROUND measured ones. The table gives the percentiles over all rounds.
 # A benchmark, not a test: it prints figures and asserts nothing about time.
 #
-# Variables: PALISADE_BENCH_PODS (500), PALISADE_BENCH_WARMUP (50),
-# PALISADE_BENCH_CONCURRENCY (1,8), PALISADE_BENCH_DIR (target/bench-admission: results,
-# logs; the clusters live in target/bench-plain and target/bench-psp and are stopped at the
-# end, also on failure or Ctrl-C).
+# Variables: PALISADE_BENCH_ROUNDS (10), PALISADE_BENCH_PER_ROUND (50),
+# PALISADE_BENCH_WARMUP (5 per round, 50 before the first), PALISADE_BENCH_CONCURRENCY (1,8),
+# PALISADE_BENCH_DIR (target/bench-admission: results, logs). The clusters live in
+# target/bench-<name> and are stopped at the end, also on failure or Ctrl-C. The chart's
+# cluster has the real node: no other cluster with a node may run meanwhile
+# (`make run`, `make e2e`).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
-PODS=${PALISADE_BENCH_PODS:-500}
-WARMUP=${PALISADE_BENCH_WARMUP:-50}
+ROUNDS=${PALISADE_BENCH_ROUNDS:-10}
+PER_ROUND=${PALISADE_BENCH_PER_ROUND:-50}
+WARMUP=${PALISADE_BENCH_WARMUP:-5}
 CONCURRENCY=${PALISADE_BENCH_CONCURRENCY:-1,8}
 OUT=$(realpath -m "${PALISADE_BENCH_DIR:-target/bench-admission}")
 BIN=$(realpath -m "${CARGO_TARGET_DIR:-target}/release")
-PLAIN_DIR=$REPO/target/bench-plain
-PSP_DIR=$REPO/target/bench-psp
 NS=palisade-bench
 SYSTEM_NS=palisade-system
+readonly CONFIGS=(plain noop process chart psp)
+declare -A LABEL=(
+  [plain]="no webhook" [noop]="no-op webhook" [process]="Palisade (process)"
+  [chart]="Palisade (chart)" [psp]="PodSecurityPolicy"
+)
+declare -A KCFG=()
 
 say() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 die() {
@@ -50,7 +62,6 @@ cleanup() {
   set +e
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
   for dir in "${CLUSTERS[@]}"; do
-    [[ -n $dir ]] || continue
     hack/local-cluster.sh down --dir "$dir" >/dev/null 2>&1 || printf 'could not stop the cluster in %s\n' "$dir" >&2
   done
   exit "$rc"
@@ -63,30 +74,26 @@ trap 'exit 143' TERM
 # shellcheck source=hack/lib/processes.sh
 source "$REPO/hack/lib/processes.sh"
 
+KUBECONFIG=""
 k() { "$PALISADE_KUBECTL" --kubeconfig "$KUBECONFIG" --request-timeout=30s "$@"; }
+use() { KUBECONFIG=${KCFG[$1]}; }
 
-
-cluster_up() { # dir [apiserver flags]
-  local dir=$1
+cluster_up() { # config [local-cluster.sh up flags...]
+  local name=$1 dir="$REPO/target/bench-$1" env_lines
+  shift
+  hack/local-cluster.sh down --dir "$dir" >/dev/null 2>&1 || true
   CLUSTERS+=("$dir")
-  local env_lines
-  env_lines=$(PALISADE_APISERVER_EXTRA_FLAGS=${2:-} hack/local-cluster.sh up --no-node --dir "$dir" 2>>"$OUT/cluster.log") ||
-    die "the local control plane did not start; see $OUT/cluster.log"
+  env_lines=$(hack/local-cluster.sh up --dir "$dir" "$@" 2>>"$OUT/cluster.log") ||
+    die "the cluster for ${LABEL[$name]} did not start; see $OUT/cluster.log"
   eval "$env_lines"
-  [[ ${KUBECONFIG:-} == "$dir/kubeconfig" ]] || die "hack/local-cluster.sh printed no kubeconfig for $dir"
+  KCFG[$name]=$KUBECONFIG
   k create namespace "$NS" >/dev/null
+  k label namespace "$NS" palisade.dev/bench=true >/dev/null
   wait_for 60 k -n "$NS" get serviceaccount default || die "no default ServiceAccount in $NS"
 }
 
-cluster_down() {
-  local dir kept=()
-  hack/local-cluster.sh down --dir "$1" 2>>"$OUT/cluster.log"
-  for dir in "${CLUSTERS[@]}"; do [[ $dir == "$1" ]] || kept+=("$dir"); done
-  CLUSTERS=("${kept[@]}")
-}
-
 # A privileged pod, sent as a server-side dry run; succeeds when the output contains $1
-# (each admission configuration refuses it; with none, kubectl prints its name).
+# (each judging configuration refuses it; the others print its name).
 privileged_probe() {
   local out
   out=$(k -n "$NS" create --dry-run=server -o name -f - 2>&1 <<'YAML' || true
@@ -101,31 +108,10 @@ YAML
   [[ $out == *"$1"* ]]
 }
 
-bench() { # label
-  say "measuring: $1 ($PODS pods at concurrency $CONCURRENCY, after $WARMUP warm-up creates)"
-  "$BIN/pod-create-bench" --kubeconfig "$KUBECONFIG" --namespace "$NS" --label "$1" \
-    --pods "$PODS" --warmup "$WARMUP" --concurrency "$CONCURRENCY" --out "$OUT/results.tsv"
-}
-
-rm -rf "$OUT"
-mkdir -p "$OUT"
-for dir in "$PLAIN_DIR" "$PSP_DIR"; do
-  hack/local-cluster.sh down --dir "$dir" >/dev/null 2>&1 || true
-done
-
-say "building palisade-webhook, palisade-operator and pod-create-bench (release)"
-cargo build --release --locked -q -p palisade-webhook -p palisade-operator -p palisade-bench
-
-# ---------------------------------------------------------------- (a) and (b): one API server
-say "starting the local control plane in $PLAIN_DIR"
-cluster_up "$PLAIN_DIR"
-bench "no webhook"
-
-say "installing the CRDs and an Enforce SecurityPolicy (restricted) for namespace $NS"
-k apply -f config/crd/ -R >/dev/null
-k wait --for condition=established --timeout=60s crd/securitypolicies.palisade.dev >/dev/null
-k create namespace "$SYSTEM_NS" >/dev/null
-k apply -f - >/dev/null <<YAML
+restricted_policy() {
+  k apply -f config/crd/ -R >/dev/null
+  k wait --for condition=established --timeout=60s crd/securitypolicies.palisade.dev >/dev/null
+  k apply -f - >/dev/null <<YAML
 apiVersion: palisade.dev/v1alpha1
 kind: SecurityPolicy
 metadata: {name: bench-restricted}
@@ -135,19 +121,59 @@ spec:
   podSecurity: {level: restricted}
   privileged: Deny
 YAML
+}
 
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+say "building palisade-webhook, palisade-operator, pod-create-bench and noop-webhook (release)"
+cargo build --release --locked -q -p palisade-webhook -p palisade-operator -p palisade-bench
+
+# ---------------------------------------------------------------- the clusters
+
+say "no webhook: a control plane"
+cluster_up plain --no-node
+
+say "no-op webhook: a control plane and noop-webhook"
+cluster_up noop --no-node
+NOOP_PORT=$(free_port)
+"$BIN/noop-webhook" --addr "127.0.0.1:$NOOP_PORT" --cert-out "$OUT/noop.crt" >"$OUT/noop-webhook.log" 2>&1 &
+PIDS+=($!)
+wait_for 30 test -s "$OUT/noop.crt" || die "noop-webhook wrote no certificate; see $OUT/noop-webhook.log"
+k apply -f - >/dev/null <<YAML
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: bench-noop}
+webhooks:
+  - name: noop.bench.palisade.dev
+    clientConfig:
+      url: https://127.0.0.1:$NOOP_PORT/validate
+      caBundle: $(base64 -w0 <"$OUT/noop.crt")
+    rules:
+      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods], scope: Namespaced}
+    namespaceSelector: {matchLabels: {palisade.dev/bench: "true"}}
+    sideEffects: None
+    admissionReviewVersions: [v1]
+    failurePolicy: Fail
+    timeoutSeconds: 5
+YAML
+# A privileged pod passes (nothing judges), but only once the API server calls the webhook:
+# its log shows the first review.
+wait_for 30 privileged_probe 'pod/bench-probe' || die "the no-op webhook's cluster refuses pods; see $OUT/probe.txt"
+
+say "Palisade (process): a control plane, palisade-operator and palisade-webhook as local processes"
+cluster_up process --no-node
+restricted_policy
+k create namespace "$SYSTEM_NS" >/dev/null
 WEBHOOK_PORT=$(free_port)
 mkdir -p "$OUT/certs"
-say "starting palisade-operator (registers https://127.0.0.1:$WEBHOOK_PORT, writes the certificates)"
 "$BIN/palisade-operator" --namespace "$SYSTEM_NS" --leader-elect=false \
   --admin-addr "127.0.0.1:$(free_port)" --webhook-url "https://127.0.0.1:$WEBHOOK_PORT" \
-  --cert-dir "$OUT/certs" --audit-interval 1h --protect-exempt-label=true \
+  --cert-dir "$OUT/certs" --audit-interval 1h --protect-exempt-label=true --scanning=false \
   >"$OUT/operator.log" 2>&1 &
 PIDS+=($!)
 wait_for 60 test -s "$OUT/certs/tls.key" || die "palisade-operator wrote no certificate; see $OUT/operator.log"
-
 WEBHOOK_ADMIN=127.0.0.1:$(free_port)
-say "starting palisade-webhook on 127.0.0.1:$WEBHOOK_PORT"
 RUST_LOG=warn "$BIN/palisade-webhook" --addr "127.0.0.1:$WEBHOOK_PORT" --admin-addr "$WEBHOOK_ADMIN" \
   --tls-cert-file "$OUT/certs/tls.crt" --tls-key-file "$OUT/certs/tls.key" --namespace "$SYSTEM_NS" \
   >"$OUT/webhook.log" 2>&1 &
@@ -155,29 +181,20 @@ PIDS+=($!)
 wait_for 60 curl -fsS "http://$WEBHOOK_ADMIN/readyz" || die "palisade-webhook not ready; see $OUT/webhook.log"
 wait_for 60 privileged_probe 'admission webhook "pods.palisade.dev" denied the request' ||
   die "the API server does not call Palisade; see $OUT/operator.log and $OUT/webhook.log"
-bench "Palisade webhook"
-# Every measured create was judged by the policy (decision "allowed"), not skipped.
-curl -fsS "http://$WEBHOOK_ADMIN/metrics" >"$OUT/webhook-metrics.txt" || true
-say "palisade-webhook decisions: $(awk '/^palisade_admission_requests_total/ { sub(/palisade_admission_requests_total/, ""); printf "%s ", $0 }' "$OUT/webhook-metrics.txt")"
-# How much of the difference is the webhook's own work (parse, judge, answer), the rest being
-# the API server's webhook call (review encoding, TLS on loopback).
-WEBHOOK_MEAN=$(awk '/^palisade_admission_duration_seconds_sum/ { s = $2 } /^palisade_admission_duration_seconds_count/ { n = $2 }
-  END { if (n > 0) printf "%.3f ms mean over %d reviews", s / n * 1000, n; else print "unknown" }' "$OUT/webhook-metrics.txt")
-say "time inside palisade-webhook per review: $WEBHOOK_MEAN"
 
-# The baseline again, on the same API server, now that the webhook is gone: the load of the
-# machine drifts (other builds), and a baseline on both sides of (b) shows by how much.
-for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-PIDS=()
-k delete validatingwebhookconfiguration palisade >/dev/null
-wait_for 30 privileged_probe 'pod/bench-probe' || die "pods are still judged after the webhook registration is gone"
-bench "no webhook, again"
-say "stopping the local control plane in $PLAIN_DIR"
-cluster_down "$PLAIN_DIR"
+say "Palisade (chart): a cluster with the node, the images (make images) and the chart"
+cluster_up chart
+images=$(hack/images.sh --registry "$PALISADE_REGISTRY" 2>>"$OUT/images.log") || die "make images failed; see $OUT/images.log"
+tag=$(awk 'NR == 1 { n = split($1, a, ":"); print a[n] }' <<<"$images")
+"$(hack/helm.sh --path)" upgrade --install palisade charts/palisade --namespace "$SYSTEM_NS" --create-namespace \
+  --set "image.registry=$PALISADE_REGISTRY" --set "image.tag=$tag" --set scan.enabled=false \
+  --set logLevel=warn --wait --timeout 5m >"$OUT/helm.log" 2>&1 || die "helm install failed; see $OUT/helm.log"
+restricted_policy
+wait_for 120 privileged_probe 'admission webhook "pods.palisade.dev" denied the request' ||
+  die "the API server does not call the installed Palisade; see $OUT/probe.txt"
 
-# ---------------------------------------------------------------- (c): PodSecurityPolicy
-say "starting a local control plane with the PodSecurityPolicy admission plugin in $PSP_DIR"
-cluster_up "$PSP_DIR" --enable-admission-plugins=PodSecurityPolicy
+say "PodSecurityPolicy: a control plane with the PodSecurityPolicy admission plugin"
+PALISADE_APISERVER_EXTRA_FLAGS=--enable-admission-plugins=PodSecurityPolicy cluster_up psp --no-node
 k apply -f - >/dev/null <<'YAML'
 # The upstream "restricted" example policy, with seccomp pinned to the runtime default.
 apiVersion: policy/v1beta1
@@ -216,28 +233,72 @@ subjects:
 YAML
 wait_for 30 privileged_probe 'PodSecurityPolicy: unable to admit pod' ||
   die "the PodSecurityPolicy plugin does not refuse a privileged pod; see $OUT/cluster.log"
-bench "PodSecurityPolicy"
-say "stopping the local control plane in $PSP_DIR"
-cluster_down "$PSP_DIR"
+
+# ---------------------------------------------------------------- the rounds
+
+bench() { # config round warmup
+  use "$1"
+  "$BIN/pod-create-bench" --kubeconfig "$KUBECONFIG" --namespace "$NS" --label "${LABEL[$1]}" \
+    --pods "$PER_ROUND" --warmup "$3" --concurrency "$CONCURRENCY" \
+    --out "$OUT/rounds.tsv" --raw "$OUT/latencies.tsv" 2>>"$OUT/rounds.log" ||
+    die "${LABEL[$1]}, round $2: creates failed; see $OUT/rounds.log"
+}
+say "warming up every configuration ($((WARMUP * 10)) creates each, not counted)"
+for c in "${CONFIGS[@]}"; do
+  use "$c"
+  "$BIN/pod-create-bench" --kubeconfig "$KUBECONFIG" --namespace "$NS" --label warm-up \
+    --pods 1 --warmup $((WARMUP * 10)) --concurrency 1 >/dev/null 2>>"$OUT/rounds.log" ||
+    die "${LABEL[$c]}: warm-up creates failed; see $OUT/rounds.log"
+done
+n=${#CONFIGS[@]}
+for ((round = 1; round <= ROUNDS; round++)); do
+  order=()
+  for ((i = 0; i < n; i++)); do order+=("${CONFIGS[(i + round - 1) % n]}"); done
+  say "round $round of $ROUNDS: ${order[*]} ($PER_ROUND creates each at concurrency $CONCURRENCY)"
+  for c in "${order[@]}"; do bench "$c" "$round" "$WARMUP"; done
+done
+
+# Every create the process row measured was judged by the policy, not skipped.
+curl -fsS "http://$WEBHOOK_ADMIN/metrics" >"$OUT/webhook-metrics.txt" || true
+WEBHOOK_MEAN=$(awk '/^palisade_admission_duration_seconds_sum/ { s = $2 } /^palisade_admission_duration_seconds_count/ { n = $2 }
+  END { if (n > 0) printf "%.3f ms mean over %d reviews", s / n * 1000, n; else print "unknown" }' "$OUT/webhook-metrics.txt")
 
 # ---------------------------------------------------------------- the table
 echo
-printf 'Pod create on kube-apiserver v1.20.2 (local control plane), %s pods per row, %s warm-up creates not counted; %s\n' \
-  "$PODS" "$WARMUP" "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-awk -F'\t' '
-  BEGIN {
-    printf "%-20s %3s %6s %9s %9s %9s %9s %10s %14s\n", "configuration", "c", "pods", "p50 ms", "p90 ms", "p99 ms", "max ms", "creates/s", "p50 vs none*"
+printf 'Pod create on kube-apiserver v1.20.2 (local clusters side by side), %s rounds of %s creates per configuration and concurrency, interleaved; %s\n' \
+  "$ROUNDS" "$PER_ROUND" "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# latencies.tsv: label, concurrency, milliseconds (one line per create); rounds.tsv: the
+# per-round summaries, whose creates/s are averaged.
+sort -t$'\t' -k1,1 -k2,2n -k3,3g "$OUT/latencies.tsv" | awk -F'\t' '
+  function flush() {
+    if (cnt == 0) return
+    key = label "\t" c
+    p50[key] = v[rank(50)]; p90[key] = v[rank(90)]; p99[key] = v[rank(99)]; mx[key] = v[cnt]; num[key] = cnt
+    keys[++nk] = key
   }
-  # The baseline of each concurrency: the mean of the "no webhook" rows (before and after (b)).
-  { rows[NR] = $0; if ($1 ~ /^no webhook/) { sum[$2] += $4; n[$2]++ } }
+  function rank(p,  r) { r = int((p / 100) * cnt); if (r < (p / 100) * cnt) r++; if (r < 1) r = 1; return r }
+  FNR == NR { rate[$1 "\t" $2] += $8; rounds[$1 "\t" $2]++; next }
+  $1 != label || $2 != c { flush(); label = $1; c = $2; cnt = 0 }
+  { v[++cnt] = $3 }
   END {
-    for (i = 1; i <= NR; i++) {
-      split(rows[i], f, "\t")
-      d = (f[2] in n) ? sprintf("%+.2f ms", f[4] - sum[f[2]] / n[f[2]]) : "-"
-      if (f[1] ~ /^no webhook/) d = ""
-      printf "%-20s %3s %6s %9s %9s %9s %9s %10s %14s\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], d
+    flush()
+    printf "%-20s %3s %6s %9s %9s %9s %9s %10s %12s %12s\n", "configuration", "c", "pods", "p50 ms", "p90 ms", "p99 ms", "max ms", "creates/s", "p50 vs none", "p99 vs none"
+    for (i = 1; i <= nk; i++) {
+      split(keys[i], f, "\t")
+      base = "no webhook\t" f[2]
+      d50 = (f[1] == "no webhook" || !(base in p50)) ? "" : sprintf("%+.2f", p50[keys[i]] - p50[base])
+      d99 = (f[1] == "no webhook" || !(base in p99)) ? "" : sprintf("%+.2f", p99[keys[i]] - p99[base])
+      printf "%-20s %3s %6s %9.2f %9.2f %9.2f %9.2f %10.0f %12s %12s\n", f[1], f[2], num[keys[i]], p50[keys[i]], p90[keys[i]], p99[keys[i]], mx[keys[i]], rate[keys[i]] / rounds[keys[i]], d50, d99
     }
-  }' "$OUT/results.tsv" | tee "$OUT/table.txt"
-echo "* against the mean p50 of the two no-webhook rows at the same concurrency"
-echo "time inside palisade-webhook per review (its own metrics): $WEBHOOK_MEAN"
-echo "(also in $OUT/table.txt; raw rows in $OUT/results.tsv)"
+  }' "$OUT/rounds.tsv" - >"$OUT/table.unordered"
+# The rows in the order of the configurations above.
+{
+  head -n 1 "$OUT/table.unordered"
+  for c in "${CONFIGS[@]}"; do
+    while IFS= read -r line; do
+      if [[ $line == "${LABEL[$c]} "* ]]; then printf '%s\n' "$line"; fi
+    done < <(tail -n +2 "$OUT/table.unordered")
+  done
+} | tee "$OUT/table.txt"
+echo "time inside palisade-webhook per review (process row, its own metrics): $WEBHOOK_MEAN"
+echo "(also in $OUT/table.txt; every create in $OUT/latencies.tsv, per-round rows in $OUT/rounds.tsv)"
