@@ -54,7 +54,7 @@ bench: ## Measure: in-process decision cost, then the webhook over TLS under loa
 	$(CARGO) bench --locked -p palisade-policy --bench decision
 	$(CARGO) run --locked --release -q -p palisade-webhook --example loadgen
 
-bench-admission: ## Pod-create latency and throughput on the local control plane: no webhook, Palisade, PodSecurityPolicy
+bench-admission: ## Pod-create latency and throughput, interleaved rounds: no webhook, a no-op webhook, Palisade (processes, chart), PodSecurityPolicy
 	@hack/bench-admission.sh
 
 bench-scan: ## Image scan time and peak RSS of palisade (cold and warm cache) against syft, on a local registry
