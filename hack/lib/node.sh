@@ -33,11 +33,13 @@ node_preflight() {
   local owner
   if [[ -s $NODE_OWNER ]]; then
     owner=$(<"$NODE_OWNER")
-    if [[ -f $owner/.palisade-cluster ]]; then
+    if [[ -f $owner/.palisade-cluster ]] && owner_running "$owner"; then
       die "a local cluster with a node already runs in $owner (one per machine: the bridge $BRIDGE and kube-proxy's iptables chains are machine-wide). Stop it with: $0 down --dir $owner, or start this one with --no-node"
     fi
-    note "$NODE_OWNER names $owner, which is gone: clearing what it left"
-    node_network_down "$owner"
+    # Its processes were killed (a machine's session ended, kill -9): what they left on
+    # the machine would block this node. Its dir stays for `down` or a look at its logs.
+    note "the node of $owner is not running: clearing what it left on the machine"
+    node_leftovers_down "$owner"
   fi
   if ip link show "$BRIDGE" >/dev/null 2>&1; then
     die "the bridge $BRIDGE exists but no local cluster owns it; remove it (ip link del $BRIDGE) or use --no-node"
@@ -372,6 +374,29 @@ node_sweep() {
   node_network_down "$DIR"
 }
 
+# Whether the kubelet or the API server of the cluster in DIR still runs.
+owner_running() {
+  local dir=$1 c pid cmdline
+  for c in kubelet kube-apiserver containerd; do
+    pid=$(cat "$dir/run/$c.pid" 2>/dev/null) || continue
+    [[ $pid =~ ^[0-9]+$ ]] || continue
+    cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || continue
+    [[ $cmdline == *"$c"* && $cmdline == *"$dir/"* ]] && return 0
+  done
+  return 1
+}
+
+# What a node whose processes are gone left on the machine: shims and containers, mounts,
+# then the network.
+node_leftovers_down() {
+  local saved=$DIR
+  DOWN_LOG="$DIR/logs/down.log"
+  DIR=$1
+  node_sweep
+  DIR=$saved
+  unset DOWN_LOG
+}
+
 # Undoes node_network_up and what the CNI plugins, kubelet and kube-proxy added; also used
 # for the leftovers of a cluster whose dir is gone.
 node_network_down() {
@@ -416,7 +441,7 @@ remove_chains() {
       /^:/ { name = substr($1, 2); if (name ~ re) next }
       /^-A / { chain = $2; if (chain ~ re) next
                for (i = 3; i <= NF; i++) if (($i == "-j" || $i == "-g") && $(i + 1) ~ re) next }
-      { print }' <<<"$dump" | "$t-restore" -T "$table" 2>>"$DIR/logs/down.log" ||
-      note "could not remove the KUBE-/CNI- chains of $t table $table (see $DIR/logs/down.log)"
+      { print }' <<<"$dump" | "$t-restore" -T "$table" 2>>"${DOWN_LOG:-$DIR/logs/down.log}" ||
+      note "could not remove the KUBE-/CNI- chains of $t table $table (see ${DOWN_LOG:-$DIR/logs/down.log})"
   done
 }
