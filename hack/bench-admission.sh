@@ -7,6 +7,10 @@
 #   no webhook          a plain API server
 #   no-op webhook       an API server calling a webhook that admits at once (noop-webhook,
 #                       over TLS on loopback): the floor any webhook pays here
+#   no-op webhook (pod) the same no-op webhook deployed as Palisade's chart deploys it: two
+#                       pods on the real node behind a Service, beside the installed
+#                       Palisade (which leaves its namespace out): the floor in the deployed
+#                       shape
 #   Palisade (process)  palisade-webhook and palisade-operator as local processes, the
 #                       webhook registered by URL on loopback
 #   Palisade (chart)    Palisade installed by its Helm chart from the images `make images`
@@ -40,11 +44,14 @@ OUT=$(realpath -m "${PALISADE_BENCH_DIR:-target/bench-admission}")
 BIN=$(realpath -m "${CARGO_TARGET_DIR:-target}/release")
 NS=palisade-bench
 SYSTEM_NS=palisade-system
-readonly CONFIGS=(plain noop process chart psp)
+readonly CONFIGS=(plain noop process pod chart psp)
 declare -A LABEL=(
   [plain]="no webhook" [noop]="no-op webhook" [process]="Palisade (process)"
-  [chart]="Palisade (chart)" [psp]="PodSecurityPolicy"
+  [pod]="no-op webhook (pod)" [chart]="Palisade (chart)" [psp]="PodSecurityPolicy"
 )
+# The in-pod no-op webhook shares the chart's cluster, in a namespace of its own.
+NOOP_NS=palisade-bench-noop
+declare -A NSOF=([pod]=$NOOP_NS)
 declare -A KCFG=()
 
 say() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
@@ -96,7 +103,7 @@ cluster_up() { # config [local-cluster.sh up flags...]
 # (each judging configuration refuses it; the others print its name).
 privileged_probe() {
   local out
-  out=$(k -n "$NS" create --dry-run=server -o name -f - 2>&1 <<'YAML' || true
+  out=$(k -n "${PROBE_NS:-$NS}" create --dry-run=server -o name -f - 2>&1 <<'YAML' || true
 apiVersion: v1
 kind: Pod
 metadata: {name: bench-probe}
@@ -184,14 +191,86 @@ wait_for 60 privileged_probe 'admission webhook "pods.palisade.dev" denied the r
 
 say "Palisade (chart): a cluster with the node, the images (make images) and the chart"
 cluster_up chart
+# The in-pod no-op webhook's namespace, which Palisade leaves out.
+k create namespace "$NOOP_NS" >/dev/null
+k label namespace "$NOOP_NS" palisade.dev/bench-noop=true >/dev/null
+wait_for 60 k -n "$NOOP_NS" get serviceaccount default || die "no default ServiceAccount in $NOOP_NS"
 images=$(hack/images.sh --registry "$PALISADE_REGISTRY" 2>>"$OUT/images.log") || die "make images failed; see $OUT/images.log"
 tag=$(awk 'NR == 1 { n = split($1, a, ":"); print a[n] }' <<<"$images")
 "$(hack/helm.sh --path)" upgrade --install palisade charts/palisade --namespace "$SYSTEM_NS" --create-namespace \
   --set "image.registry=$PALISADE_REGISTRY" --set "image.tag=$tag" --set scan.enabled=false \
-  --set logLevel=warn --wait --timeout 5m >"$OUT/helm.log" 2>&1 || die "helm install failed; see $OUT/helm.log"
+  --set logLevel=warn --set "excludedNamespaces={$NOOP_NS}" --wait --timeout 5m >"$OUT/helm.log" 2>&1 || die "helm install failed; see $OUT/helm.log"
 restricted_policy
 wait_for 120 privileged_probe 'admission webhook "pods.palisade.dev" denied the request' ||
   die "the API server does not call the installed Palisade; see $OUT/probe.txt"
+
+say "no-op webhook (pod): its image, two pods behind a Service on the same node, registered by Service"
+KCFG[pod]=$KUBECONFIG
+hack/image-rootfs.sh "$BIN" "$REPO/target/bench-noop-rootfs" noop-webhook 2>>"$OUT/images.log"
+b=(buildah --root "$REPO/target/buildah/storage" --runroot "$REPO/target/buildah/run" --storage-driver vfs)
+{
+  ctr=$("${b[@]}" from scratch)
+  "${b[@]}" copy "$ctr" "$REPO/target/bench-noop-rootfs/base/" /
+  "${b[@]}" copy "$ctr" "$REPO/target/bench-noop-rootfs/bin/noop-webhook" /usr/local/bin/noop-webhook
+  "${b[@]}" config --entrypoint '["/usr/local/bin/noop-webhook"]' --user 65532:65532 "$ctr"
+  "${b[@]}" commit --rm "$ctr" "$PALISADE_REGISTRY/noop-webhook:bench"
+  "${b[@]}" push --tls-verify=false "$PALISADE_REGISTRY/noop-webhook:bench" "docker://$PALISADE_REGISTRY/noop-webhook:bench"
+} >>"$OUT/images.log" 2>&1 || die "the no-op webhook's image failed; see $OUT/images.log"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=bench-noop \
+  -addext "subjectAltName=DNS:bench-noop.palisade-bench-system.svc" \
+  -keyout "$OUT/noop-pod.key" -out "$OUT/noop-pod.crt" >>"$OUT/images.log" 2>&1
+k create namespace palisade-bench-system >/dev/null
+k -n palisade-bench-system create secret tls bench-noop --cert "$OUT/noop-pod.crt" --key "$OUT/noop-pod.key" >/dev/null
+k apply -f - >/dev/null <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: bench-noop, namespace: palisade-bench-system}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: bench-noop}}
+  template:
+    metadata: {labels: {app: bench-noop}}
+    spec:
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: noop
+          image: $PALISADE_REGISTRY/noop-webhook:bench
+          args: [--addr, "0.0.0.0:8443", --tls-cert-file, /tls/tls.crt, --tls-key-file, /tls/tls.key]
+          ports: [{name: https, containerPort: 8443, protocol: TCP}]
+          readinessProbe: {tcpSocket: {port: https}, periodSeconds: 2}
+          securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+          volumeMounts: [{name: tls, mountPath: /tls, readOnly: true}]
+      volumes: [{name: tls, secret: {secretName: bench-noop}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bench-noop, namespace: palisade-bench-system}
+spec:
+  selector: {app: bench-noop}
+  ports: [{name: https, port: 443, targetPort: https, protocol: TCP}]
+YAML
+k -n palisade-bench-system rollout status deploy/bench-noop --timeout=120s >/dev/null ||
+  die "the no-op webhook's pods are not Ready: $(k -n palisade-bench-system get pods 2>&1)"
+k apply -f - >/dev/null <<YAML
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: bench-noop-pod}
+webhooks:
+  - name: noop-pod.bench.palisade.dev
+    clientConfig:
+      service: {namespace: palisade-bench-system, name: bench-noop, path: /validate, port: 443}
+      caBundle: $(base64 -w0 <"$OUT/noop-pod.crt")
+    rules:
+      - {apiGroups: [""], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods], scope: Namespaced}
+    namespaceSelector: {matchLabels: {palisade.dev/bench-noop: "true"}}
+    sideEffects: None
+    admissionReviewVersions: [v1]
+    failurePolicy: Fail
+    timeoutSeconds: 5
+YAML
+# Admitted: the no-op webhook answers, and Palisade leaves the namespace out.
+PROBE_NS=$NOOP_NS wait_for 60 privileged_probe 'pod/bench-probe' ||
+  die "pods in $NOOP_NS are refused; see $OUT/probe.txt"
 
 say "PodSecurityPolicy: a control plane with the PodSecurityPolicy admission plugin"
 PALISADE_APISERVER_EXTRA_FLAGS=--enable-admission-plugins=PodSecurityPolicy cluster_up psp --no-node
@@ -238,7 +317,7 @@ wait_for 30 privileged_probe 'PodSecurityPolicy: unable to admit pod' ||
 
 bench() { # config round warmup
   use "$1"
-  "$BIN/pod-create-bench" --kubeconfig "$KUBECONFIG" --namespace "$NS" --label "${LABEL[$1]}" \
+  "$BIN/pod-create-bench" --kubeconfig "$KUBECONFIG" --namespace "${NSOF[$1]:-$NS}" --label "${LABEL[$1]}" \
     --pods "$PER_ROUND" --warmup "$3" --concurrency "$CONCURRENCY" \
     --out "$OUT/rounds.tsv" --raw "$OUT/latencies.tsv" 2>>"$OUT/rounds.log" ||
     die "${LABEL[$1]}, round $2: creates failed; see $OUT/rounds.log"
@@ -246,7 +325,7 @@ bench() { # config round warmup
 say "warming up every configuration ($((WARMUP * 10)) creates each, not counted)"
 for c in "${CONFIGS[@]}"; do
   use "$c"
-  "$BIN/pod-create-bench" --kubeconfig "$KUBECONFIG" --namespace "$NS" --label warm-up \
+  "$BIN/pod-create-bench" --kubeconfig "$KUBECONFIG" --namespace "${NSOF[$c]:-$NS}" --label warm-up \
     --pods 1 --warmup $((WARMUP * 10)) --concurrency 1 >/dev/null 2>>"$OUT/rounds.log" ||
     die "${LABEL[$c]}: warm-up creates failed; see $OUT/rounds.log"
 done
@@ -262,6 +341,11 @@ done
 curl -fsS "http://$WEBHOOK_ADMIN/metrics" >"$OUT/webhook-metrics.txt" || true
 WEBHOOK_MEAN=$(awk '/^palisade_admission_duration_seconds_sum/ { s = $2 } /^palisade_admission_duration_seconds_count/ { n = $2 }
   END { if (n > 0) printf "%.3f ms mean over %d reviews", s / n * 1000, n; else print "unknown" }' "$OUT/webhook-metrics.txt")
+
+# The in-pod no-op webhook was called for every create in its namespace (the API server's
+# own count of calls to it).
+use pod
+NOOP_CALLS=$(k get --raw /metrics 2>/dev/null | awk '/^apiserver_admission_webhook_admission_duration_seconds_count/ && /noop-pod.bench.palisade.dev/ { n += $2 } END { print n + 0 }')
 
 # ---------------------------------------------------------------- the table
 echo
@@ -295,10 +379,13 @@ sort -t$'\t' -k1,1 -k2,2n -k3,3g "$OUT/latencies.tsv" | awk -F'\t' '
 {
   head -n 1 "$OUT/table.unordered"
   for c in "${CONFIGS[@]}"; do
+    # The label as the table pads it: "no-op webhook" must not match "no-op webhook (pod)".
+    printf -v padded '%-20s ' "${LABEL[$c]}"
     while IFS= read -r line; do
-      if [[ $line == "${LABEL[$c]} "* ]]; then printf '%s\n' "$line"; fi
+      if [[ $line == "$padded"* ]]; then printf '%s\n' "$line"; fi
     done < <(tail -n +2 "$OUT/table.unordered")
   done
 } | tee "$OUT/table.txt"
 echo "time inside palisade-webhook per review (process row, its own metrics): $WEBHOOK_MEAN"
+echo "calls to the in-pod no-op webhook, by the API server's count: $NOOP_CALLS"
 echo "(also in $OUT/table.txt; every create in $OUT/latencies.tsv, per-round rows in $OUT/rounds.tsv)"
