@@ -715,6 +715,8 @@ pub async fn audit_once(
 /// longer have a judged object.
 async fn write_reports(client: &Client, findings: &Findings) -> Result<(), Error> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
+    // One namespace that refuses its report must not cost every other namespace its own.
+    let mut failed = Vec::new();
     for (ns, body) in &findings.reports {
         let name = report_name(ns);
         let report = PolicyReport::new(
@@ -729,10 +731,17 @@ async fn write_reports(client: &Client, findings: &Findings) -> Result<(), Error
             },
             body.clone(),
         );
-        Api::<PolicyReport>::namespaced(client.clone(), ns)
+        match Api::<PolicyReport>::namespaced(client.clone(), ns)
             .patch(&name, &params, &Patch::Apply(&report))
             .await
-            .map_err(Error::kube(format!("apply PolicyReport {ns}/{name}")))?;
+        {
+            Ok(_) => {}
+            // A namespace being deleted takes no new objects; its report would go with it.
+            Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("being terminated") => {
+                debug!(namespace = %ns, "namespace being deleted: no PolicyReport written");
+            }
+            Err(e) => failed.push(Error::kube(format!("apply PolicyReport {ns}/{name}"))(e)),
+        }
     }
     let ours = Api::<PolicyReport>::all(client.clone())
         .list(&ListParams::default().labels(&format!("{}={}", MANAGED_BY.0, MANAGED_BY.1)))
@@ -758,7 +767,19 @@ async fn write_reports(client: &Client, findings: &Findings) -> Result<(), Error
             }
         }
     }
-    Ok(())
+    let count = failed.len();
+    match failed.into_iter().next() {
+        None => Ok(()),
+        Some(first) => {
+            if count > 1 {
+                warn!(
+                    failed = count,
+                    "PolicyReports of several namespaces could not be written; the first follows"
+                );
+            }
+            Err(first)
+        }
+    }
 }
 
 /// A policy whose violation count differs from the one its status shows.

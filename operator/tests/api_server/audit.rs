@@ -222,3 +222,92 @@ async fn an_audit_pass_reports_a_privileged_deployment_and_counts_it_on_the_poli
         .delete(&ns, &DeleteParams::default())
         .await;
 }
+
+/// A namespace being deleted refuses new objects. Its report cannot be written, and that
+/// must not keep the namespaces after it (in name order) from getting theirs.
+#[tokio::test]
+#[ignore = "needs PALISADE_E2E_KUBECONFIG"]
+async fn a_namespace_being_deleted_does_not_cost_the_others_their_reports() {
+    let client = client().await;
+    install_crds(&client, MANAGER).await;
+    audit::ensure_crds(&client)
+        .await
+        .expect("PolicyReport CRDs");
+    let suffix = unique("x");
+    // In name order the terminating one comes first.
+    let (leaving, staying) = (format!("audit-a-{suffix}"), format!("audit-b-{suffix}"));
+    const HOLD: &str = "palisade.dev/test-hold";
+    for ns in [&leaving, &staying] {
+        Api::<Namespace>::all(client.clone())
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))
+                    .expect("a namespace"),
+            )
+            .await
+            .expect("namespace created");
+        // The finalizer keeps the Deployment, and so something to judge, while its
+        // namespace is being deleted.
+        let deployment: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": ns, "finalizers": [HOLD]},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "app", "image": "nginx:1.25",
+                        "securityContext": {"privileged": true}}]}
+                }
+            }
+        }))
+        .expect("a deployment");
+        Api::<Deployment>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &deployment)
+            .await
+            .expect("deployment created");
+    }
+    let policy_name = unique("audit-leaving");
+    let policies = Api::<SecurityPolicy>::all(client.clone());
+    let spec = serde_json::json!({
+        "mode": "Audit",
+        "match": {"namespaces": [leaving, staying]},
+        "privileged": "Deny",
+    });
+    apply_policy(&policies, &policy_name, spec).await;
+    Api::<Namespace>::all(client.clone())
+        .delete(&leaving, &DeleteParams::default())
+        .await
+        .expect("namespace deletion");
+    eventually("the namespace is terminating", || {
+        let client = client.clone();
+        let leaving = leaving.clone();
+        async move {
+            let ns = Api::<Namespace>::all(client).get(&leaving).await.ok()?;
+            (ns.status?.phase.as_deref() == Some("Terminating")).then_some(())
+        }
+    })
+    .await;
+
+    let findings = audit::audit_once(&client, &audit::Config::default(), &Metrics::new(), None)
+        .await
+        .expect("audit pass");
+    assert_eq!(findings.violations(&policy_name), 2, "{findings:?}");
+    Api::<PolicyReport>::namespaced(client.clone(), &staying)
+        .get(&audit::report_name(&staying))
+        .await
+        .expect("the report of the namespace that stays");
+
+    // Let both namespaces go.
+    let release = serde_json::json!({"metadata": {"finalizers": null}});
+    for ns in [&leaving, &staying] {
+        let _ = Api::<Deployment>::namespaced(client.clone(), ns)
+            .patch("web", &PatchParams::default(), &Patch::Merge(&release))
+            .await;
+    }
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(&staying, &DeleteParams::default())
+        .await;
+    let _ = Api::<SecurityPolicy>::all(client)
+        .delete(&policy_name, &DeleteParams::default())
+        .await;
+}
