@@ -19,24 +19,10 @@ fn helm_install_runs_every_pod_registers_the_service_and_refuses_a_privileged_po
     {
         r.uninstall().ok();
     }
-    crate::eventually(
+    crate::wait_gone(
+        r,
         "no registration is left from before",
-        Duration::from_secs(60),
-        || {
-            let out = r.kubectl([
-                "get",
-                "validatingwebhookconfiguration",
-                "palisade",
-                "--ignore-not-found",
-                "-o",
-                "name",
-            ]);
-            if out.stdout.trim().is_empty() {
-                Ok(())
-            } else {
-                Err(out.to_string())
-            }
-        },
+        &["get", "validatingwebhookconfiguration", "palisade"],
     );
 
     let start = Instant::now();

@@ -51,6 +51,21 @@ pub fn eventually<T>(what: &str, within: Duration, mut f: impl FnMut() -> Result
     }
 }
 
+/// Wait until `kubectl ARGS` (a `get` of one object) finds nothing.
+#[track_caller]
+pub fn wait_gone(r: &Release, what: &str, get: &[&str]) {
+    let mut args = get.to_vec();
+    args.extend(["--ignore-not-found", "-o", "name"]);
+    eventually(what, Duration::from_secs(60), || {
+        let out = r.kubectl(&args);
+        if out.stdout.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(out.to_string())
+        }
+    });
+}
+
 /// The chart with `values`, registered and judging [`WORKLOADS`] under [`POLICY`].
 pub fn installed(values: palisade_e2e::install::Values) -> &'static Release {
     let r = release();

@@ -33,26 +33,10 @@ fn helm_uninstall_leaves_no_registration_and_pods_are_created_everywhere() {
         !left.stdout.contains("palisade"),
         "a registration is left:\n{left}"
     );
-    eventually(
+    crate::wait_gone(
+        r,
         "the certificate Secret goes with the release",
-        Duration::from_secs(60),
-        || {
-            let out = r.kubectl([
-                "-n",
-                NAMESPACE,
-                "get",
-                "secret",
-                "palisade-webhook-tls",
-                "--ignore-not-found",
-                "-o",
-                "name",
-            ]);
-            if out.stdout.trim().is_empty() {
-                Ok(())
-            } else {
-                Err(out.to_string())
-            }
-        },
+        &["-n", NAMESPACE, "get", "secret", "palisade-webhook-tls"],
     );
 
     // Even the privileged pod the policy would refuse: nothing judges any more.
