@@ -6,13 +6,16 @@
 //! - otherwise: the local control plane of `hack/local-cluster.sh` in `<target>/e2e-cluster`,
 //!   started once per test process.
 //!
+//! The images under test come from a registry that cluster's nodes pull from and the tests
+//! push to: `PALISADE_E2E_REGISTRY` with `PALISADE_E2E_KUBECONFIG`, else the local cluster's.
+//!
 //! Cleanup cannot rely on `Drop` (statics are never dropped; the process may be killed), so
 //! a small watchdog process is started first, in its own process group (a Ctrl-C at the
 //! terminal does not reach it), reading a pipe from this process. When the pipe closes, for
 //! whatever reason this process ended, the watchdog runs `local-cluster.sh down` — or, on a
-//! cluster given by the user, deletes what the tests created there (the webhook
-//! registration and certificate Secret the operator made, and the namespaces, policies and
-//! pods labelled `palisade.dev/e2e=true`).
+//! cluster given by the user, deletes what the tests created there (the Helm release and
+//! the webhook registration, and the namespaces, policies, pods and other objects labelled
+//! `palisade.dev/e2e=true`).
 //!
 //! Two test processes sharing a target dir would share the cluster dir: an exclusive lock on
 //! `<target>/e2e-cluster.lock` makes the second wait. The watchdog inherits the locked file
@@ -22,8 +25,6 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
-
-use crate::process::open_log;
 
 /// The label on everything the tests create, so it can be found and removed.
 pub const E2E_LABEL: &str = "palisade.dev/e2e";
@@ -44,9 +45,14 @@ else
   k() { "$E2E_KUBECTL" --kubeconfig "$E2E_KUBECONFIG" --request-timeout=30s "$@"; }
   # The registration first: with failurePolicy Fail, a webhook that is gone refuses pods.
   k delete validatingwebhookconfiguration "$E2E_REGISTRATION" --ignore-not-found
-  k delete secret -n "$E2E_NAMESPACE" "$E2E_CERT_SECRET" --ignore-not-found
+  KUBECONFIG="$E2E_KUBECONFIG" HELM_CACHE_HOME="$E2E_WORK/helm/cache" \
+    HELM_CONFIG_HOME="$E2E_WORK/helm/config" HELM_DATA_HOME="$E2E_WORK/helm/data" \
+    "$E2E_HELM" uninstall "$E2E_RELEASE" --namespace "$E2E_NAMESPACE" --wait --timeout 2m || true
+  k delete validatingwebhookconfiguration "$E2E_REGISTRATION" --ignore-not-found
+  k delete secret,configmap -n "$E2E_NAMESPACE" -l "$E2E_LABEL=true" --ignore-not-found
   k delete pods --all-namespaces -l "$E2E_LABEL=true" --wait=false
-  k delete securitypolicies.palisade.dev -l "$E2E_LABEL=true" --wait=false
+  k delete securitypolicies.palisade.dev,scanpolicies.palisade.dev,imagescanreports.palisade.dev \
+    -l "$E2E_LABEL=true" --wait=false
   k delete namespaces -l "$E2E_LABEL=true" --wait=false
 fi
 echo "== $(date -u +%FT%TZ) done"
@@ -60,6 +66,9 @@ pub struct Cluster {
     pub kubectl: PathBuf,
     /// Set when this process started the cluster (and its watchdog will stop it).
     pub local_dir: Option<PathBuf>,
+    /// `host:port` of a registry the cluster's nodes pull from and the tests push to (plain
+    /// HTTP).
+    pub registry: String,
     /// Held open for the life of the process: its end is the watchdog's signal.
     _watchdog: ChildStdin,
 }
@@ -82,6 +91,13 @@ impl Cluster {
                     ));
                 }
                 let kubectl = env_kubectl.unwrap_or_else(|| PathBuf::from("kubectl"));
+                let registry = std::env::var("PALISADE_E2E_REGISTRY")
+                    .ok()
+                    .filter(|r| !r.is_empty())
+                    .ok_or(
+                        "PALISADE_E2E_REGISTRY is not set: with PALISADE_E2E_KUBECONFIG, name a registry (host:port, plain HTTP) that the cluster's nodes pull from and this machine pushes to",
+                    )?;
+                let helm = crate::install::helm_path(repo)?;
                 eprintln!(
                     "e2e: using the cluster of PALISADE_E2E_KUBECONFIG={} with {}",
                     kubeconfig.display(),
@@ -97,7 +113,8 @@ impl Cluster {
                         ("E2E_KUBECONFIG", kubeconfig.as_os_str()),
                         ("E2E_REGISTRATION", REGISTRATION_NAME.as_ref()),
                         ("E2E_NAMESPACE", crate::PALISADE_NAMESPACE.as_ref()),
-                        ("E2E_CERT_SECRET", crate::operator::CERT_SECRET.as_ref()),
+                        ("E2E_RELEASE", crate::install::RELEASE.as_ref()),
+                        ("E2E_HELM", helm.as_os_str()),
                         ("E2E_LABEL", E2E_LABEL.as_ref()),
                     ],
                 )?;
@@ -105,6 +122,7 @@ impl Cluster {
                     kubeconfig,
                     kubectl,
                     local_dir: None,
+                    registry,
                     _watchdog: watchdog,
                 })
             }
@@ -178,10 +196,13 @@ fn start_local(repo: &Path, target: &Path, work: &Path) -> Result<Cluster, Strin
         .ok_or_else(|| format!("`up` printed no KUBECONFIG export:\n{stdout}"))?;
     let kubectl = export_value(&stdout, "PALISADE_KUBECTL")
         .ok_or_else(|| format!("`up` printed no PALISADE_KUBECTL export:\n{stdout}"))?;
+    let registry = export_value(&stdout, "PALISADE_REGISTRY")
+        .ok_or_else(|| format!("`up` printed no PALISADE_REGISTRY export:\n{stdout}"))?;
     Ok(Cluster {
         kubeconfig: PathBuf::from(kubeconfig),
         kubectl: PathBuf::from(kubectl),
         local_dir: Some(dir),
+        registry,
         _watchdog: watchdog,
     })
 }
@@ -214,6 +235,13 @@ fn spawn_watchdog(
         .stdin
         .take()
         .ok_or_else(|| "the watchdog has no stdin pipe".to_owned())
+}
+
+fn open_log(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().create(true).append(true).open(path)
 }
 
 /// `VALUE` of a line `export NAME=VALUE` (bash `printf %q` quoting of plain paths undone).

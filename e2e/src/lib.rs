@@ -1,38 +1,33 @@
-//! End-to-end harness: a real kube-apiserver calls the real `palisade-webhook` over TLS,
-//! `palisade-operator` registers it and manages its certificates, and tests assert what
-//! kubectl prints.
+//! End-to-end harness: Palisade installed by its Helm chart, from images built from this
+//! workspace, in pods on a real cluster; a real kube-apiserver calls the webhook through its
+//! Service, and tests assert what kubectl prints.
 //!
 //! [`env()`] sets up, once per test process:
-//! 1. the cluster ([`cluster`]): `PALISADE_E2E_KUBECONFIG` if set, else the local control
-//!    plane of `hack/local-cluster.sh` (stopped again when the process ends, however it ends);
-//! 2. the CRDs from `config/crd/` (kubectl apply) and the `palisade-system` namespace;
-//! 3. `palisade-operator` ([`operator`], built by cargo from this workspace): it makes the CA
-//!    and serving certificate (Secret [`operator::CERT_SECRET`], mirrored into a
-//!    Secret-volume-like directory), registers the webhook by URL on loopback (failurePolicy
-//!    Fail, `kube-system` and `palisade-system` left out), keeps SecurityPolicy status and
-//!    audits every few seconds;
-//!    It also scans ImageScanReports ([`scan`]): against the OSV directory of
-//!    [`Env::scan`], with images from the shared registry there;
-//! 4. `palisade-webhook` on free loopback ports, serving the operator's certificate files and
-//!    watching SecurityPolicies on the API server.
+//! 1. the cluster ([`cluster`]): `PALISADE_E2E_KUBECONFIG` if set, else the local cluster of
+//!    `hack/local-cluster.sh` with its real node and registry (stopped again when the
+//!    process ends, however it ends);
+//! 2. the images: `PALISADE_E2E_IMAGE_TAG` names them when `hack/e2e.sh` has pushed them,
+//!    else `hack/images.sh` builds and pushes them to the cluster's registry;
+//! 3. the CRDs from `config/crd/` (kubectl apply), and the OSV database the operator scans
+//!    with, as a ConfigMap ([`scan`]);
+//! 4. the release ([`install`]): `helm upgrade --install` with the chart's defaults but for a
+//!    short audit interval and that database. The operator makes the CA and serving
+//!    certificate, registers the webhook by its Service (failurePolicy Fail, `kube-system`
+//!    and `palisade-system` left out), keeps SecurityPolicy status, audits every few seconds
+//!    and scans images the tests push to the cluster's registry.
 //!
 //! Each test takes a [`Test`]: its own directory for manifests, its own namespaces, a
-//! kubectl transcript, and on failure the transcript and the webhook's and operator's logs
-//! are printed. Tests that disturb the shared processes (stopping the webhook or the
-//! operator, rotating the CA) take them exclusively; the others share them and run in
-//! parallel.
+//! kubectl transcript, and on failure the transcript and the pods' logs are printed. Tests
+//! that disturb the shared release (scaling the webhook or the operator to zero, rotating
+//! the CA) take it exclusively; the others share it and run in parallel.
 
 pub mod cluster;
 pub mod http;
 pub mod install;
 pub mod kubectl;
-pub mod operator;
-pub mod process;
 pub mod scan;
-pub mod webhook;
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
@@ -40,30 +35,38 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 pub use cluster::{Cluster, E2E_LABEL, REGISTRATION_NAME};
+use install::{OPERATOR, OPERATOR_ADMIN_PORT, Release, WEBHOOK, WEBHOOK_ADMIN_PORT};
 pub use kubectl::{Kubectl, Output};
-pub use webhook::{EXEMPT_LABEL, TIMEOUT_SECONDS};
 
-use operator::OperatorSpec;
-use process::{Supervised, tail};
-use webhook::WebhookSpec;
+/// Palisade's own namespace (the release's): never judged.
+pub const PALISADE_NAMESPACE: &str = install::NAMESPACE;
 
-/// Palisade's own namespace: never judged.
-pub const PALISADE_NAMESPACE: &str = "palisade-system";
+/// Namespaces carrying this label (`=true`) are never sent to the webhook on Kubernetes 1.20,
+/// which has no `kubernetes.io/metadata.name` label to select namespaces by name: the
+/// operator labels `kube-system` and its own namespace.
+pub const EXEMPT_LABEL: &str = "palisade.dev/exempt";
+
+/// The API server's per-call timeout for the webhook, in seconds: the chart's
+/// `webhook.timeoutSeconds`.
+pub const TIMEOUT_SECONDS: u32 = 5;
+
+/// Seconds between two background audits: short, so audit results show up within a test.
+pub const AUDIT_INTERVAL_SECONDS: u64 = 5;
+
+/// Replicas of each component, the chart's defaults.
+pub const REPLICAS: u32 = 2;
 
 /// The shared environment. Everything in it lives as long as the test process.
 #[derive(Debug)]
 pub struct Env {
     pub repo: PathBuf,
-    /// Per-run files: logs, certificates, one directory per test.
+    /// Per-run files: one directory per test.
     pub work: PathBuf,
     pub cluster: Cluster,
     pub kubectl: Kubectl,
-    /// The API server's minor version (20 for the local control plane).
+    /// The API server's minor version (20 for the local cluster).
     pub server_minor: u32,
-    spec: WebhookSpec,
-    webhook: Mutex<Option<Supervised>>,
-    operator_spec: OperatorSpec,
-    operator: Mutex<Option<Supervised>>,
+    pub release: Release,
     gate: RwLock<()>,
     scan: scan::ScanFixtures,
 }
@@ -95,11 +98,8 @@ impl Env {
             .map(PathBuf::from)
             .map(|t| if t.is_absolute() { t } else { repo.join(t) })
             .unwrap_or_else(|| repo.join("target"));
-        // Build first: a compile error should not cost a cluster start.
-        let webhook_binary = webhook::build_binary(&repo, "palisade-webhook", "palisade-webhook")?;
-        let operator_binary =
-            webhook::build_binary(&repo, "palisade-operator", "palisade-operator")?;
         let cluster = Cluster::find(&repo, &target)?;
+        let tag = install::image_tag(&repo, &cluster.registry)?;
         let work = target.join("e2e/run");
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work)
@@ -109,17 +109,16 @@ impl Env {
             kubeconfig: cluster.kubeconfig.clone(),
             cache_dir: target.join("e2e/kube-cache"),
         };
-        let k = |args: &[&str]| -> Result<Output, String> {
-            let out = kubectl.run(&repo, args, None);
+        let k = |args: &[&str], stdin: Option<&str>| -> Result<Output, String> {
+            let out = kubectl.run(&repo, args, stdin);
             if out.success() {
                 Ok(out)
             } else {
                 Err(format!("set-up step failed:\n{out}"))
             }
         };
-
         let version: serde_json::Value =
-            serde_json::from_str(&k(&["version", "-o", "json"])?.stdout)
+            serde_json::from_str(&k(&["version", "-o", "json"], None)?.stdout)
                 .map_err(|e| format!("kubectl version -o json: {e}"))?;
         let server_minor = version["serverVersion"]["minor"]
             .as_str()
@@ -127,164 +126,122 @@ impl Env {
             .and_then(|m| m.parse().ok())
             .ok_or_else(|| format!("no server version in {version}"))?;
 
-        k(&["apply", "-f", "config/crd/"])?;
-        k(&[
-            "wait",
-            "--for=condition=established",
-            "--timeout=60s",
-            "crd/securitypolicies.palisade.dev",
-        ])?;
+        k(&["apply", "-f", "config/crd/"], None)?;
+        k(
+            &[
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                "crd/securitypolicies.palisade.dev",
+            ],
+            None,
+        )?;
         if !kubectl
             .run(&repo, ["get", "namespace", PALISADE_NAMESPACE], None)
             .success()
         {
-            k(&["create", "namespace", PALISADE_NAMESPACE])?;
+            k(&["create", "namespace", PALISADE_NAMESPACE], None)?;
         }
 
-        // Before the operator, which is started with its database directory.
-        let scan = scan::ScanFixtures::start(&work)?;
-        let localhost = std::net::Ipv4Addr::LOCALHOST;
-        let webhook_addr = SocketAddr::from((localhost, webhook::free_port()?));
-        let operator_spec = OperatorSpec {
-            binary: operator_binary,
-            namespace: PALISADE_NAMESPACE.to_owned(),
-            admin_addr: SocketAddr::from((localhost, webhook::free_port()?)),
-            webhook_addr,
-            cert_dir: work.join("webhook-tls"),
-            kubeconfig: cluster.kubeconfig.clone(),
-            log: work.join("operator.log"),
-            scan_db: scan.osv_dir().to_owned(),
-            scan_cache_dir: scan.cache_dir().to_owned(),
-        };
-        // The operator first: the webhook serves the certificate files it writes.
-        let operator = operator_spec.start()?;
-        let spec = WebhookSpec {
-            binary: webhook_binary,
-            addr: webhook_addr,
-            admin_addr: SocketAddr::from((localhost, webhook::free_port()?)),
-            cert_file: operator_spec.cert_file(),
-            key_file: operator_spec.key_file(),
-            kubeconfig: cluster.kubeconfig.clone(),
-            log: work.join("webhook.log"),
-        };
-        let webhook = spec.start()?;
+        // The database before the operator, which reads it at start.
+        let scan = scan::ScanFixtures::new(&work, &cluster.registry)?;
+        let (config_map, osv_values) = scan.osv_config_map(PALISADE_NAMESPACE, E2E_LABEL)?;
+        k(&["apply", "-f", "-"], Some(&config_map))?;
+        let values_file = work.join("values.yaml");
+        std::fs::write(&values_file, osv_values)
+            .map_err(|e| format!("{}: {e}", values_file.display()))?;
+        let release = Release::new(
+            repo.clone(),
+            target.join("e2e"),
+            kubectl.clone(),
+            cluster.registry.clone(),
+            tag,
+        )?;
+        let audit_interval = format!("{AUDIT_INTERVAL_SECONDS}s");
+        let install_started = Instant::now();
+        release.install_with(
+            Some(&values_file),
+            &[
+                ("audit.interval", &audit_interval),
+                // Plain lines in the logs a failed test prints.
+                ("logFormat", "text"),
+            ],
+        )?;
+        let installed_in = install_started.elapsed();
         let env = Env {
             repo,
             work,
             cluster,
             kubectl,
             server_minor,
-            spec,
-            webhook: Mutex::new(Some(webhook)),
-            operator_spec,
-            operator: Mutex::new(Some(operator)),
+            release,
             gate: RwLock::new(()),
             scan,
         };
         env.wait_registered()?;
         eprintln!(
-            "e2e: ready in {:.1}s: webhook https://{} (admin http://{}), log {}; operator admin http://{}, log {}",
+            "e2e: ready in {:.1}s (helm install to Ready: {:.1}s): images {}/palisade-*:{}",
             started.elapsed().as_secs_f64(),
-            env.spec.addr,
-            env.spec.admin_addr,
-            env.spec.log.display(),
-            env.operator_spec.admin_addr,
-            env.operator_spec.log.display(),
+            installed_in.as_secs_f64(),
+            env.release.registry,
+            env.release.tag,
         );
         Ok(env)
     }
 
-    /// Wait until the operator's registration is in place: both webhooks pointing at our
-    /// webhook with a caBundle, and (on 1.20) the exempt label on the namespaces left out.
+    /// Wait until the operator's registration is in place: both webhooks calling the chart's
+    /// Service with a caBundle, and (on 1.20) the exempt label on the namespaces left out.
     fn wait_registered(&self) -> Result<(), String> {
+        self.release.wait_registered(Duration::from_secs(90))?;
+        if self.server_minor >= 21 {
+            return Ok(());
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
-        let url = format!("https://{}/validate/pods", self.spec.addr);
         loop {
-            let problem = match self.webhook_configuration() {
-                Ok(vwc) => {
-                    let hooks = vwc["webhooks"].as_array().cloned().unwrap_or_default();
-                    let names: Vec<&str> =
-                        hooks.iter().filter_map(|h| h["name"].as_str()).collect();
-                    if !names.contains(&"pods.palisade.dev")
-                        || !names.contains(&"workloads.palisade.dev")
-                    {
-                        Some(format!("webhooks {names:?}"))
-                    } else if !hooks
-                        .iter()
-                        .any(|h| h["clientConfig"]["url"] == url.as_str())
-                    {
-                        Some(format!("no webhook with url {url}: {vwc}"))
-                    } else if hooks.iter().any(|h| {
-                        h["clientConfig"]["caBundle"]
-                            .as_str()
-                            .is_none_or(str::is_empty)
-                    }) {
-                        Some("a webhook without caBundle".to_owned())
-                    } else {
-                        None
-                    }
-                }
-                Err(e) => Some(e),
-            };
-            let problem = problem.or_else(|| {
-                if self.server_minor >= 21 {
-                    return None;
-                }
-                let out = self.kubectl.run(
-                    &self.work,
-                    [
-                        "get",
-                        "namespaces",
-                        "-l",
-                        &format!("{EXEMPT_LABEL}=true"),
-                        "-o",
-                        "name",
-                    ],
-                    None,
-                );
-                let labelled = [
-                    "namespace/kube-system",
-                    &format!("namespace/{PALISADE_NAMESPACE}"),
-                ]
-                .iter()
-                .all(|n| out.stdout.lines().any(|l| l == *n));
-                (!labelled).then(|| format!("namespaces not labelled yet:\n{out}"))
-            });
-            match problem {
-                None => return Ok(()),
-                Some(p) if Instant::now() > deadline => {
-                    return Err(format!(
-                        "the operator did not register the webhook within 60s: {p}; last lines of {}:\n{}",
-                        self.operator_spec.log.display(),
-                        tail(&self.operator_spec.log, 30)
-                    ));
-                }
-                Some(_) => thread::sleep(Duration::from_millis(250)),
+            let out = self.kubectl.run(
+                &self.work,
+                [
+                    "get",
+                    "namespaces",
+                    "-l",
+                    &format!("{EXEMPT_LABEL}=true"),
+                    "-o",
+                    "name",
+                ],
+                None,
+            );
+            let labelled = [
+                "namespace/kube-system",
+                &format!("namespace/{PALISADE_NAMESPACE}"),
+            ]
+            .iter()
+            .all(|n| out.stdout.lines().any(|l| l == *n));
+            if labelled {
+                return Ok(());
             }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the operator did not label the excluded namespaces within 60s:\n{out}\n--- operator logs ---\n{}",
+                    self.operator_logs(30)
+                ));
+            }
+            thread::sleep(Duration::from_millis(250));
         }
     }
 
-    /// The shared registry and the OSV database the operator scans with.
+    /// The cluster's registry and the OSV database the operator scans with.
     pub fn scan(&self) -> &scan::ScanFixtures {
         &self.scan
     }
 
-    /// `https://127.0.0.1:<port>` of the webhook.
-    pub fn webhook_addr(&self) -> SocketAddr {
-        self.spec.addr
+    /// The last `lines` lines of each webhook pod's log.
+    pub fn webhook_logs(&self, lines: usize) -> String {
+        self.release.logs(WEBHOOK, lines)
     }
 
-    pub fn webhook_log(&self) -> &Path {
-        &self.spec.log
-    }
-
-    pub fn operator_log(&self) -> &Path {
-        &self.operator_spec.log
-    }
-
-    /// The directory where the operator writes the webhook's certificate files.
-    pub fn cert_dir(&self) -> &Path {
-        &self.operator_spec.cert_dir
+    /// The last `lines` lines of each operator pod's log.
+    pub fn operator_logs(&self, lines: usize) -> String {
+        self.release.logs(OPERATOR, lines)
     }
 
     /// The ValidatingWebhookConfiguration the operator registered, as JSON.
@@ -326,62 +283,127 @@ impl Env {
             .collect()
     }
 
-    /// Stop the webhook (SIGTERM, then its listeners close).
-    pub fn stop_webhook(&self) {
-        if let Some(mut p) = lock(&self.webhook).take() {
-            p.stop(Duration::from_secs(15));
-        }
+    /// Stop the webhook: its Deployment scaled to zero (each pod leaves the Service, then
+    /// stops); returns once no webhook pod is left.
+    pub fn stop_webhook(&self) -> Result<(), String> {
+        self.release.scale(WEBHOOK, 0)
     }
 
-    /// Start the webhook again with the same ports and certificate files, if it is not
-    /// running; returns when it is ready.
+    /// Bring the webhook back to its replicas, if it is not at them; returns when every
+    /// replica is Ready.
     pub fn start_webhook(&self) -> Result<(), String> {
-        let mut slot = lock(&self.webhook);
-        if let Some(p) = slot.as_mut()
-            && p.exited().is_none()
-        {
-            return Ok(());
-        }
-        *slot = Some(self.spec.start()?);
-        Ok(())
+        start(&self.release, WEBHOOK)
     }
 
-    /// The webhook's /metrics text.
-    pub fn webhook_metrics(&self) -> Result<String, String> {
-        self.spec.metrics()
+    /// `/metrics` of each running webhook pod, by pod name.
+    pub fn webhook_metrics(&self) -> Result<Vec<(String, String)>, String> {
+        self.release
+            .running_pods(WEBHOOK)?
+            .into_iter()
+            .map(|pod| {
+                let text = self.release.pod_get(&pod, WEBHOOK_ADMIN_PORT, "/metrics")?;
+                Ok((pod, text))
+            })
+            .collect()
     }
 
-    /// SIGKILL the operator (no shutdown code runs); returns once it is gone.
+    /// Take the operator away at once: its Deployment scaled to zero and its pods deleted
+    /// with the shortest grace period (the kubelet kills what has not stopped within it);
+    /// returns once the kubelet has stopped them and no operator pod is left.
     pub fn kill_operator(&self) -> Result<(), String> {
-        match lock(&self.operator).as_mut() {
-            Some(p) => p.kill_hard(Duration::from_secs(10)),
-            None => Err("the operator is not running".to_owned()),
+        let scaled = self.kubectl.run(
+            &self.work,
+            [
+                "-n",
+                PALISADE_NAMESPACE,
+                "scale",
+                &format!("deployment/{}-{OPERATOR}", install::RELEASE),
+                "--replicas=0",
+            ],
+            None,
+        );
+        if !scaled.success() {
+            return Err(scaled.to_string());
         }
+        let deleted = self.kubectl.run(
+            &self.work,
+            [
+                "-n",
+                PALISADE_NAMESPACE,
+                "delete",
+                "pods",
+                "-l",
+                &format!("app.kubernetes.io/component={OPERATOR}"),
+                // Not --force: the pod object then goes before its containers stop.
+                "--grace-period=1",
+            ],
+            None,
+        );
+        if !deleted.success() {
+            return Err(deleted.to_string());
+        }
+        self.release.wait_no_pods(OPERATOR)
     }
 
-    /// Start the operator again with the same flags, if it is not running; returns when it
-    /// is ready.
+    /// Bring the operator back to its replicas, if it is not at them; returns when every
+    /// replica is Ready.
     pub fn start_operator(&self) -> Result<(), String> {
-        let mut slot = lock(&self.operator);
-        if let Some(p) = slot.as_mut()
-            && p.exited().is_none()
-        {
-            return Ok(());
-        }
-        *slot = Some(self.operator_spec.start()?);
-        Ok(())
+        start(&self.release, OPERATOR)
     }
 
-    /// Whether the operator process is running.
+    /// Whether an operator pod exists (not being deleted).
     pub fn operator_running(&self) -> bool {
-        lock(&self.operator)
-            .as_mut()
-            .is_some_and(|p| p.exited().is_none())
+        self.release
+            .component_pods(OPERATOR)
+            .is_ok_and(|pods| !pods.is_empty())
     }
 
-    /// The operator's /metrics text.
+    /// `/metrics` of the operator that leads (the one that scans and audits).
     pub fn operator_metrics(&self) -> Result<String, String> {
-        self.operator_spec.metrics()
+        let leader = self.release.operator_leader()?;
+        self.release
+            .pod_get(&leader, OPERATOR_ADMIN_PORT, "/metrics")
+    }
+
+    /// A file in the leading operator's scan cache (an emptyDir), read on the node: only
+    /// on the local cluster, whose kubelet keeps its pods' volumes on this machine.
+    pub fn operator_cache_file(&self, relative: &str) -> Result<Vec<u8>, String> {
+        let Some(dir) = &self.cluster.local_dir else {
+            return Err(
+                "the operator's cache is on a node of a cluster this machine does not run".into(),
+            );
+        };
+        let leader = self.release.operator_leader()?;
+        let out = self.kubectl.run(
+            &self.work,
+            [
+                "-n",
+                PALISADE_NAMESPACE,
+                "get",
+                "pod",
+                &leader,
+                "-o",
+                "jsonpath={.metadata.uid}",
+            ],
+            None,
+        );
+        if !out.success() || out.stdout.trim().is_empty() {
+            return Err(format!("no uid for pod {leader}: {out}"));
+        }
+        let path = dir
+            .join("kubelet/root/pods")
+            .join(out.stdout.trim())
+            .join("volumes/kubernetes.io~empty-dir/scan-cache")
+            .join(relative);
+        std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Scale `component` back to [`REPLICAS`] unless all of them are Ready already.
+fn start(release: &Release, component: &str) -> Result<(), String> {
+    match release.replicas(component)? {
+        (REPLICAS, REPLICAS) => Ok(()),
+        _ => release.scale(component, REPLICAS),
     }
 }
 
@@ -609,14 +631,12 @@ impl Drop for Test {
                 lock(&self.transcript)
             );
             eprintln!(
-                "===== last 60 lines of the webhook log ({}) =====\n{}",
-                self.env.spec.log.display(),
-                tail(&self.env.spec.log, 60)
+                "===== last 60 lines of each webhook pod's log =====\n{}",
+                self.env.webhook_logs(60)
             );
             eprintln!(
-                "===== last 60 lines of the operator log ({}) =====\n{}",
-                self.env.operator_spec.log.display(),
-                tail(&self.env.operator_spec.log, 60)
+                "===== last 60 lines of each operator pod's log =====\n{}",
+                self.env.operator_logs(60)
             );
             if self.env.cluster.local_dir.is_some() {
                 eprintln!(

@@ -1,4 +1,5 @@
-//! The operator is killed (SIGKILL: no shutdown code runs) and started again: admission never
+//! The operator goes away at once (its Deployment scaled to zero, its pods deleted with a
+//! one-second grace period) and comes back: admission never
 //! depends on it, and what it owns comes back as it was — the webhook registration
 //! (webhooks, caBundle, namespaceSelector) is unchanged, and a PolicyReport deleted while it
 //! was down is written again with the same content.
@@ -80,7 +81,7 @@ spec:
 }
 
 #[test]
-fn operator_killed_and_restarted_changes_nothing_and_admission_goes_on() {
+fn operator_gone_and_back_changes_nothing_and_admission_goes_on() {
     // Killing the shared operator would hold up other tests' status and audit checks.
     let t = Test::exclusive("operator-restart");
     t.namespace(NS, &[]);
@@ -137,7 +138,7 @@ fn operator_killed_and_restarted_changes_nothing_and_admission_goes_on() {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // Let the loop run with the operator up first (a pause, not an assertion).
             thread::sleep(Duration::from_secs(2));
-            t.env.kill_operator().expect("SIGKILL the operator");
+            t.env.kill_operator().expect("the operator's pods deleted");
             let down_from = Instant::now();
             assert!(!t.env.operator_running());
             // Nobody recreates the report while the operator is down.

@@ -2,25 +2,50 @@
 //!
 //! The rotation is asked for the way a user does it, with `kubectl annotate` on the
 //! certificate Secret. The operator then publishes old and new CA in the caBundle, switches
-//! the serving certificate to the new CA once that bundle is out (the webhook reloads it
-//! from the files the operator writes), and drops the old CA much later (ten minutes: not
-//! waited for here).
+//! the serving certificate to the new CA once that bundle is out (each webhook pod reloads
+//! it once the kubelet has updated the Secret volume, within a minute or two), and drops the
+//! old CA much later (ten minutes: not waited for here).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use palisade_e2e::operator::CERT_SECRET;
+use palisade_e2e::install::CERT_SECRET;
 use palisade_e2e::{Output, PALISADE_NAMESPACE, Test, http};
 
 use crate::E2E;
 
 const NS: &str = "e2e-rotation";
 
-fn reloads(t: &Test) -> f64 {
-    let metrics = t.env.webhook_metrics().expect("webhook metrics");
-    http::metric(&metrics, r#"palisade_tls_reloads_total{result="success"}"#).unwrap_or(0.0)
+/// Each webhook pod's count of successful certificate reloads and the notAfter of the
+/// certificate it serves, by pod name.
+fn served(t: &Test) -> Vec<(String, f64, f64)> {
+    let pods = t.env.webhook_metrics().expect("webhook metrics");
+    assert!(!pods.is_empty(), "no webhook pod running");
+    pods.iter()
+        .map(|(pod, metrics)| {
+            let reloads = http::metric(metrics, r#"palisade_tls_reloads_total{result="success"}"#)
+                .unwrap_or(0.0);
+            let expiry = http::metric(
+                metrics,
+                "palisade_webhook_certificate_expiry_timestamp_seconds",
+            )
+            .unwrap_or_else(|| panic!("{pod} exports no certificate expiry:\n{metrics}"));
+            (pod.clone(), reloads, expiry)
+        })
+        .collect()
+}
+
+fn reloads(t: &Test) -> Vec<(String, f64)> {
+    served(t).into_iter().map(|(p, r, _)| (p, r)).collect()
+}
+
+/// The notAfter of the first certificate in `pem`, in seconds since the epoch.
+fn not_after(pem: &str) -> f64 {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("PEM");
+    let cert = pem.parse_x509().expect("an X.509 certificate");
+    cert.validity().not_after.timestamp() as f64
 }
 
 #[test]
@@ -69,7 +94,7 @@ spec:
     let (results, phases) = thread::scope(|scope| {
         let looper = scope.spawn(|| {
             let mut results: Vec<(Instant, Output)> = Vec::new();
-            let deadline = Instant::now() + Duration::from_secs(240);
+            let deadline = Instant::now() + Duration::from_secs(420);
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 results.push((Instant::now(), t.kubectl(["create", "-f", &file])));
                 // Paced: the rotation takes a minute or more, the machine is shared.
@@ -195,14 +220,20 @@ fn rotate(t: &Test) -> Vec<(String, Instant)> {
     // The operator switches the serving certificate once the two-CA bundle has been out for
     // its grace period (30 s), at its next pass: every minute, or at any change of the Secret.
     // A harmless annotation every few seconds is such a change, so the test need not wait
-    // for the minute.
+    // for the minute. The kubelet then updates each pod's Secret volume at its next sync
+    // of that pod.
     let mut nudge = 0;
     t.eventually(
-        "the webhook has reloaded a serving certificate from the new CA",
-        150,
+        "every webhook pod has reloaded a serving certificate from the new CA",
+        240,
         || {
             let r = reloads(t);
-            if r >= r0 + 1.0 {
+            let all = r.iter().all(|(pod, n)| {
+                r0.iter()
+                    .find(|(p, _)| p == pod)
+                    .is_some_and(|(_, before)| *n >= before + 1.0)
+            });
+            if all && r.len() == r0.len() {
                 return Ok(());
             }
             nudge += 1;
@@ -218,18 +249,20 @@ fn rotate(t: &Test) -> Vec<(String, Instant)> {
                 ])
                 .ok();
             }
-            Err(format!("{r} reloads"))
+            Err(format!("reloads {r:?}, before {r0:?}"))
         },
     );
     phases.push(phase("serving certificate from the new CA"));
     let (ca, serving) = secret_certs(t);
     assert_eq!(ca, new_ca, "the CA did not change again");
     assert_ne!(serving, old_serving, "a new serving certificate");
-    let served = std::fs::read_to_string(t.env.cert_dir().join("tls.crt")).expect("tls.crt");
-    assert_eq!(
-        served, serving,
-        "the webhook's file is the Secret's certificate"
-    );
+    let expiry = not_after(&serving);
+    for (pod, _, served) in served(t) {
+        assert_eq!(
+            served, expiry,
+            "{pod} serves the Secret's new certificate (its notAfter)"
+        );
+    }
     for (name, pem) in t.env.ca_bundles().expect("caBundles") {
         assert!(
             pem.contains(new_ca.trim()),

@@ -115,13 +115,20 @@ spec:
     assert_eq!(cell(&rows[0], "PHASE"), "Scanned", "{out}");
     assert_eq!(cell(&rows[0], "CRITICAL"), "0", "{out}");
     assert_eq!(cell(&rows[0], "HIGH"), "2", "{out}");
-    // The full findings, on the operator's disk.
+    // The full findings, on the operator's disk (its emptyDir, readable here only when this
+    // machine runs the node).
     let hex = vulnerable.trim_start_matches("sha256:");
-    let full = scan.cache_dir().join("reports").join(format!("{hex}.json"));
-    let full: Value = serde_json::from_slice(&std::fs::read(&full).expect("full report"))
-        .expect("full report JSON");
-    assert_eq!(full["findings"].as_array().map(Vec::len), Some(4), "{full}");
-    assert_eq!(full["databaseVersion"], db, "{full}");
+    match t.env.operator_cache_file(&format!("reports/{hex}.json")) {
+        Ok(bytes) => {
+            let full: Value = serde_json::from_slice(&bytes).expect("full report JSON");
+            assert_eq!(full["findings"].as_array().map(Vec::len), Some(4), "{full}");
+            assert_eq!(full["databaseVersion"], db, "{full}");
+        }
+        Err(e) if t.env.cluster.local_dir.is_none() => {
+            eprintln!("scan: the full report is not checked: {e}");
+        }
+        Err(e) => panic!("the full report: {e}"),
+    }
     // An Event for people (in `default` on Kubernetes before 1.22).
     t.eventually("the Scanned Event", 30, || {
         let out = t.kubectl([
