@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help run run-local images demo test unit e2e lint fmt crds deploy bench bench-admission bench-scan bench-reports scan-tools
+.PHONY: help run run-local images demo test unit e2e lint fmt crds deploy bench bench-handler bench-admission bench-scan bench-reports scan-tools
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ deploy: ## Regenerate the plain manifests config/deploy/*.yaml from the Helm cha
 bench: ## Measure: in-process decision cost, then the webhook over TLS under load
 	$(CARGO) bench --locked -p palisade-policy --bench decision
 	$(CARGO) run --locked --release -q -p palisade-webhook --example loadgen
+
+bench-handler: ## Instructions (callgrind) and wall time per admission review in process: a kubectl-style Pod CREATE, restricted preset
+	@hack/bench-handler.sh
 
 bench-admission: ## Pod-create latency and throughput, interleaved rounds: no webhook, a no-op webhook, Palisade (processes, chart), PodSecurityPolicy
 	@hack/bench-admission.sh
