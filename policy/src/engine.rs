@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, Operation};
+use kube::core::admission::AdmissionRequest;
 use palisade_imageref::ImageRef;
 use palisade_pod_security::{ContainerRef, PodView};
 
@@ -13,6 +13,7 @@ use crate::decision::{Decision, ExpiredException, PolicyKind, Skipped, Violation
 use crate::error::Error;
 use crate::exceptions::Target;
 use crate::policy::{CompiledPolicy, PolicySet, RuleId, Scope};
+use crate::request::ReviewTarget;
 use crate::rules::{self, Finding};
 use crate::subject::Subject;
 
@@ -45,24 +46,23 @@ pub fn review_request_keeping_subject(
     req: &AdmissionRequest<DynamicObject>,
     facts: &Facts<'_>,
 ) -> Result<(Decision, Option<Subject>), Error> {
-    let Some(subject) = Subject::from_request(req)? else {
-        return Ok((Decision::skipped(None, Skipped::NotAPodCarrier), None));
-    };
-    // An ordinary UPDATE that changes no pod-security field is always admitted, so labels,
-    // annotations and finalizers can change on objects admitted before a policy existed.
-    // The ephemeral-containers sub-resource is always judged: it adds containers.
-    if req.operation == Operation::Update
-        && req.sub_resource.as_deref().unwrap_or("").is_empty()
-        && let Some(old) = Subject::old_from_request(req)?
-        && old.same_pod_security(&subject)
-    {
-        return Ok((
-            Decision::skipped(Some(subject.display_name()), Skipped::PodSpecUnchanged),
-            None,
-        ));
+    let target = ReviewTarget::from_request(req)?;
+    let decision = review_target(set, &target, facts);
+    match target {
+        ReviewTarget::Pod(subject) => Ok((decision, Some(subject))),
+        ReviewTarget::Nothing | ReviewTarget::Unchanged(_) => Ok((decision, None)),
     }
-    let decision = review(set, &subject, facts);
-    Ok((decision, Some(subject)))
+}
+
+/// Judge what a request asks to judge: nothing, an unchanged pod (always admitted), or a pod.
+pub fn review_target(set: &PolicySet, target: &ReviewTarget, facts: &Facts<'_>) -> Decision {
+    match target {
+        ReviewTarget::Nothing => Decision::skipped(None, Skipped::NotAPodCarrier),
+        ReviewTarget::Unchanged(subject) => {
+            Decision::skipped(Some(subject.display_name()), Skipped::PodSpecUnchanged)
+        }
+        ReviewTarget::Pod(subject) => review(set, subject, facts),
+    }
 }
 
 /// Run every policy of `set` that matches `subject`.

@@ -3,8 +3,10 @@
 //! it what they read from the API server or from files.
 //!
 //! The path of one request:
-//! 1. [`Subject::from_request`] finds the pod spec the object carries (a Pod, the ephemeral
-//!    containers sub-resource, or any workload's pod template), or says there is none;
+//! 1. [`ReviewTarget::from_request`] finds the pod spec the object carries (a Pod, the
+//!    ephemeral containers sub-resource, or any workload's pod template), or says there is
+//!    none or that an UPDATE leaves it unchanged; the webhook reads the common case straight
+//!    from the body with [`PodRequest::from_json`];
 //! 2. [`review`] runs every matching policy of a compiled [`PolicySet`] over it;
 //! 3. the [`Decision`] says allowed or not, with one [`Violation`] per problem, and renders
 //!    the denial text and the warnings.
@@ -16,6 +18,7 @@ mod error;
 mod exceptions;
 mod load;
 mod policy;
+mod request;
 mod rules;
 pub mod scan;
 mod selector;
@@ -23,13 +26,14 @@ mod subject;
 
 pub use compliance::{ComplianceRef, Framework, refs as compliance_refs};
 pub use decision::{Decision, ExpiredException, PolicyKind, Skipped, Violation, Waiver};
-pub use engine::{Facts, review, review_request, review_request_keeping_subject};
+pub use engine::{Facts, review, review_request, review_request_keeping_subject, review_target};
 pub use error::{Error, Problem};
 pub use load::{
     Document, enforced_generation, parse_documents, parse_policies, policy_from_document,
     policy_from_value,
 };
 pub use policy::{CompiledPolicy, PolicySet, RuleId};
+pub use request::{PodRequest, ReviewTarget};
 pub use subject::{PodCarrier, Subject};
 
 pub use palisade_crds::{Mode, ScanPolicy, SecurityPolicy};

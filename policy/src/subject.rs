@@ -3,8 +3,8 @@
 
 use k8s_openapi::api::core::v1::{EphemeralContainer, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::core::DynamicObject;
-use kube::core::admission::AdmissionRequest;
+use kube::core::admission::{AdmissionRequest, Operation};
+use kube::core::{DynamicObject, GroupVersionKind};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -85,6 +85,25 @@ impl PodCarrier {
         }
     }
 
+    /// The carrier whose pod a request asks to judge: `None` for a kind that carries no pod,
+    /// for DELETE and CONNECT, and for a sub-resource other than ephemeral containers.
+    pub(crate) fn judged(
+        operation: &Operation,
+        sub_resource: Option<&str>,
+        resource: &str,
+        kind: &GroupVersionKind,
+    ) -> Option<PodCarrier> {
+        if !matches!(operation, Operation::Create | Operation::Update) {
+            return None;
+        }
+        match sub_resource {
+            None | Some("") => {}
+            Some("ephemeralcontainers") if resource == "pods" => {}
+            Some(_) => return None,
+        }
+        PodCarrier::from_group_kind(&kind.group, &kind.kind)
+    }
+
     /// JSON path from the object to its pod template (`spec.template`), empty for a Pod.
     fn template_path(self) -> &'static [&'static str] {
         match self {
@@ -107,13 +126,28 @@ impl PodCarrier {
     }
 }
 
+/// How denials name the object of a request: its own name, else the request's, else its
+/// `generateName` with a `*`.
+pub(crate) fn subject_name(
+    object_name: Option<&str>,
+    request_name: &str,
+    generate_name: Option<&str>,
+) -> String {
+    object_name
+        .filter(|n| !n.is_empty())
+        .or_else(|| Some(request_name).filter(|n| !n.is_empty()))
+        .map(str::to_owned)
+        .or_else(|| generate_name.map(|g| format!("{g}*")))
+        .unwrap_or_default()
+}
+
 /// The pod an object would run, and who it is.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Subject {
     pub carrier: PodCarrier,
     pub name: String,
     pub namespace: String,
-    /// The pod's metadata (a template's metadata for a workload).
+    /// The pod's metadata (a template's metadata for a workload), without managedFields.
     pub pod_metadata: ObjectMeta,
     pub pod_spec: PodSpec,
 }
@@ -154,39 +188,26 @@ impl Subject {
     /// The subject of an admission request, or `None` when there is nothing to judge:
     /// not a pod carrier, DELETE/CONNECT, or a sub-resource other than ephemeral containers.
     pub fn from_request(req: &AdmissionRequest<DynamicObject>) -> Result<Option<Subject>, Error> {
-        use kube::core::admission::Operation;
-        if !matches!(req.operation, Operation::Create | Operation::Update) {
-            return Ok(None);
-        }
-        match req.sub_resource.as_deref() {
-            None | Some("") => {}
-            Some("ephemeralcontainers") if req.resource.resource == "pods" => {}
-            Some(_) => return Ok(None),
-        }
-        let Some(object) = &req.object else {
+        let Some(carrier) = PodCarrier::judged(
+            &req.operation,
+            req.sub_resource.as_deref(),
+            &req.resource.resource,
+            &req.kind,
+        ) else {
             return Ok(None);
         };
-        let Some(carrier) = PodCarrier::from_group_kind(&req.kind.group, &req.kind.kind) else {
+        let Some(object) = &req.object else {
             return Ok(None);
         };
         let namespace = req
             .namespace
             .clone()
             .or_else(|| object.metadata.namespace.clone());
-        let name = object
-            .metadata
-            .name
-            .clone()
-            .filter(|n| !n.is_empty())
-            .or_else(|| Some(req.name.clone()).filter(|n| !n.is_empty()))
-            .or_else(|| {
-                object
-                    .metadata
-                    .generate_name
-                    .as_ref()
-                    .map(|g| format!("{g}*"))
-            })
-            .unwrap_or_default();
+        let name = subject_name(
+            object.metadata.name.as_deref(),
+            &req.name,
+            object.metadata.generate_name.as_deref(),
+        );
         Subject::build(
             carrier,
             name,
@@ -257,7 +278,7 @@ impl Subject {
             path: path.to_owned(),
             source,
         };
-        let (pod_metadata, pod_spec) = match carrier {
+        let (mut pod_metadata, pod_spec) = match carrier {
             PodCarrier::Pod => {
                 let spec = data.get("spec").unwrap_or(&Value::Null);
                 let spec = PodSpec::deserialize(spec).map_err(|e| fail("spec", e))?;
@@ -283,6 +304,8 @@ impl Subject {
                 (t.metadata.unwrap_or_default(), t.spec.unwrap_or_default())
             }
         };
+        // Who last wrote which field matters to no policy, and the webhook does not read it.
+        pod_metadata.managed_fields = None;
         Ok(Subject {
             carrier,
             name,
