@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use k8s_openapi::jiff::Timestamp;
 use kube::core::DynamicObject;
+use kube::core::Status;
 use kube::core::admission::{
     AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 use kube::core::response::StatusSummary;
-use palisade_policy::{Decision, Facts, PolicyKind, review_request_keeping_subject};
+use palisade_policy::{Decision, Facts, PodRequest, PolicyKind, review_target};
 use tracing::{debug, info, warn};
 
 use crate::AppState;
@@ -54,7 +55,7 @@ async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
         )
             .into_response();
     }
-    let req = match parse_review(&body) {
+    let req = match parse_pod_review(&body) {
         Ok(req) => req,
         Err(message) => return malformed(&state, message, started),
     };
@@ -112,6 +113,15 @@ fn malformed(state: &AppState, message: String, started: Instant) -> Response {
         .into_response()
 }
 
+/// Read a pod or workload review: in one pass into the typed pod when it is the common
+/// case, else with kube's types, which also say what is wrong.
+fn parse_pod_review(body: &[u8]) -> Result<PodRequest, String> {
+    match PodRequest::from_json(body) {
+        Some(req) => Ok(req),
+        None => parse_review(body).map(PodRequest::from_admission),
+    }
+}
+
 /// Read the body as an AdmissionReview v1 with a request, or say what is wrong with it.
 fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
     let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
@@ -129,10 +139,7 @@ fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> 
 
 /// Judge one request from memory; images with no report yet may wait for their scan
 /// within the gate's budget.
-pub async fn decide(
-    state: &AppState,
-    req: &AdmissionRequest<DynamicObject>,
-) -> (AdmissionResponse, Outcome) {
+pub async fn decide(state: &AppState, req: &PodRequest) -> (AdmissionResponse, Outcome) {
     let set = state.store.current();
     let namespace = req
         .namespace
@@ -143,9 +150,9 @@ pub async fn decide(
         namespace_labels: namespace.as_deref().and_then(crate::policies::labels),
         now: Timestamp::now(),
     };
-    let mut response = AdmissionResponse::from(req);
-    let (mut decision, subject) = match review_request_keeping_subject(&set, req, &facts) {
-        Ok(reviewed) => reviewed,
+    let mut response = allowing(&req.uid);
+    let target = match &req.target {
+        Ok(target) => target,
         Err(e) => {
             // Tell the user what cannot be read rather than failing the call: a webhook
             // error would hide the reason behind "failed calling webhook".
@@ -154,7 +161,8 @@ pub async fn decide(
             return (deny(response, message, 400, "BadRequest"), Outcome::Error);
         }
     };
-    if let (Some(gate), Some(subject)) = (&state.scans, &subject)
+    let mut decision = review_target(&set, target, &facts);
+    if let (Some(gate), Some(subject)) = (&state.scans, target.judged())
         && !gate.policies().is_empty()
     {
         gate.review(subject, &facts, &mut decision, !req.dry_run)
@@ -204,6 +212,16 @@ fn count_violating_policies(state: &AppState, decision: &Decision) {
     }
 }
 
+/// An allowing response to request `uid`: what kube's `AdmissionResponse::from` makes of its
+/// own request type (whose review kind and version `parse_review` checked).
+fn allowing(uid: &str) -> AdmissionResponse {
+    let mut response = AdmissionResponse::invalid("");
+    response.uid = uid.to_owned();
+    response.allowed = true;
+    response.result = Status::default();
+    response
+}
+
 fn deny(
     response: AdmissionResponse,
     message: String,
@@ -223,5 +241,23 @@ fn operation_str(op: &Operation) -> &'static str {
         Operation::Update => "UPDATE",
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowing_is_what_kube_makes_of_its_request() {
+        let body =
+            br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE", "userInfo": {}}}"#;
+        let req = parse_review(body).expect("a review");
+        let kube = serde_json::to_value(AdmissionResponse::from(&req).into_review());
+        let ours = serde_json::to_value(allowing(&req.uid).into_review());
+        assert_eq!(ours.expect("serializes"), kube.expect("serializes"));
     }
 }
