@@ -35,14 +35,42 @@ spec:
 
 const POD_CREATE: &str = include_str!("pod-create.json");
 
-/// The body as the API server sends it: compact JSON.
+/// The first container's securityContext in the fixture.
+const FIRST_CONTEXT: &str =
+    r#""securityContext": {"capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": true,"#;
+
+/// The body as the API server sends it: compact JSON, fields in the order of the Go types
+/// (`kind` and `operation` before `object`), which a `serde_json::Value` would sort.
 fn body(deny: bool) -> Bytes {
-    let mut review: Value = serde_json::from_str(POD_CREATE).expect("fixture is JSON");
-    if deny {
-        review["request"]["object"]["spec"]["containers"][0]["securityContext"]["privileged"] =
-            Value::Bool(true);
+    let review = if deny {
+        let privileged = FIRST_CONTEXT.replacen(": {", ": {\"privileged\": true, ", 1);
+        POD_CREATE.replacen(FIRST_CONTEXT, &privileged, 1)
+    } else {
+        POD_CREATE.to_owned()
+    };
+    serde_json::from_str::<Value>(&review).expect("fixture is JSON");
+    Bytes::from(compact(&review))
+}
+
+/// `json` without the whitespace between tokens.
+fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_ascii_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
     }
-    Bytes::from(serde_json::to_vec(&review).expect("serializes"))
+    out
 }
 
 fn router() -> Router {
