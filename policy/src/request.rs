@@ -9,11 +9,8 @@
 
 mod wire;
 
-use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::admission::{AdmissionRequest, META_API_VERSION_V1, META_KIND, Operation};
 use kube::core::{DynamicObject, GroupVersionKind};
-use serde_json::value::RawValue;
 
 use crate::error::Error;
 use crate::subject::{PodCarrier, Subject, subject_name};
@@ -102,7 +99,7 @@ impl PodRequest {
         {
             return None;
         }
-        let wire::JsonObject(req) = review.request?;
+        let req = review.request?;
         let sub_resource = req.sub_resource.as_deref();
         // Requests with nothing to judge are rare here (the webhooks select pods and
         // workloads); the general path also checks their objects as kube does.
@@ -112,16 +109,16 @@ impl PodRequest {
             &req.resource.resource,
             &req.kind,
         )?;
-        let object = read_carrier(carrier, req.object?)?;
+        let object = read_object(carrier, req.object?)?;
         let namespace = req
             .namespace
             .clone()
-            .or_else(|| object.metadata.namespace.clone())
+            .or_else(|| object.metadata().namespace.clone())
             .unwrap_or_default();
         let name = subject_name(
-            object.metadata.name.as_deref(),
+            object.metadata().name.as_deref(),
             &req.name,
-            object.metadata.generate_name.as_deref(),
+            object.metadata().generate_name.as_deref(),
         );
         let subject = object.into_subject(carrier, name, namespace);
         let target = match (
@@ -131,7 +128,7 @@ impl PodRequest {
             (true, Some(old)) => {
                 let namespace = req.namespace.clone().unwrap_or_default();
                 let old =
-                    read_carrier(carrier, old)?.into_subject(carrier, req.name.clone(), namespace);
+                    read_object(carrier, old)?.into_subject(carrier, req.name.clone(), namespace);
                 if old.same_pod_security(&subject) {
                     ReviewTarget::Unchanged(subject)
                 } else {
@@ -155,87 +152,15 @@ impl PodRequest {
     }
 }
 
-/// An object's own metadata and the pod it carries.
-struct Carried {
-    metadata: ObjectMeta,
-    /// A pod template's metadata; `None` when the object is the pod.
-    pod_metadata: Option<ObjectMeta>,
-    pod_spec: PodSpec,
-}
-
-impl Carried {
-    fn into_subject(self, carrier: PodCarrier, name: String, namespace: String) -> Subject {
-        let mut pod_metadata = self.pod_metadata.unwrap_or(self.metadata);
-        pod_metadata.managed_fields = None;
-        Subject {
-            carrier,
-            name,
-            namespace,
-            pod_metadata,
-            pod_spec: self.pod_spec,
+/// An object of the request as the pod `carrier` carries: read while the body was, or now.
+fn read_object(carrier: PodCarrier, object: wire::Object<'_>) -> Option<wire::Carried> {
+    match object {
+        wire::Object::Read(carried) => Some(*carried),
+        wire::Object::Raw(raw) => {
+            let mut json = serde_json::Deserializer::from_str(raw.get());
+            let carried = wire::read_carrier(carrier, &mut json).ok()?;
+            json.end().ok()?;
+            Some(carried)
         }
     }
-
-    fn template(metadata: wire::Metadata<'_>, template: Option<PodTemplateSpec>) -> Carried {
-        let t = template.unwrap_or_default();
-        Carried {
-            metadata: metadata.into(),
-            pod_metadata: Some(t.metadata.unwrap_or_default()),
-            pod_spec: t.spec.unwrap_or_default(),
-        }
-    }
-}
-
-/// The pod `raw` carries, read as [`Subject`] reads it from a `DynamicObject`.
-fn read_carrier(carrier: PodCarrier, raw: &RawValue) -> Option<Carried> {
-    let json = raw.get();
-    Some(match carrier {
-        PodCarrier::Pod => {
-            let wire::JsonObject(o) =
-                serde_json::from_str::<wire::JsonObject<wire::PodObject<'_>>>(json).ok()?;
-            Carried {
-                metadata: o.metadata.0.into(),
-                pod_metadata: None,
-                pod_spec: o.spec,
-            }
-        }
-        PodCarrier::EphemeralContainers => {
-            let wire::JsonObject(o) =
-                serde_json::from_str::<wire::JsonObject<wire::EphemeralContainersObject<'_>>>(json)
-                    .ok()?;
-            Carried {
-                metadata: o.metadata.0.into(),
-                pod_metadata: None,
-                pod_spec: PodSpec {
-                    ephemeral_containers: o.ephemeral_containers,
-                    ..PodSpec::default()
-                },
-            }
-        }
-        PodCarrier::PodTemplate => {
-            let wire::JsonObject(o) =
-                serde_json::from_str::<wire::JsonObject<wire::PodTemplateObject<'_>>>(json).ok()?;
-            Carried::template(o.metadata.0, o.template)
-        }
-        PodCarrier::CronJob => {
-            let wire::JsonObject(o) =
-                serde_json::from_str::<wire::JsonObject<wire::CronJobObject<'_>>>(json).ok()?;
-            let template = o
-                .spec
-                .and_then(|s| s.0.job_template)
-                .and_then(|j| j.0.spec)
-                .and_then(|s| s.0.template);
-            Carried::template(o.metadata.0, template)
-        }
-        PodCarrier::Deployment
-        | PodCarrier::ReplicaSet
-        | PodCarrier::StatefulSet
-        | PodCarrier::DaemonSet
-        | PodCarrier::Job
-        | PodCarrier::ReplicationController => {
-            let wire::JsonObject(o) =
-                serde_json::from_str::<wire::JsonObject<wire::WorkloadObject<'_>>>(json).ok()?;
-            Carried::template(o.metadata.0, o.spec.and_then(|s| s.0.template))
-        }
-    })
 }

@@ -254,3 +254,65 @@ fn every_psa_fixture_reads_the_same_as_pod_and_as_deployment() {
         "only {taken} fixtures: is the corpus complete?"
     );
 }
+
+/// `review` with the request's fields in the order given, the others after them.
+fn reordered(review: &Value, first: &[&str]) -> String {
+    let request = review["request"].as_object().expect("a request");
+    let mut fields: Vec<String> = first
+        .iter()
+        .filter_map(|k| request.get(*k).map(|v| format!("{k:?}:{v}")))
+        .collect();
+    fields.extend(
+        request
+            .iter()
+            .filter(|(k, _)| !first.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k:?}:{v}")),
+    );
+    format!(
+        r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{{}}}}}"#,
+        fields.join(",")
+    )
+}
+
+#[test]
+fn the_order_of_a_requests_fields_does_not_matter() {
+    let orders: [&[&str]; 3] = [
+        // As the API server writes it: the object is read as it comes.
+        &[
+            "uid",
+            "kind",
+            "resource",
+            "name",
+            "namespace",
+            "operation",
+            "userInfo",
+            "object",
+            "oldObject",
+        ],
+        // The object before the kind: kept raw, read once the kind is known.
+        &["object", "oldObject", "uid", "kind", "operation"],
+        // The kind first, the operation and sub-resource last.
+        &["kind", "object", "oldObject", "subResource", "operation"],
+    ];
+    for object in carriers() {
+        for order in orders {
+            let create = review("CREATE", &object, None);
+            assert!(agree(&reordered(&create, order)), "{order:?}");
+            let update = review("UPDATE", &object, Some(&object));
+            assert!(agree(&reordered(&update, order)), "{order:?}");
+        }
+        // A sub-resource named after the object was read: left to the general path.
+        let mut status = review("UPDATE", &object, Some(&object));
+        status["request"]["subResource"] = json!("status");
+        let body = reordered(&status, &["kind", "object", "oldObject", "subResource"]);
+        assert!(!agree(&body), "taken: {body}");
+        // A duplicate field, even an equal one, is refused as serde refuses it.
+        let create = review("CREATE", &object, None);
+        let body = reordered(&create, &["kind", "object"]).replacen(
+            "\"request\":{",
+            &format!("\"request\":{{\"uid\":\"x\",\"object\":{object},"),
+            1,
+        );
+        assert!(general(&body).is_none() || !agree(&body), "taken: {body}");
+    }
+}
