@@ -469,7 +469,7 @@ impl Release {
 }
 
 /// The label selector of `component`'s pods.
-fn selector(component: &str) -> String {
+pub fn selector(component: &str) -> String {
     format!("app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component={component}")
 }
 

@@ -333,7 +333,7 @@ impl Env {
                 "delete",
                 "pods",
                 "-l",
-                &format!("app.kubernetes.io/component={OPERATOR}"),
+                &install::selector(OPERATOR),
                 // Not --force: the pod object then goes before its containers stop.
                 "--grace-period=1",
             ],
