@@ -22,6 +22,7 @@ pub const MAX_REPORT_FINDINGS: usize = 100;
     status = "ImageScanReportStatus",
     printcolumn = r#"{"name":"Image","type":"string","jsonPath":".spec.image"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Coverage","type":"string","jsonPath":".status.coverage"}"#,
     printcolumn = r#"{"name":"Critical","type":"integer","jsonPath":".status.summary.critical"}"#,
     printcolumn = r#"{"name":"High","type":"integer","jsonPath":".status.summary.high"}"#,
     printcolumn = r#"{"name":"OS","type":"string","jsonPath":".status.os","priority":1}"#,
@@ -48,6 +49,73 @@ pub enum ScanPhase {
     Scanned,
     /// The last scan failed (`message` says why); retried with backoff.
     Failed,
+}
+
+/// How much of an image a scan judged.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum Coverage {
+    /// Every package the scanner found was matched against vulnerability data.
+    #[default]
+    Full,
+    /// Some of the image was judged, some not (see `gaps`).
+    Partial,
+    /// Nothing was judged: zero findings say nothing about the image.
+    None,
+}
+
+impl Coverage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Coverage::Full => "Full",
+            Coverage::Partial => "Partial",
+            Coverage::None => "None",
+        }
+    }
+}
+
+/// Why part of an image was not judged.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum GapReason {
+    /// No OS release file was found (`scratch`, distroless without one).
+    NoOsRecognised,
+    /// The OS or ecosystem is recognised, but there is no vulnerability data for it.
+    NoVulnerabilityData,
+    /// A package database was present but could not be read.
+    UnreadablePackageDatabase,
+    /// The image's platform is one the scanner does not judge.
+    ArchitectureNotScanned,
+}
+
+impl GapReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReason::NoOsRecognised => "NoOsRecognised",
+            GapReason::NoVulnerabilityData => "NoVulnerabilityData",
+            GapReason::UnreadablePackageDatabase => "UnreadablePackageDatabase",
+            GapReason::ArchitectureNotScanned => "ArchitectureNotScanned",
+        }
+    }
+}
+
+/// One part of an image a scan did not judge.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverageGap {
+    pub reason: GapReason,
+    /// What exactly, for people (`no /etc/os-release: OS packages cannot be matched`).
+    pub message: String,
+}
+
+impl ImageScanReportStatus {
+    /// The coverage of a scanned report. Reports written before coverage was recorded are
+    /// judged by whether an ecosystem was matched at all.
+    pub fn coverage(&self) -> Coverage {
+        match self.coverage {
+            Some(c) => c,
+            None if self.ecosystem.is_some() => Coverage::Full,
+            None => Coverage::None,
+        }
+    }
 }
 
 /// Findings counted by severity.
@@ -97,6 +165,13 @@ pub struct ImageScanReportStatus {
     /// The vulnerability database ecosystem used (`Debian:12`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecosystem: Option<String>,
+    /// How much of the image the scan could judge: `Full`, `Partial` or `None`. Zero
+    /// findings mean a clean image only when this is `Full`; `gaps` says what was not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+    /// What the scan could not judge, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<CoverageGap>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packages: Option<u32>,
     /// All findings, counted by severity.

@@ -20,9 +20,11 @@ use crate::{ExcludeResources, MatchResources, Mode};
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"Fail On","type":"string","jsonPath":".spec.failOn.severity"}"#,
     printcolumn = r#"{"name":"Unscanned","type":"string","jsonPath":".spec.onUnscanned","priority":1}"#,
+    printcolumn = r#"{"name":"Unjudged","type":"string","jsonPath":".spec.onUnjudged","priority":1}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Scanned","type":"integer","jsonPath":".status.imagesScanned"}"#,
     printcolumn = r#"{"name":"Failing","type":"integer","jsonPath":".status.imagesFailing"}"#,
+    printcolumn = r#"{"name":"Unjudged","type":"integer","jsonPath":".status.imagesUnjudged","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -52,11 +54,25 @@ pub struct ScanPolicySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<IgnoreEntry>,
 
+    /// How far ahead an ignore entry's `expires` may lie, in days (default 180), so every
+    /// waiver comes up for review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3650))]
+    pub max_exception_days: Option<u32>,
+
     /// What admission does with an image that has no scan report yet, once `scanWait` has
     /// passed: `Deny` (the message says a scan is queued and when to retry; controllers such
     /// as Deployments retry by themselves), `Warn` (admit with a warning) or `Allow`.
     #[serde(default)]
     pub on_unscanned: OnUnscanned,
+
+    /// What admission does with an image whose scan could not judge all of it (report
+    /// `coverage` `Partial` or `None`: no OS recognised, no vulnerability data for it, a
+    /// package database that could not be read): `Deny` (default; zero findings from a scan
+    /// that saw nothing are not a clean bill), `Warn` or `Allow`. Admit one such image
+    /// deliberately with `images.exclude`, or an ignore entry with id `scan.unjudged`.
+    #[serde(default)]
+    pub on_unjudged: OnUnscanned,
 
     /// How long admission may wait for a queued scan before applying `onUnscanned`
     /// (`0s` to `8s`, default `3s`). The webhook also caps the wait with its
@@ -122,10 +138,10 @@ impl SeverityThreshold {
     }
 }
 
-/// What admission does with an image that has no report yet.
+/// What admission does with an image it cannot judge (`onUnscanned`, `onUnjudged`).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 pub enum OnUnscanned {
-    /// Refuse the pod, saying a scan is queued and when to retry.
+    /// Refuse the pod, saying why and what to do.
     #[default]
     Deny,
     /// Admit the pod with a warning.
@@ -138,20 +154,21 @@ pub enum OnUnscanned {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IgnoreEntry {
-    /// The advisory id or any of its aliases (`CVE-2023-5363`, `DSA-5532-1`).
+    /// The advisory id or any of its aliases (`CVE-2023-5363`, `DSA-5532-1`), or
+    /// `scan.unjudged` to admit the images it covers although their scan could not judge them.
     #[schemars(length(min = 1))]
     pub id: String,
     /// Image patterns it covers (all images when unset).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
-    /// Why it is ignored.
+    /// Why it is ignored. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Who is accountable for it.
+    /// Who is accountable for it (a team or a person). Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    /// When it stops applying (RFC 3339); past it, the finding counts again and denials say
-    /// the ignore entry expired.
+    /// When it stops applying (RFC 3339), at most `maxExceptionDays` ahead. Required. Past
+    /// it, the finding counts again and denials say the ignore entry expired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<Time>,
 }
@@ -183,6 +200,13 @@ pub struct ScanPolicyStatus {
     /// Of those, how many fail the policy (findings at or above `failOn`, not ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images_failing: Option<i64>,
+    /// Distinct images whose scan could not judge all of them (coverage `Partial` or
+    /// `None`), not counted in `imagesScanned`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images_unjudged: Option<i64>,
+    /// Ignore entries that expire within 7 days, or have expired: review or renew them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expiring_exceptions: Vec<crate::ExpiringException>,
     /// When the background audit last computed the counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_evaluation_time: Option<Time>,

@@ -70,6 +70,12 @@ pub struct SecurityPolicySpec {
     /// Named, owned and dated waivers of specific rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exceptions: Vec<PolicyException>,
+
+    /// How far ahead an exception's `expires` may lie, in days (default 180), so every
+    /// waiver comes up for review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3650))]
+    pub max_exception_days: Option<u32>,
 }
 
 /// What a policy does with a violation.
@@ -229,14 +235,15 @@ pub struct PolicyException {
     /// Pods (or pod templates) whose labels match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_selector: Option<LabelSelector>,
-    /// Why the exception exists.
+    /// Why the exception exists. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Who is accountable for it (a team or a person).
+    /// Who is accountable for it (a team or a person). Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    /// When it stops applying (RFC 3339). Past this instant, the violations it waived are
-    /// reported again and the decision says the exception expired.
+    /// When it stops applying (RFC 3339), at most `maxExceptionDays` ahead. Required. Past
+    /// this instant, the violations it waived are reported again and the decision says the
+    /// exception expired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<Time>,
 }
@@ -263,6 +270,23 @@ pub struct SecurityPolicyStatus {
     /// When the last background audit finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_audit_time: Option<Time>,
+    /// Exceptions that expire within 7 days, or have expired: review or renew them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expiring_exceptions: Vec<ExpiringException>,
+}
+
+/// An exception (or ignore entry) near or past its expiry.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiringException {
+    /// The exception's name (SecurityPolicy) or the ignored id (ScanPolicy).
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub expires: Time,
+    /// `true` once `expires` has passed.
+    #[serde(default)]
+    pub expired: bool,
 }
 
 /// A generation of a policy that was valid, with its spec.

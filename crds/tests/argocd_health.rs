@@ -20,8 +20,8 @@ use std::process::{Command, Stdio};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use palisade_crds::{
-    EnforcedSpec, FailOn, ImageScanReport, ImageScanReportSpec, ImageScanReportStatus, Mode,
-    PodSecurity, PodSecurityLevel, ReportFinding, ScanPhase, ScanPolicy, ScanPolicySpec,
+    Coverage, EnforcedSpec, FailOn, ImageScanReport, ImageScanReportSpec, ImageScanReportStatus,
+    Mode, PodSecurity, PodSecurityLevel, ReportFinding, ScanPhase, ScanPolicy, ScanPolicySpec,
     ScanPolicyStatus, SecurityPolicy, SecurityPolicySpec, SecurityPolicyStatus, SeveritySummary,
     SeverityThreshold,
 };
@@ -723,6 +723,8 @@ fn scanned(packages: u32, all: SeveritySummary, fixable: SeveritySummary) -> Ima
         platform: Some("linux/amd64".into()),
         os: Some("Debian GNU/Linux 12 (bookworm)".into()),
         ecosystem: Some("Debian:12".into()),
+        coverage: Some(Coverage::Full),
+        gaps: Vec::new(),
         packages: Some(packages),
         summary: Some(all),
         fixable: Some(fixable),

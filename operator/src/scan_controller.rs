@@ -391,6 +391,8 @@ pub fn scanned_status(r: &ScanReport) -> ImageScanReportStatus {
         platform: r.platform.clone(),
         os: r.os.clone(),
         ecosystem: r.ecosystem.clone(),
+        coverage: None,
+        gaps: Vec::new(),
         packages: Some(u32::try_from(r.packages).unwrap_or(u32::MAX)),
         summary: Some(summary(&r.summary)),
         fixable: Some(summary(&r.fixable)),

@@ -108,6 +108,7 @@ pub fn desired(
         enforced,
         violations: None,
         last_audit_time: None,
+        expiring_exceptions: Vec::new(),
     }
 }
 
