@@ -174,10 +174,7 @@ fn judge(
             .clone()
             .unwrap_or_else(|| args.namespace.clone());
         let labels = namespace_labels(args, namespaces, &ns);
-        let facts = Facts {
-            namespace_labels: Some(&labels),
-            now,
-        };
+        let facts = Facts::new(Some(&labels), now);
         let decision =
             palisade_policy::review_request(set, &req, &facts).map_err(|e| e.to_string())?;
         return Ok(Outcome {
@@ -209,10 +206,7 @@ fn judge(
         });
     };
     let labels = namespace_labels(args, namespaces, &subject.namespace);
-    let facts = Facts {
-        namespace_labels: Some(&labels),
-        now,
-    };
+    let facts = Facts::new(Some(&labels), now);
     let decision = palisade_policy::review(set, &subject, &facts);
     Ok(Outcome {
         source: m.source.clone(),

@@ -32,8 +32,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use palisade_crds::{ImageScanReport, ScanPolicy, report_name as scan_report_name};
 use palisade_policy::scan::{ImageFacts, ImageTally, tally_scans};
 use palisade_policy::{
-    CompiledPolicy, Decision, Facts, Mode, PolicyKind, PolicySet, RuleId, ScanPolicySet, Subject,
-    Violation, review_scans,
+    CompiledPolicy, Decision, Facts, Framework, Mode, PolicyKind, PolicySet, RuleDocs, RuleId,
+    ScanPolicySet, Subject, Violation, Waiver, Waivers, review_scans,
 };
 use tracing::{debug, info, warn};
 
@@ -71,6 +71,8 @@ pub struct Config {
     pub install_crds: bool,
     /// Namespaces never judged (the webhook's exclusions: kube-system, its own, configured).
     pub excluded_namespaces: Vec<String>,
+    /// Where results link each rule's page.
+    pub rule_docs: RuleDocs,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             max_results: 100,
             install_crds: true,
             excluded_namespaces: vec!["kube-system".into()],
+            rule_docs: RuleDocs::default(),
         }
     }
 }
@@ -164,7 +167,12 @@ fn truncate(mut s: String, max: usize) -> String {
 }
 
 /// The result for one violation.
-pub fn violation_result(v: &Violation, resource: &ObjectReference, now: Instant) -> ReportResult {
+pub fn violation_result(
+    v: &Violation,
+    resource: &ObjectReference,
+    now: Instant,
+    docs: &RuleDocs,
+) -> ReportResult {
     let mut message = String::with_capacity(160);
     if let Some(c) = &v.container {
         message.push_str(&format!("{} {:?}: ", c.kind.as_str(), c.name));
@@ -177,6 +185,8 @@ pub fn violation_result(v: &Violation, resource: &ObjectReference, now: Instant)
         properties.insert("container".to_owned(), c.name.clone());
     }
     properties.insert("policyKind".to_owned(), v.kind.as_str().to_owned());
+    properties.insert("docs".to_owned(), docs.url(v.rule));
+    compliance_properties(v.rule, &mut properties);
     ReportResult {
         source: Some(SOURCE.into()),
         policy: v.policy.clone(),
@@ -202,6 +212,74 @@ pub fn violation_result(v: &Violation, resource: &ObjectReference, now: Instant)
     }
 }
 
+/// The rule's compliance references as result properties, one per framework, ids joined
+/// by `, ` (`cis-kubernetes: 5.2.2`, `nist-sp-800-53: AC-6`, `mitre-attack: T1611`), so
+/// report consumers can filter on them without knowing Palisade's rules.
+pub fn compliance_properties(rule: RuleId, properties: &mut BTreeMap<String, String>) {
+    for r in palisade_policy::compliance_refs(rule) {
+        let key = match r.framework {
+            Framework::CisKubernetes => "cis-kubernetes",
+            Framework::Nist80053 => "nist-sp-800-53",
+            Framework::Nist800190 => "nist-sp-800-190",
+            Framework::MitreAttack => "mitre-attack",
+        };
+        properties
+            .entry(key.to_owned())
+            .and_modify(|ids| {
+                ids.push_str(", ");
+                ids.push_str(r.id);
+            })
+            .or_insert_with(|| r.id.to_owned());
+    }
+}
+
+/// The `skip` result of a violation an exception waived, naming the exception, its owner,
+/// reason and expiry, so the report shows every waiver an auditor must review.
+pub fn waiver_result(
+    w: &Waiver,
+    resource: &ObjectReference,
+    now: Instant,
+    docs: &RuleDocs,
+) -> ReportResult {
+    let mut properties = BTreeMap::new();
+    properties.insert("field".to_owned(), truncate(w.field.clone(), MAX_MESSAGE));
+    properties.insert("policyKind".to_owned(), w.kind.as_str().to_owned());
+    properties.insert("exception".to_owned(), w.exception.clone());
+    if let Some(o) = &w.owner {
+        properties.insert("owner".to_owned(), truncate(o.clone(), MAX_MESSAGE));
+    }
+    if let Some(r) = &w.reason {
+        properties.insert("reason".to_owned(), truncate(r.clone(), MAX_MESSAGE));
+    }
+    if let Some(at) = w.expires {
+        properties.insert(
+            "expires".to_owned(),
+            at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+    }
+    properties.insert("docs".to_owned(), docs.url(w.rule));
+    compliance_properties(w.rule, &mut properties);
+    ReportResult {
+        source: Some(SOURCE.into()),
+        policy: w.policy.clone(),
+        rule: Some(w.rule.as_str().to_owned()),
+        category: Some(
+            match w.kind {
+                PolicyKind::SecurityPolicy => "Pod Security",
+                PolicyKind::ScanPolicy => "Image Vulnerabilities",
+            }
+            .into(),
+        ),
+        severity: Some(Severity::Info),
+        timestamp: Some(policy_report::Timestamp::from_jiff(now)),
+        result: Some(Outcome::Skip),
+        scored: false,
+        resources: vec![resource.clone()],
+        message: Some(truncate(format!("waived by {}", w.describe()), MAX_MESSAGE)),
+        properties,
+    }
+}
+
 /// The reports and per-policy counts for what was judged. Every namespace with a judged
 /// object gets a report. Summary: `pass` counts (object, matching policy) pairs with no
 /// violation; `fail` the violations of Enforce and Audit policies; `warn` those of Warn
@@ -213,6 +291,7 @@ pub fn build_reports(
     policies: &PolicySet,
     max_results: usize,
     now: Instant,
+    docs: &RuleDocs,
 ) -> Findings {
     let mut by_policy: BTreeMap<String, BTreeMap<String, u64>> = policies
         .policies()
@@ -293,7 +372,19 @@ pub fn build_reports(
                     .unwrap_or_default(),
                 v.field.clone(),
             );
-            results.push((key, violation_result(v, &j.reference, now)));
+            results.push((key, violation_result(v, &j.reference, now, docs)));
+        }
+        for w in &decision.waived {
+            body.summary.skip += 1;
+            let key = (
+                4,
+                kind_name(&j.reference),
+                w.policy.clone(),
+                w.rule.as_str().to_owned(),
+                w.exception.clone(),
+                w.field.clone(),
+            );
+            results.push((key, waiver_result(w, &j.reference, now, docs)));
         }
     }
     let reports = work
@@ -399,10 +490,7 @@ pub fn judge_with_scans(
     };
     let outcome = match Subject::from_manifest(object, &namespace) {
         Ok(Some(subject)) => {
-            let facts = Facts {
-                namespace_labels: namespace_labels.get(&namespace),
-                now,
-            };
+            let facts = Facts::new(namespace_labels.get(&namespace), now);
             let mut decision = palisade_policy::review(set, &subject, &facts);
             if let Some(scans) = scans {
                 judge_images(&subject, &facts, scans, &mut decision);
@@ -469,11 +557,11 @@ pub fn compile_policies(objects: &[DynamicObject]) -> PolicySet {
         let Ok(value) = serde_json::to_value(obj) else {
             continue;
         };
-        match compile_value(&value) {
+        match compile_value(&value, Waivers::Checked) {
             Some(p) => compiled.push(p),
             None => {
                 if let Some(p) = palisade_policy::enforced_generation(&value)
-                    .and_then(|(_, v)| compile_value(&v))
+                    .and_then(|(_, v)| compile_value(&v, Waivers::AsAccepted))
                 {
                     compiled.push(p);
                 }
@@ -483,9 +571,9 @@ pub fn compile_policies(objects: &[DynamicObject]) -> PolicySet {
     PolicySet::new(compiled)
 }
 
-fn compile_value(value: &serde_json::Value) -> Option<CompiledPolicy> {
+fn compile_value(value: &serde_json::Value, waivers: Waivers) -> Option<CompiledPolicy> {
     palisade_policy::policy_from_value(value)
-        .and_then(|p| CompiledPolicy::compile(&p))
+        .and_then(|p| CompiledPolicy::compile_with(&p, Instant::now(), waivers))
         .ok()
 }
 
@@ -500,7 +588,7 @@ pub fn compile_scan_policies(objects: &[DynamicObject]) -> ScanPolicySet {
                 .ok()
         })
         .collect();
-    ScanPolicySet::compile_all(&typed).0
+    ScanPolicySet::compile_for_enforcement(&typed, Instant::now()).0
 }
 
 /// Every object of a kind in the cluster, page by page, with `apiVersion` and `kind` set
@@ -663,7 +751,7 @@ pub async fn audit_once(
         .into_iter()
         .filter_map(|o| judge_with_scans(o, &set, scan_audit.as_mut(), &namespace_labels, now))
         .collect();
-    let mut findings = build_reports(&judged, &set, config.max_results, now);
+    let mut findings = build_reports(&judged, &set, config.max_results, now, &config.rule_docs);
     findings.scan_images = scan_audit.map(|s| s.tally).unwrap_or_default();
 
     // Without the PolicyReport CRDs (--install-policy-report-crds=false on a cluster that
@@ -689,7 +777,12 @@ pub async fn audit_once(
         metrics.set_audit_violations(policy, rules.iter().map(|(r, n)| (r.as_str(), *n)));
     }
     for (policy, tally) in &findings.scan_images {
-        metrics.set_scan_policy_images(policy, tally.scanned.len(), tally.failing.len());
+        metrics.set_scan_policy_images(
+            policy,
+            tally.scanned.len(),
+            tally.failing.len(),
+            tally.unjudged.len(),
+        );
     }
     info!(
         objects = judged.len(),
@@ -961,6 +1054,7 @@ async fn write_scan_statuses(
             "status": {
                 "imagesScanned": tally.scanned.len(),
                 "imagesFailing": tally.failing.len(),
+                "imagesUnjudged": tally.unjudged.len(),
                 "lastEvaluationTime": Time(now),
             },
         });

@@ -179,6 +179,11 @@ struct AuditArgs {
     /// Create the wgpolicyk8s.io PolicyReport CRDs when the cluster has none.
     #[arg(long, env = "PALISADE_INSTALL_POLICY_REPORT_CRDS", default_value_t = true, action = ArgAction::Set)]
     install_policy_report_crds: bool,
+
+    /// Where PolicyReport results link each rule's page: `<URL><rule-id>.md` (the webhook's
+    /// --rule-docs-url; the chart sets both from ruleDocsUrl).
+    #[arg(long, env = "PALISADE_RULE_DOCS_URL", default_value = palisade_policy::DEFAULT_RULE_DOCS)]
+    rule_docs_url: String,
 }
 
 /// `90s`, `10m`, `1h`, `1h30m` (at least one second).
@@ -323,6 +328,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         install_crds: args.audit.install_policy_report_crds,
         // What the webhook never judges is not reported either.
         excluded_namespaces: registration_config.excluded(),
+        rule_docs: palisade_policy::RuleDocs::new(&args.audit.rule_docs_url),
     };
     let scanning = scan_setup(&args.scan, &metrics)?.map(|(registry, db)| {
         let config = scan_controller::Config {

@@ -191,7 +191,7 @@ impl Metrics {
         let scan_policy_images = Family::<ScanPolicyImageLabels, Gauge>::default();
         registry.register(
             "palisade_scanpolicy_images",
-            "Distinct images of running workloads each ScanPolicy judged from a report (state=scanned) and those failing it (state=failing), as of the last audit",
+            "Distinct images of running workloads each ScanPolicy judged from a report (state=scanned), those failing it (state=failing), and those whose scan could not judge them (state=unjudged), as of the last audit",
             scan_policy_images.clone(),
         );
         Metrics {
@@ -247,8 +247,18 @@ impl Metrics {
     }
 
     /// The background audit's image counts for one ScanPolicy.
-    pub fn set_scan_policy_images(&self, policy: &str, scanned: usize, failing: usize) {
-        for (state, n) in [("scanned", scanned), ("failing", failing)] {
+    pub fn set_scan_policy_images(
+        &self,
+        policy: &str,
+        scanned: usize,
+        failing: usize,
+        unjudged: usize,
+    ) {
+        for (state, n) in [
+            ("scanned", scanned),
+            ("failing", failing),
+            ("unjudged", unjudged),
+        ] {
             self.scan_policy_images
                 .get_or_create(&ScanPolicyImageLabels {
                     policy: policy.to_owned(),
@@ -260,7 +270,7 @@ impl Metrics {
 
     /// Drop the series of a ScanPolicy that is gone (or no longer in force).
     pub fn forget_scan_policy(&self, policy: &str) {
-        for state in ["scanned", "failing"] {
+        for state in ["scanned", "failing", "unjudged"] {
             self.scan_policy_images.remove(&ScanPolicyImageLabels {
                 policy: policy.to_owned(),
                 state,
@@ -382,7 +392,7 @@ mod tests {
         m.set_scan_database("Alpine:v3.18", "Alpine:v3.18@aaaaaaaaaaaa", at);
         m.set_scan_database("Alpine:v3.18", "Alpine:v3.18@bbbbbbbbbbbb", at);
         m.set_reports(1, 2, 3);
-        m.set_scan_policy_images("prod", 4, 1);
+        m.set_scan_policy_images("prod", 4, 1, 2);
         m.audited(true, at);
         m.audited(
             false,

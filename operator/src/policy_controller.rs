@@ -246,7 +246,7 @@ pub fn check(object: &DynamicObject, now: Timestamp) -> Verdict {
         Ok(p) => p,
         Err(e) => return Verdict::from_error(&e),
     };
-    match CompiledPolicy::compile(&policy) {
+    match CompiledPolicy::compile_at(&policy, now) {
         Ok(compiled) => Verdict::Valid {
             expired_exceptions: compiled
                 .expired_exceptions(now)
@@ -284,7 +284,7 @@ mod tests {
             "apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
             "metadata": {"name": "p", "generation": 2},
             "spec": {"privileged": "Deny", "exceptions": [{"name": "old", "rules": ["privileged"],
-                "expires": "2020-01-01T00:00:00Z"}]}
+                "owner": "sre", "reason": "migration", "expires": "2020-01-01T00:00:00Z"}]}
         }));
         match check(&ok, now) {
             Verdict::Valid {

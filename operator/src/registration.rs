@@ -4,7 +4,10 @@
 //! `pods/ephemeralcontainers` sub-resource that `kubectl debug` writes) and
 //! `workloads.palisade.dev` (every kind that carries a pod template), both with
 //! `sideEffects: None`, `admissionReviewVersions: [v1]`, `matchPolicy: Equivalent`, the
-//! configured timeout and failure policy, and the `caBundle` from [`crate::certs`].
+//! configured timeout and failure policy, and the `caBundle` from [`crate::certs`]; and
+//! `policies.palisade.dev` (SecurityPolicy and ScanPolicy CREATE/UPDATE, `/validate/policies`)
+//! with `failurePolicy: Ignore`, so `kubectl apply` of an invalid policy is refused at once
+//! with its problems while a webhook that is down never blocks fixing one.
 //! [`apply`] writes it by server-side apply under [`crate::FIELD_MANAGER`].
 //!
 //! # Leaving namespaces out
@@ -61,6 +64,8 @@ pub const EXEMPT_LABEL: &str = "palisade.dev/exempt";
 pub const PODS_WEBHOOK: &str = "pods.palisade.dev";
 pub const WORKLOADS_WEBHOOK: &str = "workloads.palisade.dev";
 pub const NAMESPACES_WEBHOOK: &str = "namespaces.palisade.dev";
+/// Validates SecurityPolicies and ScanPolicies (`/validate/policies`).
+pub const POLICIES_WEBHOOK: &str = "policies.palisade.dev";
 /// The longest timeout the API server accepts.
 pub const MAX_TIMEOUT_SECONDS: i32 = 30;
 
@@ -343,6 +348,25 @@ pub fn render(cfg: &RegistrationConfig, ca_bundle: &CaBundle) -> ValidatingWebho
             ],
         ),
     ];
+    // Palisade's own policies, refused at apply with the problems the operator would write
+    // to their status. Ignore: a broken webhook must never block fixing a policy; Ready=False
+    // stays the backstop.
+    let mut policies = webhook(
+        POLICIES_WEBHOOK,
+        "/validate/policies",
+        vec![RuleWithOperations {
+            scope: Some("Cluster".into()),
+            ..rule(
+                palisade_crds::GROUP,
+                "*",
+                &["securitypolicies", "scanpolicies"],
+                &["CREATE", "UPDATE"],
+            )
+        }],
+    );
+    policies.namespace_selector = Some(LabelSelector::default());
+    policies.failure_policy = Some(FailurePolicy::Ignore.as_str().into());
+    webhooks.push(policies);
     if cfg.protect_exempt_label && cfg.namespace_selector_mode == NamespaceSelectorMode::ExemptLabel
     {
         let mut guard = webhook(

@@ -215,7 +215,7 @@ pub fn desired(
     now: Time,
 ) -> ScanPolicyStatus {
     let generation = policy.metadata.generation.unwrap_or(0);
-    let (status, reason, message) = match CompiledScanPolicy::compile(policy) {
+    let (status, reason, message) = match CompiledScanPolicy::compile_at(policy, now.0) {
         Ok(compiled) => (
             "True",
             REASON_VALID,
@@ -258,6 +258,7 @@ pub fn valid_message(policy: &ScanPolicy, compiled: &CompiledScanPolicy, now: Ti
         spec.fail_on.severity.as_str()
     ));
     parts.push(format!("onUnscanned {:?}", compiled.on_unscanned()));
+    parts.push(format!("onUnjudged {:?}", compiled.on_unjudged()));
     if let Some(wait) = &spec.scan_wait {
         parts.push(format!("scanWait {wait}"));
     }
@@ -333,16 +334,16 @@ mod tests {
             (
                 serde_json::json!({"mode": "Enforce"}),
                 "True",
-                "generation 3 in force (Enforce mode; fails on High or above; onUnscanned Deny)",
+                "generation 3 in force (Enforce mode; fails on High or above; onUnscanned Deny; onUnjudged Deny)",
             ),
             (
                 serde_json::json!({"mode": "Warn", "failOn": {"severity": "Critical", "onlyFixable": true},
                     "onUnscanned": "Allow", "scanWait": "5s",
                     "ignore": [{"id": "CVE-1", "reason": "r", "owner": "o", "expires": "2026-01-01T00:00:00Z"},
-                               {"id": "CVE-2", "reason": "r", "owner": "o"}]}),
+                               {"id": "CVE-2", "reason": "r", "owner": "o", "expires": "2026-09-01T00:00:00Z"}]}),
                 "True",
                 "generation 3 in force (Warn mode; fails on fixable Critical or above; onUnscanned Allow; \
-                 scanWait 5s; 2 ignore entries; expired, no longer applying: CVE-1)",
+                 onUnjudged Deny; scanWait 5s; 2 ignore entries; expired, no longer applying: CVE-1)",
             ),
             (
                 serde_json::json!({"scanWait": "20s", "maxReportAge": "soon"}),

@@ -223,10 +223,7 @@ fn main() {
     let (set, errors) = PolicySet::compile_all(&parsed);
     assert!(errors.is_empty());
     let now = Timestamp::now();
-    let facts = Facts {
-        namespace_labels: None,
-        now,
-    };
+    let facts = Facts::new(None, now);
 
     let pass_obj: DynamicObject = serde_json::from_value(pod(false)).expect("pod");
     let fail_obj: DynamicObject = serde_json::from_value(pod(true)).expect("pod");

@@ -308,7 +308,7 @@ pub fn refs(rule: RuleId) -> &'static [ComplianceRef] {
                 ]
             }
         }
-        RuleId::ScanUnscanned => {
+        RuleId::ScanUnscanned | RuleId::ScanUnjudged => {
             const {
                 &[
                     r(N53, "RA-5", "Vulnerability Monitoring and Scanning"),

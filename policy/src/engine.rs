@@ -9,7 +9,9 @@ use palisade_imageref::ImageRef;
 use palisade_pod_security::{ContainerRef, PodView};
 
 use crate::compliance;
-use crate::decision::{Decision, ExpiredException, PolicyKind, Skipped, Violation, Waiver};
+use crate::decision::{
+    Decision, ExpiredException, PolicyKind, Skipped, Undecided, Violation, Waiver,
+};
 use crate::error::Error;
 use crate::exceptions::Target;
 use crate::policy::{CompiledPolicy, PolicySet, RuleId, Scope};
@@ -20,10 +22,35 @@ use crate::subject::Subject;
 /// What the engine knows besides the object.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
-    /// Labels of the object's namespace; `None` when unknown (treated as no labels).
+    /// Labels of the object's namespace; `None` when not known. Without
+    /// `namespace_unreadable`, that means "judge by name only" (files, the CLI).
     pub namespace_labels: Option<&'a BTreeMap<String, String>>,
+    /// The namespace's labels were needed and could not be read: a policy that selects
+    /// namespaces by label cannot tell whether it matches. Enforce policies then refuse
+    /// (see [`Decision::undecided`]) rather than judge as if the namespace had no labels.
+    pub namespace_unreadable: bool,
     /// The instant exceptions are judged at.
     pub now: Timestamp,
+}
+
+impl<'a> Facts<'a> {
+    /// Facts with known (or no) namespace labels, at `now`.
+    pub fn new(namespace_labels: Option<&'a BTreeMap<String, String>>, now: Timestamp) -> Self {
+        Facts {
+            namespace_labels,
+            namespace_unreadable: false,
+            now,
+        }
+    }
+}
+
+/// Whether a policy's `match` and `exclude` select a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Applies {
+    Yes,
+    No,
+    /// Only the namespace selector could decide, and the namespace's labels are unknown.
+    Unknown,
 }
 
 /// The namespace label every namespace has on Kubernetes ≥ 1.21; provided here for older
@@ -73,38 +100,65 @@ pub fn review(set: &PolicySet, subject: &Subject, facts: &Facts<'_>) -> Decision
     };
     let mut findings = Vec::new();
     for policy in set.policies() {
-        if !applies(&policy.scope, subject, facts) {
-            continue;
-        }
-        decision.matched_policies.push(policy.name.clone());
-        findings.clear();
-        if let Some((level, version)) = policy.pod_security {
-            let pod = PodView {
-                metadata: &subject.pod_metadata,
-                spec: &subject.pod_spec,
-            };
-            findings.extend(
-                palisade_pod_security::evaluate(level, version, pod)
-                    .into_iter()
-                    .map(|f| Finding {
-                        rule: RuleId::PodSecurity(f.check),
-                        container: f.container,
-                        field: f.field,
-                        message: f.message,
-                        fix: f.fix,
-                    }),
-            );
-        }
-        rules::evaluate(&policy.controls, &subject.pod_spec, &mut findings);
-        for f in findings.drain(..) {
-            judge(policy, subject, facts, f, &mut decision);
+        match applies(&policy.scope, subject, facts) {
+            Applies::Yes => {
+                decision.matched_policies.push(policy.name.clone());
+                evaluate(policy, subject, facts, &mut findings, &mut decision);
+            }
+            Applies::No => {}
+            // Only an Enforce policy that would refuse the pod if it matched must know; it
+            // then refuses, saying why, rather than judge as if the namespace had no labels.
+            Applies::Unknown if policy.mode == palisade_crds::Mode::Enforce => {
+                let mut would = Decision::default();
+                evaluate(policy, subject, facts, &mut findings, &mut would);
+                if !would.violations.is_empty() {
+                    decision.undecided.push(Undecided {
+                        kind: PolicyKind::SecurityPolicy,
+                        policy: policy.name.clone(),
+                        namespace: subject.namespace.clone(),
+                    });
+                }
+            }
+            Applies::Unknown => {}
         }
     }
     decision
 }
 
+/// Run one policy's checks over the subject into `decision`.
+fn evaluate(
+    policy: &CompiledPolicy,
+    subject: &Subject,
+    facts: &Facts<'_>,
+    findings: &mut Vec<Finding>,
+    decision: &mut Decision,
+) {
+    findings.clear();
+    if let Some((level, version)) = policy.pod_security {
+        let pod = PodView {
+            metadata: &subject.pod_metadata,
+            spec: &subject.pod_spec,
+        };
+        findings.extend(
+            palisade_pod_security::evaluate(level, version, pod)
+                .into_iter()
+                .map(|f| Finding {
+                    rule: RuleId::PodSecurity(f.check),
+                    container: f.container,
+                    field: f.field,
+                    message: f.message,
+                    fix: f.fix,
+                }),
+        );
+    }
+    rules::evaluate(&policy.controls, &subject.pod_spec, findings);
+    for f in findings.drain(..) {
+        judge(policy, subject, facts, f, decision);
+    }
+}
+
 /// Whether a policy's `match` / `exclude` select the subject.
-pub(crate) fn applies(scope: &Scope, subject: &Subject, facts: &Facts<'_>) -> bool {
+pub(crate) fn applies(scope: &Scope, subject: &Subject, facts: &Facts<'_>) -> Applies {
     let ns = subject.namespace.as_str();
     let pod_labels = subject.pod_metadata.labels.as_ref();
     if scope.exclude_namespaces.iter().any(|n| n == ns)
@@ -113,22 +167,30 @@ pub(crate) fn applies(scope: &Scope, subject: &Subject, facts: &Facts<'_>) -> bo
             .as_ref()
             .is_some_and(|s| s.matches(pod_labels))
     {
-        return false;
+        return Applies::No;
     }
-    (scope.namespaces.is_empty() || scope.namespaces.iter().any(|n| n == ns))
-        && scope.namespace_selector.as_ref().is_none_or(|s| {
-            s.matches_with(|key| {
-                facts
-                    .namespace_labels
-                    .and_then(|l| l.get(key))
-                    .map(String::as_str)
-                    .or_else(|| (key == NAMESPACE_NAME_LABEL).then_some(ns))
-            })
-        })
+    let rest = (scope.namespaces.is_empty() || scope.namespaces.iter().any(|n| n == ns))
         && scope
             .object_selector
             .as_ref()
-            .is_none_or(|s| s.matches(pod_labels))
+            .is_none_or(|s| s.matches(pod_labels));
+    if !rest {
+        return Applies::No;
+    }
+    let Some(selector) = scope.namespace_selector.as_ref() else {
+        return Applies::Yes;
+    };
+    if facts.namespace_labels.is_none() && facts.namespace_unreadable {
+        return Applies::Unknown;
+    }
+    let matches = selector.matches_with(|key| {
+        facts
+            .namespace_labels
+            .and_then(|l| l.get(key))
+            .map(String::as_str)
+            .or_else(|| (key == NAMESPACE_NAME_LABEL).then_some(ns))
+    });
+    if matches { Applies::Yes } else { Applies::No }
 }
 
 fn judge(
@@ -166,6 +228,9 @@ fn judge(
                         exception: e.name.clone(),
                         rule: f.rule,
                         field: subject.object_field(&f.field),
+                        owner: e.owner.clone(),
+                        reason: e.reason.clone(),
+                        expires: e.expires,
                     });
                     return;
                 }

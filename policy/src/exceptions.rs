@@ -15,7 +15,99 @@ pub(crate) struct CompiledException {
     images: Vec<String>,
     service_accounts: Vec<(Option<String>, String)>,
     object_selector: Option<Selector>,
+    pub(crate) owner: Option<String>,
+    pub(crate) reason: Option<String>,
     pub(crate) expires: Option<Timestamp>,
+}
+
+/// `maxExceptionDays` when unset.
+pub const DEFAULT_MAX_EXCEPTION_DAYS: u32 = 180;
+
+/// Check the accountability fields every waiver must carry: a non-empty `owner` and
+/// `reason`, and an `expires` at most `max_days` after `now`. An expiry already past is
+/// accepted: the waiver simply no longer applies, and decisions say so.
+pub(crate) fn check_accountability(
+    owner: Option<&str>,
+    reason: Option<&str>,
+    expires: Option<Timestamp>,
+    field: &str,
+    limits: &WaiverLimits,
+    problems: &mut Vec<Problem>,
+) {
+    if !limits.checked {
+        return;
+    }
+    if owner.is_none_or(|o| o.trim().is_empty()) {
+        problems.push(Problem::new(
+            format!("{field}.owner"),
+            "required: who is accountable for this waiver (a team or a person)",
+        ));
+    }
+    if reason.is_none_or(|r| r.trim().is_empty()) {
+        problems.push(Problem::new(
+            format!("{field}.reason"),
+            "required: why this waiver exists",
+        ));
+    }
+    match expires {
+        None => problems.push(Problem::new(
+            format!("{field}.expires"),
+            format!(
+                "required: when this waiver ends (RFC 3339, at most {} days ahead)",
+                limits.max_days
+            ),
+        )),
+        Some(at) => {
+            let latest = limits.latest_expiry();
+            if at > latest {
+                problems.push(Problem::new(
+                    format!("{field}.expires"),
+                    format!(
+                        "{} is more than {} days ahead (maxExceptionDays); set it no later than {}",
+                        at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        limits.max_days,
+                        latest.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// How far ahead a waiver may run, judged at an instant.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WaiverLimits {
+    pub(crate) now: Timestamp,
+    pub(crate) max_days: u32,
+    /// `false` when compiling a generation that was accepted before these checks existed
+    /// (see [`Waivers::AsAccepted`]).
+    pub(crate) checked: bool,
+}
+
+/// How waivers are checked when a policy is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waivers {
+    /// Owner, reason and an expiry within `maxExceptionDays` are required: what a policy
+    /// must meet to be applied.
+    Checked,
+    /// As written: for a generation already accepted and in force, so that an upgrade that
+    /// tightens the checks never drops a policy from enforcement (its status says what to fix).
+    AsAccepted,
+}
+
+impl WaiverLimits {
+    pub(crate) fn new(now: Timestamp, max_days: Option<u32>, waivers: Waivers) -> WaiverLimits {
+        WaiverLimits {
+            now,
+            max_days: max_days.unwrap_or(DEFAULT_MAX_EXCEPTION_DAYS),
+            checked: waivers == Waivers::Checked,
+        }
+    }
+
+    fn latest_expiry(&self) -> Timestamp {
+        let span = k8s_openapi::jiff::SignedDuration::from_hours(i64::from(self.max_days) * 24);
+        self.now.checked_add(span).unwrap_or(Timestamp::MAX)
+    }
 }
 
 /// What an exception is asked about: one violation of one pod.
@@ -29,7 +121,12 @@ pub(crate) struct Target<'a> {
 }
 
 impl CompiledException {
-    pub(crate) fn compile(e: &PolicyException, field: &str, problems: &mut Vec<Problem>) -> Self {
+    pub(crate) fn compile(
+        e: &PolicyException,
+        field: &str,
+        limits: &WaiverLimits,
+        problems: &mut Vec<Problem>,
+    ) -> Self {
         if e.name.is_empty() {
             problems.push(Problem::new(
                 format!("{field}.name"),
@@ -91,6 +188,14 @@ impl CompiledException {
             .object_selector
             .as_ref()
             .map(|s| Selector::compile(s, &format!("{field}.objectSelector"), problems));
+        check_accountability(
+            e.owner.as_deref(),
+            e.reason.as_deref(),
+            e.expires.as_ref().map(|t| t.0),
+            field,
+            limits,
+            problems,
+        );
         CompiledException {
             name: e.name.clone(),
             rules: e.rules.clone(),
@@ -98,6 +203,8 @@ impl CompiledException {
             images: e.images.clone(),
             service_accounts,
             object_selector,
+            owner: e.owner.clone(),
+            reason: e.reason.clone(),
             expires: e.expires.as_ref().map(|t| t.0),
         }
     }

@@ -23,11 +23,16 @@ mod rules;
 pub mod scan;
 mod selector;
 mod subject;
+mod validate;
 
 pub use compliance::{ComplianceRef, Framework, refs as compliance_refs};
-pub use decision::{Decision, ExpiredException, PolicyKind, Skipped, Violation, Waiver};
+pub use decision::{
+    DEFAULT_RULE_DOCS, Decision, ExpiredException, PolicyKind, RuleDocs, Skipped, Undecided,
+    Violation, Waiver,
+};
 pub use engine::{Facts, review, review_request, review_request_keeping_subject, review_target};
 pub use error::{Error, Problem};
+pub use exceptions::{DEFAULT_MAX_EXCEPTION_DAYS, Waivers};
 pub use load::{
     Document, enforced_generation, parse_documents, parse_policies, policy_from_document,
     policy_from_value,
@@ -35,6 +40,7 @@ pub use load::{
 pub use policy::{CompiledPolicy, PolicySet, RuleId};
 pub use request::{PodRequest, ReviewTarget};
 pub use subject::{PodCarrier, Subject};
+pub use validate::{KINDS as POLICY_KINDS, policy_problems};
 
 pub use palisade_crds::{Mode, ScanPolicy, SecurityPolicy};
 pub use palisade_pod_security::{ContainerKind, ContainerRef};

@@ -8,7 +8,7 @@ use palisade_imageref::ImageRef;
 use palisade_pod_security::{CheckId, Level, Version};
 
 use crate::error::{Error, Problem};
-use crate::exceptions::CompiledException;
+use crate::exceptions::{CompiledException, WaiverLimits, Waivers};
 use crate::selector::{Selector, is_dns_label};
 
 /// A stable rule identifier, shown in every violation and named by exceptions.
@@ -30,11 +30,17 @@ pub enum RuleId {
     ScanVulnerabilities,
     /// A ScanPolicy: the image has no usable scan report (`onUnscanned`).
     ScanUnscanned,
+    /// A ScanPolicy: the image's scan could not judge all of it (`onUnjudged`).
+    ScanUnjudged,
 }
 
 impl RuleId {
     /// The rule ids of ScanPolicy violations.
-    pub const SCAN: &'static [RuleId] = &[RuleId::ScanVulnerabilities, RuleId::ScanUnscanned];
+    pub const SCAN: &'static [RuleId] = &[
+        RuleId::ScanVulnerabilities,
+        RuleId::ScanUnscanned,
+        RuleId::ScanUnjudged,
+    ];
 
     /// Every SecurityPolicy rule id, for validating exception patterns and for
     /// documentation. ScanPolicy's own ([`RuleId::SCAN`]) are waived by `spec.ignore`.
@@ -105,6 +111,7 @@ impl RuleId {
             RuleId::ImagesRequireDigest => "images.requireDigest",
             RuleId::ScanVulnerabilities => "scan.vulnerabilities",
             RuleId::ScanUnscanned => "scan.unscanned",
+            RuleId::ScanUnjudged => "scan.unjudged",
         }
     }
 }
@@ -190,8 +197,22 @@ impl Controls {
 
 impl CompiledPolicy {
     /// Check everything the schema cannot and build the evaluable form. All problems are
-    /// reported at once, each with its field.
+    /// reported at once, each with its field. Exception expiries are checked against now.
     pub fn compile(policy: &SecurityPolicy) -> Result<CompiledPolicy, Error> {
+        CompiledPolicy::compile_at(policy, Timestamp::now())
+    }
+
+    /// [`compile`](Self::compile), judging `maxExceptionDays` from `now`.
+    pub fn compile_at(policy: &SecurityPolicy, now: Timestamp) -> Result<CompiledPolicy, Error> {
+        CompiledPolicy::compile_with(policy, now, Waivers::Checked)
+    }
+
+    /// Compile, checking waivers as `waivers` says.
+    pub fn compile_with(
+        policy: &SecurityPolicy,
+        now: Timestamp,
+        waivers: Waivers,
+    ) -> Result<CompiledPolicy, Error> {
         let name = policy.metadata.name.clone().unwrap_or_default();
         let spec = &policy.spec;
         let mut problems = Vec::new();
@@ -253,6 +274,7 @@ impl CompiledPolicy {
             }
         }
 
+        let limits = WaiverLimits::new(now, spec.max_exception_days, waivers);
         let mut exceptions = Vec::with_capacity(spec.exceptions.len());
         for (i, e) in spec.exceptions.iter().enumerate() {
             let field = format!("spec.exceptions[{i}]");
@@ -262,7 +284,12 @@ impl CompiledPolicy {
                     format!("exception name {:?} is used twice", e.name),
                 ));
             }
-            exceptions.push(CompiledException::compile(e, &field, &mut problems));
+            exceptions.push(CompiledException::compile(
+                e,
+                &field,
+                &limits,
+                &mut problems,
+            ));
         }
 
         if problems.is_empty() {
@@ -300,6 +327,21 @@ impl CompiledPolicy {
         self.generation
     }
 
+    /// Exceptions that expire within `within` of `now`, or have expired, soonest first.
+    pub fn expiring_exceptions(
+        &self,
+        now: Timestamp,
+        within: std::time::Duration,
+    ) -> Vec<palisade_crds::ExpiringException> {
+        expiring(
+            self.exceptions
+                .iter()
+                .map(|e| (e.name.as_str(), e.owner.as_deref(), e.expires)),
+            now,
+            within,
+        )
+    }
+
     /// The exceptions that have expired at `now`, by name.
     pub fn expired_exceptions(&self, now: Timestamp) -> impl Iterator<Item = &str> {
         self.exceptions
@@ -307,6 +349,37 @@ impl CompiledPolicy {
             .filter(move |e| e.is_expired(now))
             .map(|e| e.name.as_str())
     }
+}
+
+/// Waivers (name, owner, expiry) that expire within `within` of `now` or have expired,
+/// soonest first.
+pub(crate) fn expiring<'a>(
+    waivers: impl Iterator<Item = (&'a str, Option<&'a str>, Option<Timestamp>)>,
+    now: Timestamp,
+    within: std::time::Duration,
+) -> Vec<palisade_crds::ExpiringException> {
+    let horizon = k8s_openapi::jiff::SignedDuration::try_from(within)
+        .ok()
+        .and_then(|d| now.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX);
+    let mut out: Vec<palisade_crds::ExpiringException> = waivers
+        .filter_map(|(name, owner, expires)| {
+            let at = expires?;
+            (at <= horizon).then(|| palisade_crds::ExpiringException {
+                name: name.to_owned(),
+                owner: owner.map(str::to_owned),
+                expires: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at),
+                expired: at <= now,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.expires
+            .0
+            .cmp(&b.expires.0)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    out
 }
 
 fn checked_namespaces(names: &[String], field: &str, problems: &mut Vec<Problem>) -> Vec<String> {
@@ -414,6 +487,13 @@ impl PolicySet {
 
     pub fn policies(&self) -> &[CompiledPolicy] {
         &self.policies
+    }
+
+    /// Whether any policy selects namespaces by label (and so needs the namespace's labels).
+    pub fn uses_namespace_labels(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.scope.namespace_selector.is_some())
     }
 
     pub fn len(&self) -> usize {

@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use palisade_crds::{
-    ImageScanReportStatus, Mode, OnUnscanned, ReportFinding, ScanPhase, ScanPolicy, SecretRef,
-    SeverityThreshold,
+    Coverage, CoverageGap, ImageScanReportStatus, Mode, OnUnscanned, ReportFinding, ScanPhase,
+    ScanPolicy, SecretRef, SeverityThreshold,
 };
 use palisade_imageref::ImageRef;
 use palisade_pod_security::{ContainerRef, containers};
 
-use crate::decision::{Decision, ExpiredException, PolicyKind, Violation, Waiver};
-use crate::engine::{Facts, applies};
+use crate::decision::{Decision, ExpiredException, PolicyKind, Undecided, Violation, Waiver};
+use crate::engine::{Applies, Facts, applies};
 use crate::error::{Error, Problem};
-use crate::exceptions::glob_match;
+use crate::exceptions::{WaiverLimits, Waivers, check_accountability, glob_match};
 use crate::policy::{RuleId, Scope};
 use crate::subject::Subject;
 
@@ -46,6 +46,7 @@ pub struct CompiledScanPolicy {
     only_fixable: bool,
     ignore: Vec<Ignore>,
     on_unscanned: OnUnscanned,
+    on_unjudged: OnUnscanned,
     scan_wait: Duration,
     max_report_age: Duration,
     registry_credentials: Vec<SecretRef>,
@@ -55,10 +56,19 @@ pub struct CompiledScanPolicy {
 struct Ignore {
     id: String,
     images: Vec<String>,
+    owner: Option<String>,
+    reason: Option<String>,
     expires: Option<Timestamp>,
 }
 
+/// The ignore id that admits images whose scan could not judge them.
+pub const UNJUDGED_IGNORE_ID: &str = "scan.unjudged";
+
 impl Ignore {
+    fn covers_image(&self, image: &str) -> bool {
+        self.images.is_empty() || self.images.iter().any(|p| glob_match(p, image))
+    }
+
     fn covers(&self, finding: &ReportFinding, image: &str) -> bool {
         let id_matches = finding.id.eq_ignore_ascii_case(&self.id)
             || finding
@@ -71,7 +81,22 @@ impl Ignore {
 
 impl CompiledScanPolicy {
     /// Check what the schema cannot; every problem is reported at once, with its field.
+    /// Ignore entry expiries are checked against now.
     pub fn compile(policy: &ScanPolicy) -> Result<CompiledScanPolicy, Error> {
+        CompiledScanPolicy::compile_at(policy, Timestamp::now())
+    }
+
+    /// [`compile`](Self::compile), judging `maxExceptionDays` from `now`.
+    pub fn compile_at(policy: &ScanPolicy, now: Timestamp) -> Result<CompiledScanPolicy, Error> {
+        CompiledScanPolicy::compile_with(policy, now, Waivers::Checked)
+    }
+
+    /// Compile, checking ignore entries as `waivers` says.
+    pub fn compile_with(
+        policy: &ScanPolicy,
+        now: Timestamp,
+        waivers: Waivers,
+    ) -> Result<CompiledScanPolicy, Error> {
         let name = policy.metadata.name.clone().unwrap_or_default();
         let spec = &policy.spec;
         let mut problems = Vec::new();
@@ -98,6 +123,7 @@ impl CompiledScanPolicy {
             }
             None => (Vec::new(), Vec::new()),
         };
+        let limits = WaiverLimits::new(now, spec.max_exception_days, waivers);
         let mut ignore = Vec::with_capacity(spec.ignore.len());
         for (i, e) in spec.ignore.iter().enumerate() {
             let field = format!("spec.ignore[{i}]");
@@ -115,9 +141,19 @@ impl CompiledScanPolicy {
                     ));
                 }
             }
+            check_accountability(
+                e.owner.as_deref(),
+                e.reason.as_deref(),
+                e.expires.as_ref().map(|t| t.0),
+                &field,
+                &limits,
+                &mut problems,
+            );
             ignore.push(Ignore {
                 id: e.id.trim().to_owned(),
                 images: e.images.clone(),
+                owner: e.owner.clone(),
+                reason: e.reason.clone(),
                 expires: e.expires.as_ref().map(|t| t.0),
             });
         }
@@ -169,6 +205,7 @@ impl CompiledScanPolicy {
                 only_fixable: spec.fail_on.only_fixable,
                 ignore,
                 on_unscanned: spec.on_unscanned,
+                on_unjudged: spec.on_unjudged,
                 scan_wait,
                 max_report_age,
                 registry_credentials: spec.registry_credentials.clone(),
@@ -201,6 +238,37 @@ impl CompiledScanPolicy {
         self.on_unscanned
     }
 
+    pub fn on_unjudged(&self) -> OnUnscanned {
+        self.on_unjudged
+    }
+
+    /// Ignore entries that expire within `within` of `now`, or have expired, soonest first.
+    pub fn expiring_exceptions(
+        &self,
+        now: Timestamp,
+        within: Duration,
+    ) -> Vec<palisade_crds::ExpiringException> {
+        crate::policy::expiring(
+            self.ignore
+                .iter()
+                .map(|e| (e.id.as_str(), e.owner.as_deref(), e.expires)),
+            now,
+            within,
+        )
+    }
+
+    /// The unexpired ignore entry that waives `finding` in `image`, if any.
+    fn waiver_for(
+        &self,
+        id_of: impl Fn(&Ignore) -> bool,
+        image: &str,
+        now: Timestamp,
+    ) -> Option<&Ignore> {
+        self.ignore
+            .iter()
+            .find(|e| id_of(e) && e.covers_image(image) && e.expires.is_none_or(|at| at > now))
+    }
+
     /// How long admission may wait for a queued scan.
     pub fn scan_wait(&self) -> Duration {
         self.scan_wait
@@ -217,7 +285,7 @@ impl CompiledScanPolicy {
 
     /// Whether the policy's `match` / `exclude` select the subject.
     pub fn applies_to(&self, subject: &Subject, facts: &Facts<'_>) -> bool {
-        applies(&self.scope, subject, facts)
+        applies(&self.scope, subject, facts) == Applies::Yes
     }
 
     /// Whether the policy judges this image (normalized, `docker.io/library/nginx:1.25`):
@@ -306,7 +374,27 @@ impl CompiledScanPolicy {
             }
         }
         if counts.iter().all(|c| *c == 0) {
-            return Verdict::Pass { ignored };
+            // Zero findings from a scan that did not see everything are not a clean bill.
+            let coverage = status.coverage();
+            if coverage != Coverage::Full {
+                let waiver = self.waiver_for(|e| e.id == UNJUDGED_IGNORE_ID, image, now);
+                if waiver.is_none() {
+                    return Verdict::Unjudged(Unjudged {
+                        digest: digest.to_owned(),
+                        coverage,
+                        gaps: status.gaps.clone(),
+                        os: status.os.clone(),
+                    });
+                }
+                return Verdict::Pass {
+                    ignored,
+                    unjudged_waived: true,
+                };
+            }
+            return Verdict::Pass {
+                ignored,
+                unjudged_waived: false,
+            };
         }
         worst.sort_by_key(|f| std::cmp::Reverse(severity_rank(&f.severity)));
         worst.truncate(NAMED_FINDINGS);
@@ -351,10 +439,26 @@ pub enum Verdict<'r> {
     /// Nothing at or above the threshold, once ignore entries are applied.
     Pass {
         ignored: Vec<&'r ReportFinding>,
+        /// The scan did not judge all of the image, and an ignore entry `scan.unjudged`
+        /// admits it anyway.
+        unjudged_waived: bool,
     },
     Fail(Failure<'r>),
     /// No usable report; `onUnscanned` decides.
     Unscanned(Unscanned),
+    /// Scanned, nothing found, but the scan could not judge all of the image;
+    /// `onUnjudged` decides.
+    Unjudged(Unjudged),
+}
+
+/// An image whose scan found nothing but did not see all of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unjudged {
+    pub digest: String,
+    pub coverage: Coverage,
+    pub gaps: Vec<CoverageGap>,
+    /// The OS recognised, if any.
+    pub os: Option<String>,
 }
 
 impl Verdict<'_> {
@@ -434,8 +538,39 @@ impl ScanPolicySet {
         (ScanPolicySet::new(ok), errors)
     }
 
+    /// For enforcement: as [`compile_all`](Self::compile_all), except that a policy whose
+    /// only problems are in its ignore entries' owner, reason or expiry is enforced as
+    /// written (it comes back among the errors too, so its status says what to fix). A
+    /// stricter check must never turn a policy that was enforced into none at all.
+    pub fn compile_for_enforcement<'a>(
+        policies: impl IntoIterator<Item = &'a ScanPolicy>,
+        now: Timestamp,
+    ) -> (ScanPolicySet, Vec<Error>) {
+        let mut ok = Vec::new();
+        let mut errors = Vec::new();
+        for p in policies {
+            match CompiledScanPolicy::compile_at(p, now) {
+                Ok(c) => ok.push(c),
+                Err(e) => {
+                    if let Ok(c) = CompiledScanPolicy::compile_with(p, now, Waivers::AsAccepted) {
+                        ok.push(c);
+                    }
+                    errors.push(e);
+                }
+            }
+        }
+        (ScanPolicySet::new(ok), errors)
+    }
+
     pub fn policies(&self) -> &[CompiledScanPolicy] {
         &self.policies
+    }
+
+    /// Whether any policy selects namespaces by label (and so needs the namespace's labels).
+    pub fn uses_namespace_labels(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.scope.namespace_selector.is_some())
     }
 
     pub fn len(&self) -> usize {
@@ -559,9 +694,21 @@ fn for_each_verdict<'r>(
     lookup: &dyn Fn(&str) -> Option<ImageFacts<'r>>,
     mut each: impl FnMut(&CompiledScanPolicy, &SubjectImage<'_>, &ImageFacts<'r>, Verdict<'r>),
 ) {
+    for_each_verdict_of(set, subject, facts, lookup, Applies::Yes, &mut each);
+}
+
+/// [`for_each_verdict`] over the policies whose match of `subject` is `applies`.
+fn for_each_verdict_of<'r>(
+    set: &ScanPolicySet,
+    subject: &Subject,
+    facts: &Facts<'_>,
+    lookup: &dyn Fn(&str) -> Option<ImageFacts<'r>>,
+    applies_as: Applies,
+    each: &mut impl FnMut(&CompiledScanPolicy, &SubjectImage<'_>, &ImageFacts<'r>, Verdict<'r>),
+) {
     let images = subject_images(subject);
     for policy in set.policies() {
-        if !policy.applies_to(subject, facts) {
+        if applies(&policy.scope, subject, facts) != applies_as {
             continue;
         }
         for judged in &images {
@@ -584,6 +731,8 @@ fn for_each_verdict<'r>(
 pub struct ImageTally {
     pub scanned: std::collections::BTreeSet<String>,
     pub failing: std::collections::BTreeSet<String>,
+    /// Scanned, but the scan could not judge all of the image (not in `scanned`).
+    pub unjudged: std::collections::BTreeSet<String>,
 }
 
 /// Add the images of `subject` to the tally of each matching policy (by name). Images with
@@ -613,6 +762,9 @@ pub fn tally_scans<'r>(
                     entry.scanned.insert((*digest).to_owned());
                     entry.failing.insert((*digest).to_owned());
                 }
+                Verdict::Unjudged(_) => {
+                    entry.unjudged.insert((*digest).to_owned());
+                }
                 Verdict::Unscanned(_) => {}
             }
         },
@@ -629,31 +781,82 @@ pub fn review_scans<'r>(
     lookup: &dyn Fn(&str) -> Option<ImageFacts<'r>>,
     decision: &mut Decision,
 ) {
+    // An Enforce policy that only the namespace's unknown labels could leave out, and that
+    // would refuse an image if it matched, refuses and says why.
+    let mut would_refuse: Vec<String> = Vec::new();
+    for_each_verdict_of(
+        set,
+        subject,
+        facts,
+        lookup,
+        Applies::Unknown,
+        &mut |policy, _, _, verdict| {
+            let refuses = match &verdict {
+                Verdict::Pass { .. } => false,
+                Verdict::Fail(_) => true,
+                Verdict::Unscanned(_) => policy.on_unscanned == OnUnscanned::Deny,
+                Verdict::Unjudged(_) => policy.on_unjudged == OnUnscanned::Deny,
+            };
+            if refuses && policy.mode == Mode::Enforce && !would_refuse.contains(&policy.name) {
+                would_refuse.push(policy.name.clone());
+            }
+        },
+    );
+    for name in would_refuse {
+        decision.undecided.push(Undecided {
+            kind: PolicyKind::ScanPolicy,
+            policy: name,
+            namespace: subject.namespace.clone(),
+        });
+    }
     for_each_verdict(set, subject, facts, lookup, |policy, judged, _, verdict| {
         let SubjectImage {
+            image,
             shown,
             container,
             field,
-            ..
         } = judged;
         let mut seen_ignored = Vec::new();
-        let ignored = match &verdict {
-            Verdict::Pass { ignored } => ignored.as_slice(),
-            Verdict::Fail(f) => f.ignored.as_slice(),
-            Verdict::Unscanned(_) => &[],
+        let (ignored, unjudged_waived) = match &verdict {
+            Verdict::Pass {
+                ignored,
+                unjudged_waived,
+            } => (ignored.as_slice(), *unjudged_waived),
+            Verdict::Fail(f) => (f.ignored.as_slice(), false),
+            Verdict::Unscanned(_) | Verdict::Unjudged(_) => (&[][..], false),
+        };
+        let mut waive = |rule: RuleId, e: &Ignore, id: &str| {
+            decision.waived.push(Waiver {
+                kind: PolicyKind::ScanPolicy,
+                policy: policy.name.clone(),
+                exception: id.to_owned(),
+                rule,
+                field: field.clone(),
+                owner: e.owner.clone(),
+                reason: e.reason.clone(),
+                expires: e.expires,
+            });
         };
         for f in ignored {
             if seen_ignored.contains(&&f.id) {
                 continue;
             }
             seen_ignored.push(&f.id);
-            decision.waived.push(Waiver {
-                kind: PolicyKind::ScanPolicy,
-                policy: policy.name.clone(),
-                exception: f.id.clone(),
-                rule: RuleId::ScanVulnerabilities,
-                field: field.clone(),
-            });
+            if let Some(e) = policy.waiver_for(
+                |e| {
+                    f.id.eq_ignore_ascii_case(&e.id)
+                        || f.aliases.iter().any(|a| a.eq_ignore_ascii_case(&e.id))
+                },
+                image,
+                facts.now,
+            ) {
+                waive(RuleId::ScanVulnerabilities, e, &f.id);
+            }
+        }
+        if unjudged_waived
+            && let Some(e) = policy.waiver_for(|e| e.id == UNJUDGED_IGNORE_ID, image, facts.now)
+        {
+            waive(RuleId::ScanUnjudged, e, UNJUDGED_IGNORE_ID);
         }
         let (rule, mode, message, fix, expired) = match verdict {
             Verdict::Pass { .. } => return,
@@ -668,6 +871,30 @@ pub fn review_scans<'r>(
                 ),
                 f.expired,
             ),
+            Verdict::Unjudged(u) => {
+                let mode = match (policy.on_unjudged, policy.mode) {
+                    (OnUnscanned::Allow, _) => return,
+                    (OnUnscanned::Warn, Mode::Enforce) => Mode::Warn,
+                    (_, mode) => mode,
+                };
+                let fix = match policy.on_unjudged {
+                    OnUnscanned::Warn => {
+                        "admitted although its scan could not judge it (onUnjudged: Warn)"
+                            .to_owned()
+                    }
+                    _ => format!(
+                        "this policy admits only images its scanner can judge (onUnjudged: Deny): build it on a base image with a recognised OS, or ask the owner of ScanPolicy/{} to admit it deliberately (spec.images.exclude, or spec.ignore with id {UNJUDGED_IGNORE_ID}, images, owner, reason, expires)",
+                        policy.name
+                    ),
+                };
+                (
+                    RuleId::ScanUnjudged,
+                    mode,
+                    unjudged_message(shown, &u),
+                    fix,
+                    None,
+                )
+            }
             Verdict::Unscanned(why) => {
                 let mode = match (policy.on_unscanned, policy.mode) {
                     (OnUnscanned::Allow, _) => return,
@@ -765,6 +992,37 @@ fn failure_message(image: &str, f: &Failure<'_>, only_fixable: bool) -> String {
     if !f.ignored.is_empty() {
         let _ = write!(s, "; {} ignored by spec.ignore", f.ignored.len());
     }
+    s
+}
+
+fn unjudged_message(image: &str, u: &Unjudged) -> String {
+    let mut s = format!(
+        "image {image} ({}): its scan could not judge {} of it",
+        short_digest(&u.digest),
+        if u.coverage == Coverage::Partial {
+            "all"
+        } else {
+            "any"
+        }
+    );
+    if u.gaps.is_empty() {
+        match &u.os {
+            None => s.push_str(" (no OS recognised)"),
+            Some(os) => {
+                let _ = write!(s, " (no vulnerability data for {os})");
+            }
+        }
+    } else {
+        s.push_str(" (");
+        for (i, g) in u.gaps.iter().enumerate() {
+            if i > 0 {
+                s.push_str("; ");
+            }
+            s.push_str(&g.message);
+        }
+        s.push(')');
+    }
+    s.push_str(", so finding nothing does not make it clean");
     s
 }
 

@@ -6,8 +6,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use palisade_policy::{
-    Decision, Facts, Mode, PodCarrier, PolicySet, RuleId, Skipped, Subject, parse_policies, review,
-    review_request,
+    Decision, Facts, Mode, PodCarrier, PolicySet, RuleDocs, RuleId, Skipped, Subject,
+    parse_policies, review, review_request,
 };
 use serde_json::{Value, json};
 
@@ -31,14 +31,7 @@ fn judge_manifest(set: &PolicySet, manifest: Value, ns_labels: &[(&str, &str)]) 
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    review(
-        set,
-        &subject,
-        &Facts {
-            namespace_labels: Some(&labels),
-            now: now(),
-        },
-    )
+    review(set, &subject, &Facts::new(Some(&labels), now()))
 }
 
 fn request(review: Value) -> AdmissionRequest<DynamicObject> {
@@ -47,15 +40,7 @@ fn request(review: Value) -> AdmissionRequest<DynamicObject> {
 }
 
 fn judge_request(set: &PolicySet, req: Value) -> Decision {
-    review_request(
-        set,
-        &request(req),
-        &Facts {
-            namespace_labels: None,
-            now: now(),
-        },
-    )
-    .expect("readable")
+    review_request(set, &request(req), &Facts::new(None, now())).expect("readable")
 }
 
 fn container(name: &str, image: &str, sc: Value) -> Value {
@@ -115,12 +100,23 @@ spec:
         &[],
     );
     assert!(!d.allowed());
+    // The rule pages live where the installation says (the chart sets the base).
+    let docs = RuleDocs::new("https://docs.example.com/palisade/rules");
     assert_eq!(
-        d.denial_message().expect("denied"),
+        d.denial_message_with(&docs).expect("denied"),
         "Deployment web: 2 violations\n\
-         - SecurityPolicy/restricted: container \"app\": securityContext.privileged=true is not allowed; remove it or set false\n\
-         - SecurityPolicy/restricted: container \"app\": securityContext.capabilities.add includes \"SYS_ADMIN\", which this policy does not approve; remove it; this policy approves only: NET_BIND_SERVICE"
+         - SecurityPolicy/restricted: container \"app\": securityContext.privileged=true is not allowed; remove it or set false; \
+         to waive it, ask the owner of SecurityPolicy/restricted for an exception (spec.exceptions: name, rules, owner, reason, expires) \
+         (rule privileged at spec.template.spec.containers[0].securityContext.privileged; https://docs.example.com/palisade/rules/privileged.md)\n\
+         - SecurityPolicy/restricted: container \"app\": securityContext.capabilities.add includes \"SYS_ADMIN\", which this policy does not approve; remove it; this policy approves only: NET_BIND_SERVICE; \
+         to waive it, ask the owner of SecurityPolicy/restricted for an exception (spec.exceptions: name, rules, owner, reason, expires) \
+         (rule capabilities.allowed at spec.template.spec.containers[0].securityContext.capabilities.add[0]; https://docs.example.com/palisade/rules/capabilities.allowed.md)"
     );
+    // By default, the project's own pages.
+    assert!(d.denial_message().expect("denied").contains(
+        "(rule privileged at spec.template.spec.containers[0].securityContext.privileged; \
+         https://github.com/palisade-dev/palisade/blob/main/docs/rules/privileged.md)"
+    ));
     assert_eq!(
         d.violations[0].field,
         "spec.template.spec.containers[0].securityContext.privileged"
@@ -188,14 +184,7 @@ fn every_carrier_is_judged_with_its_own_field_path() {
             .expect("ok")
             .expect("carrier");
         assert_eq!(subject.carrier, carrier);
-        let d = review(
-            &set,
-            &subject,
-            &Facts {
-                namespace_labels: None,
-                now: now(),
-            },
-        );
+        let d = review(&set, &subject, &Facts::new(None, now()));
         assert!(!d.allowed(), "{carrier:?}");
         assert_eq!(
             d.violations[0].field,
@@ -250,7 +239,11 @@ spec: {mode: Audit, readOnlyRootFilesystem: true}
     assert_eq!(
         d.warnings(),
         [
-            "SecurityPolicy/b-warn: container \"app\": securityContext.allowPrivilegeEscalation must be false; set securityContext.allowPrivilegeEscalation: false"
+            "SecurityPolicy/b-warn: container \"app\": securityContext.allowPrivilegeEscalation must be false; \
+             set securityContext.allowPrivilegeEscalation: false; to waive it, ask the owner of SecurityPolicy/b-warn \
+             for an exception (spec.exceptions: name, rules, owner, reason, expires) (rule allowPrivilegeEscalation at \
+             spec.containers[0].securityContext.allowPrivilegeEscalation; \
+             https://github.com/palisade-dev/palisade/blob/main/docs/rules/allowPrivilegeEscalation.md)"
         ]
     );
     assert_eq!(d.in_mode(Mode::Audit).count(), 1);
@@ -378,6 +371,11 @@ spec:
     assert!(d.allowed(), "{:?}", d.violations);
     assert_eq!(d.waived.len(), 1);
     assert_eq!(d.waived[0].exception, "debug-tools");
+    // The waiver says who answers for it, why, and until when.
+    assert_eq!(
+        d.waived[0].describe(),
+        "exception \"debug-tools\" (owner sre, until 2027-01-01T00:00:00Z): node debugging"
+    );
 
     // Out of scope: another image, another service account.
     for (image, sa) in [
@@ -418,6 +416,9 @@ spec:
   - name: agent
     rules: ['podSecurity.*']
     images: ['registry.example.com/agent:*']
+    owner: platform
+    reason: the node agent needs the host
+    expires: '2026-09-01T00:00:00Z'
 ",
     );
     let mut p = pod(
@@ -611,10 +612,7 @@ fn unreadable_pod_spec_is_an_error_naming_the_field() {
     let err = review_request(
         &set,
         &request(admission("CREATE", ("", "Pod"), None, bad, None)),
-        &Facts {
-            namespace_labels: None,
-            now: now(),
-        },
+        &Facts::new(None, now()),
     )
     .expect_err("unreadable");
     assert!(
@@ -656,7 +654,89 @@ spec:
             "spec.podSecurity.version",
             "spec.capabilities.allowed[0]",
             "spec.exceptions[0].rules[0]",
+            "spec.exceptions[0].owner",
+            "spec.exceptions[0].reason",
+            "spec.exceptions[0].expires",
             "spec.exceptions[1].name",
+            "spec.exceptions[1].owner",
+            "spec.exceptions[1].reason",
+            "spec.exceptions[1].expires",
         ]
     );
+}
+
+#[test]
+fn unreadable_namespace_labels_refuse_only_where_they_could_change_the_verdict() {
+    let set = policies(
+        "
+apiVersion: palisade.dev/v1alpha1
+kind: SecurityPolicy
+metadata: {name: prod-only}
+spec:
+  privileged: Deny
+  match: {namespaceSelector: {matchLabels: {env: prod}}}
+---
+apiVersion: palisade.dev/v1alpha1
+kind: SecurityPolicy
+metadata: {name: prod-advice}
+spec:
+  mode: Warn
+  readOnlyRootFilesystem: true
+  match: {namespaceSelector: {matchLabels: {env: prod}}}
+---
+apiVersion: palisade.dev/v1alpha1
+kind: SecurityPolicy
+metadata: {name: shop-by-name}
+spec:
+  runAsNonRoot: true
+  match: {namespaces: [shop]}
+",
+    );
+    let unreadable = Facts {
+        namespace_unreadable: true,
+        ..Facts::new(None, now())
+    };
+    let judge = |privileged: bool, facts: &Facts<'_>| {
+        let object: DynamicObject = serde_json::from_value(pod(
+            "web",
+            "billing",
+            vec![container(
+                "app",
+                "nginx:1",
+                json!({"privileged": privileged, "runAsNonRoot": true}),
+            )],
+        ))
+        .expect("object");
+        let subject = Subject::from_manifest(&object, "default")
+            .expect("readable")
+            .expect("a pod");
+        review(&set, &subject, facts)
+    };
+    // A pod the label-selected Enforce policy would refuse: refused, saying why.
+    let d = judge(true, &unreadable);
+    assert!(!d.allowed());
+    assert_eq!(
+        d.denial_message().expect("denied"),
+        "Pod web: cannot be judged now\n\
+         - SecurityPolicy/prod-only: the labels of namespace \"billing\" could not be read from the API server in time, \
+         and this policy selects namespaces by label; nothing was decided as if it had none: retry in a few seconds"
+    );
+    // A pod no such policy would refuse: admitted; Warn policies never block.
+    let d = judge(false, &unreadable);
+    assert!(d.allowed(), "{:?}", d.undecided);
+    assert!(d.undecided.is_empty() && d.violations.is_empty());
+    // Labels known: judged by them.
+    let prod: BTreeMap<String, String> = [("env".to_owned(), "prod".to_owned())].into();
+    let d = judge(true, &Facts::new(Some(&prod), now()));
+    assert!(!d.allowed());
+    assert_eq!(
+        d.in_mode(Mode::Enforce)
+            .map(|v| v.policy.as_str())
+            .collect::<Vec<_>>(),
+        ["prod-only"]
+    );
+    let none = BTreeMap::new();
+    assert!(judge(true, &Facts::new(Some(&none), now())).allowed());
+    // Without a watch (files, the CLI) labels are unknown but not unreadable: as before.
+    assert!(judge(true, &Facts::new(None, now())).allowed());
 }

@@ -48,10 +48,7 @@ fn allowed(set: &PolicySet, manifest: Value) -> bool {
     let subject = Subject::from_manifest(&object, "default")
         .expect("readable")
         .expect("pod carrier");
-    let facts = Facts {
-        namespace_labels: None,
-        now: Timestamp::now(),
-    };
+    let facts = Facts::new(None, Timestamp::now());
     review(set, &subject, &facts).allowed()
 }
 

@@ -16,12 +16,6 @@ const SECTIONS: [&str; 4] = [
     "## How to except",
 ];
 
-/// ScanPolicy rule ids whose page may exist before the id reaches [`RuleId::SCAN`]:
-/// `scan.unjudged` (`RuleId::ScanUnjudged`) is on its way. Until then its page is only held
-/// to the shape of every page; once `RuleId::SCAN` has it, it is checked like every other
-/// rule (references included) and its entry here is redundant and can go.
-const FORTHCOMING: &[&str] = &["scan.unjudged"];
-
 fn docs_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/rules")
 }
@@ -32,10 +26,7 @@ fn rules() -> impl Iterator<Item = RuleId> {
 
 /// Every id a page may be written for.
 fn known_ids() -> BTreeSet<&'static str> {
-    rules()
-        .map(RuleId::as_str)
-        .chain(FORTHCOMING.iter().copied())
-        .collect()
+    rules().map(RuleId::as_str).collect()
 }
 
 /// The page of `id`, or why it cannot be read.

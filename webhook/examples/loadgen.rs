@@ -260,10 +260,7 @@ async fn scan_gate() -> Result<(ScanGate, GateFeeder), String> {
     let subject = Subject::from_manifest(&object, "default")
         .map_err(|e| e.to_string())?
         .ok_or("the check pod has no pod spec")?;
-    let facts = Facts {
-        namespace_labels: None,
-        now: Timestamp::now(),
-    };
+    let facts = Facts::new(None, Timestamp::now());
     let mut decision = Decision::default();
     gate.review(&subject, &facts, &mut decision, false).await;
     if !decision.allowed() || decision.waived.is_empty() {

@@ -15,11 +15,12 @@ use kube::core::admission::{
     AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 use kube::core::response::StatusSummary;
-use palisade_policy::{Decision, Facts, PodRequest, PolicyKind, review_target};
+use palisade_policy::{Decision, Facts, Mode, PodRequest, PolicyKind, review_target};
 use tracing::{debug, info, warn};
 
 use crate::AppState;
 use crate::metrics::Outcome;
+use crate::policies::NamespaceLookup;
 
 /// A review carries the object and, for UPDATE, the old one; the API server caps a request
 /// at 3 MiB, so twice that plus the envelope is ample.
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/validate/pods", post(validate))
         .route("/validate/workloads", post(validate))
         .route("/validate/namespaces", post(validate_namespaces))
+        .route("/validate/policies", post(validate_policies))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -100,6 +102,59 @@ async fn validate_namespaces(State(state): State<AppState>, body: Bytes) -> Resp
     axum::Json(response.into_review()).into_response()
 }
 
+/// `policies.palisade.dev`: a SecurityPolicy or ScanPolicy with problems is refused with
+/// each field and what is wrong, the check the operator writes to the policy's status. It
+/// needs nothing in memory, so it answers before the first sync too.
+async fn validate_policies(State(state): State<AppState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let req = match parse_review(&body) {
+        Ok(req) => req,
+        Err(message) => return malformed(&state, message, started),
+    };
+    let response = allowing(&req.uid);
+    let object = match (&req.operation, &req.object) {
+        (Operation::Create | Operation::Update, Some(object)) => object,
+        _ => {
+            state.metrics.observe_request(
+                &req.kind.kind,
+                operation_str(&req.operation),
+                Outcome::Skipped,
+                started.elapsed(),
+            );
+            return axum::Json(response.into_review()).into_response();
+        }
+    };
+    let value = match serde_json::to_value(object) {
+        Ok(v) => v,
+        Err(e) => return malformed(&state, format!("the object cannot be read: {e}"), started),
+    };
+    let (response, outcome) = match palisade_policy::policy_problems(&value, Timestamp::now()) {
+        Some(problems) if !problems.is_empty() => {
+            let mut message = format!(
+                "{} {:?} is invalid ({} problem{}):",
+                req.kind.kind,
+                req.name,
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            for p in &problems {
+                message.push_str(&format!("\n- {}: {}", p.field, p.message));
+            }
+            info!(uid = %req.uid, kind = %req.kind.kind, name = %req.name, problems = problems.len(), "policy refused");
+            (deny(response, message, 422, "Invalid"), Outcome::Denied)
+        }
+        Some(_) => (response, Outcome::Allowed),
+        None => (response, Outcome::Skipped),
+    };
+    state.metrics.observe_request(
+        &req.kind.kind,
+        operation_str(&req.operation),
+        outcome,
+        started.elapsed(),
+    );
+    axum::Json(response.into_review()).into_response()
+}
+
 fn malformed(state: &AppState, message: String, started: Instant) -> Response {
     warn!(error = %message, "malformed admission request");
     state
@@ -141,15 +196,6 @@ fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> 
 /// within the gate's budget.
 pub async fn decide(state: &AppState, req: &PodRequest) -> (AdmissionResponse, Outcome) {
     let set = state.store.current();
-    let namespace = req
-        .namespace
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .and_then(|n| state.store.namespace(n));
-    let facts = Facts {
-        namespace_labels: namespace.as_deref().and_then(crate::policies::labels),
-        now: Timestamp::now(),
-    };
     let mut response = allowing(&req.uid);
     let target = match &req.target {
         Ok(target) => target,
@@ -161,6 +207,29 @@ pub async fn decide(state: &AppState, req: &PodRequest) -> (AdmissionResponse, O
             return (deny(response, message, 400, "BadRequest"), Outcome::Error);
         }
     };
+    let namespace = req.namespace.as_deref().filter(|n| !n.is_empty());
+    // Labels are read (on a cache miss, from the API server) only when a policy selects
+    // namespaces by label and there is a pod to judge.
+    let needs_labels = target.judged().is_some()
+        && (set.uses_namespace_labels()
+            || state
+                .scans
+                .as_ref()
+                .is_some_and(|g| g.policies().uses_namespace_labels()));
+    let lookup = match namespace {
+        Some(n) if needs_labels => state.store.namespace_lookup(n).await,
+        Some(n) => state
+            .store
+            .namespace(n)
+            .map_or(NamespaceLookup::NotWatched, NamespaceLookup::Known),
+        None => NamespaceLookup::NotWatched,
+    };
+    let mut facts = Facts::new(None, Timestamp::now());
+    match &lookup {
+        NamespaceLookup::Known(ns) => facts.namespace_labels = crate::policies::labels(ns),
+        NamespaceLookup::NotWatched => {}
+        NamespaceLookup::Unreadable(_) => facts.namespace_unreadable = true,
+    }
     let mut decision = review_target(&set, target, &facts);
     if let (Some(gate), Some(subject)) = (&state.scans, target.judged())
         && !gate.policies().is_empty()
@@ -169,8 +238,9 @@ pub async fn decide(state: &AppState, req: &PodRequest) -> (AdmissionResponse, O
             .await;
     }
     count_violating_policies(state, &decision);
-    let warnings = decision.warnings();
-    let outcome = if let Some(message) = decision.denial_message() {
+    record_violations(state, req, &decision, &mut response);
+    let warnings = decision.warnings_with(&state.rule_docs);
+    let outcome = if let Some(message) = decision.denial_message_with(&state.rule_docs) {
         info!(
             uid = %req.uid,
             kind = %req.kind.kind,
@@ -197,6 +267,60 @@ pub async fn decide(state: &AppState, req: &PodRequest) -> (AdmissionResponse, O
     }
     (response, outcome)
 }
+
+/// Every violation counts in `palisade_admission_violations_total` and gets a log line;
+/// those of Warn and Audit policies also go into the response's `auditAnnotations`, which
+/// the API server writes to its audit log (as `<webhook name>/warn-violations` and
+/// `.../audit-violations`), so an admitted pod leaves a trace where auditors look.
+fn record_violations(
+    state: &AppState,
+    req: &PodRequest,
+    decision: &Decision,
+    response: &mut AdmissionResponse,
+) {
+    for v in &decision.violations {
+        state
+            .metrics
+            .violation(v.kind.as_str(), &v.policy, v.rule.as_str(), v.mode.as_str());
+        info!(
+            uid = %req.uid,
+            kind = %req.kind.kind,
+            namespace = req.namespace.as_deref().unwrap_or(""),
+            name = %req.name,
+            policy = %format_args!("{}/{}", v.kind.as_str(), v.policy),
+            rule = v.rule.as_str(),
+            mode = v.mode.as_str(),
+            field = %v.field,
+            dry_run = req.dry_run,
+            "violation"
+        );
+    }
+    for (mode, key) in [
+        (Mode::Warn, WARN_VIOLATIONS_ANNOTATION),
+        (Mode::Audit, AUDIT_VIOLATIONS_ANNOTATION),
+    ] {
+        let entries: Vec<serde_json::Value> = decision
+            .in_mode(mode)
+            .map(|v| {
+                serde_json::json!({
+                    "policy": format!("{}/{}", v.kind.as_str(), v.policy),
+                    "rule": v.rule.as_str(),
+                    "field": v.field,
+                    "message": v.message,
+                })
+            })
+            .collect();
+        if !entries.is_empty()
+            && let Ok(text) = serde_json::to_string(&entries)
+        {
+            response.audit_annotations.insert(key.to_owned(), text);
+        }
+    }
+}
+
+/// `auditAnnotations` keys; the API server prefixes them with the webhook's name.
+pub const WARN_VIOLATIONS_ANNOTATION: &str = "warn-violations";
+pub const AUDIT_VIOLATIONS_ANNOTATION: &str = "audit-violations";
 
 /// One count per policy that found violations in this request, however many it found.
 fn count_violating_policies(state: &AppState, decision: &Decision) {

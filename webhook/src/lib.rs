@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use error::{Error, TlsError};
 pub use metrics::{Metrics, Outcome};
 pub use namespaces::ExemptLabelGuard;
-pub use policies::PolicyStore;
+pub use palisade_policy::{DEFAULT_RULE_DOCS as RULE_DOCS_DEFAULT, RuleDocs};
+pub use policies::{NamespaceLookup, NamespaceReader, PolicyStore};
 pub use scans::ScanGate;
 
 /// What every handler shares.
@@ -32,6 +33,8 @@ pub struct AppState {
     pub exempt_label: Arc<ExemptLabelGuard>,
     /// ScanPolicies and image reports; `None` when images are not judged.
     pub scans: Option<ScanGate>,
+    /// Where denials and warnings link each rule's page.
+    pub rule_docs: Arc<RuleDocs>,
     draining: Arc<AtomicBool>,
 }
 
@@ -42,6 +45,7 @@ impl AppState {
             metrics,
             exempt_label: Arc::new(ExemptLabelGuard::default()),
             scans: None,
+            rule_docs: Arc::new(RuleDocs::default()),
             draining: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -50,6 +54,12 @@ impl AppState {
     /// `palisade-system` only).
     pub fn with_exempt_label_guard(mut self, guard: ExemptLabelGuard) -> AppState {
         self.exempt_label = Arc::new(guard);
+        self
+    }
+
+    /// Link rule pages under `docs` instead of the project's own.
+    pub fn with_rule_docs(mut self, docs: RuleDocs) -> AppState {
+        self.rule_docs = Arc::new(docs);
         self
     }
 

@@ -13,7 +13,8 @@ use palisade_webhook::scans::GateConfig;
 use palisade_webhook::server::{self, Options};
 use palisade_webhook::tls::{self, TlsFiles};
 use palisade_webhook::{
-    AppState, ExemptLabelGuard, Metrics, PolicyStore, ScanGate, error, namespaces,
+    AppState, ExemptLabelGuard, Metrics, NamespaceReader, PolicyStore, RuleDocs, ScanGate, error,
+    namespaces,
 };
 use tracing::info;
 
@@ -26,7 +27,7 @@ use tracing::info;
 #[command(name = "palisade-webhook", version)]
 struct Args {
     /// Address of the HTTPS admission endpoint (/validate, /validate/pods, /validate/workloads,
-    /// /validate/namespaces).
+    /// /validate/namespaces, /validate/policies).
     #[arg(long, env = "PALISADE_ADDR", default_value = "0.0.0.0:8443")]
     addr: SocketAddr,
 
@@ -66,6 +67,18 @@ struct Args {
     /// On SIGTERM, how long in-flight reviews may take once the listeners are closed.
     #[arg(long, env = "PALISADE_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     shutdown_grace: Duration,
+
+    /// Where denials, warnings and reports link each rule's page: `<URL><rule-id>.md`. Point
+    /// it at an internal mirror of docs/rules to keep developers inside your network.
+    #[arg(long, env = "PALISADE_RULE_DOCS_URL", default_value = palisade_webhook::RULE_DOCS_DEFAULT)]
+    rule_docs_url: String,
+
+    /// How long a review may wait to read a namespace from the API server when the watch has
+    /// not delivered it yet (a Namespace and its Pods applied together). Past it, policies
+    /// that select namespaces by label refuse the request and ask to retry; nothing is
+    /// decided as if the namespace had no labels.
+    #[arg(long, env = "PALISADE_NAMESPACE_READ_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    namespace_read_timeout: Duration,
 
     /// Log format. The level is set with RUST_LOG (default: info).
     #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -187,6 +200,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "cannot reach the API server (give --policy-file or --policy-dir to run without one)",
         )?;
         let (store, driver) = PolicyStore::from_cluster(client.clone(), metrics.clone());
+        let store = store.with_namespace_reader(NamespaceReader::new(
+            client.clone(),
+            args.namespace_read_timeout,
+        ));
         tokio::spawn(driver);
         info!("watching SecurityPolicies and Namespaces");
         if args.scan.scan_gate {
@@ -227,7 +244,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         trusted = ?guard.trusted_users().collect::<Vec<_>>(),
         "may carry the label {}", namespaces::EXEMPT_LABEL
     );
-    let mut state = AppState::new(store, metrics).with_exempt_label_guard(guard);
+    let mut state = AppState::new(store, metrics)
+        .with_exempt_label_guard(guard)
+        .with_rule_docs(RuleDocs::new(&args.rule_docs_url));
     if let Some(gate) = gate_opt {
         state = state.with_scan_gate(gate);
     }

@@ -55,6 +55,19 @@ struct PolicyLabels {
     mode: &'static str,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ViolationLabels {
+    /// `Kind/name`, as denials name the policy.
+    policy: String,
+    rule: &'static str,
+    mode: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct NamespaceReadLabels {
+    result: &'static str,
+}
+
 /// Seconds. Decisions from memory take tens of microseconds, so the low end is fine-grained.
 const DURATION_BUCKETS: [f64; 16] = [
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -71,6 +84,8 @@ pub struct Metrics {
     policy_errors: Gauge,
     tls_reloads: Family<ReloadLabels, Counter>,
     violating: Family<PolicyLabels, Counter>,
+    violations: Family<ViolationLabels, Counter>,
+    namespace_reads: Family<NamespaceReadLabels, Counter>,
     certificate_expiry: Gauge,
     ready: Gauge,
 }
@@ -90,6 +105,8 @@ impl Metrics {
         let policy_errors = Gauge::default();
         let tls_reloads = Family::<ReloadLabels, Counter>::default();
         let violating = Family::<PolicyLabels, Counter>::default();
+        let violations = Family::<ViolationLabels, Counter>::default();
+        let namespace_reads = Family::<NamespaceReadLabels, Counter>::default();
         let certificate_expiry = Gauge::default();
         let ready = Gauge::default();
         // Counters get their `_total` suffix from the encoder.
@@ -124,6 +141,16 @@ impl Metrics {
             violating.clone(),
         );
         registry.register(
+            "palisade_admission_violations",
+            "Violations found at admission, one per violation, by policy (Kind/name), rule id and mode",
+            violations.clone(),
+        );
+        registry.register(
+            "palisade_webhook_namespace_reads",
+            "Namespaces read from the API server because the watch had not delivered them yet, by result (found, unreadable)",
+            namespace_reads.clone(),
+        );
+        registry.register(
             "palisade_webhook_certificate_expiry_timestamp_seconds",
             "notAfter of the serving certificate in use, as Unix time (time left: this minus time())",
             certificate_expiry.clone(),
@@ -141,6 +168,8 @@ impl Metrics {
             policy_errors,
             tls_reloads,
             violating,
+            violations,
+            namespace_reads,
             certificate_expiry,
             ready,
         }
@@ -189,6 +218,24 @@ impl Metrics {
             .inc();
     }
 
+    /// Count one violation of `rule` by the policy `kind`/`name` in `mode`.
+    pub fn violation(&self, kind: &str, name: &str, rule: &'static str, mode: &'static str) {
+        self.violations
+            .get_or_create(&ViolationLabels {
+                policy: format!("{kind}/{name}"),
+                rule,
+                mode,
+            })
+            .inc();
+    }
+
+    /// Count one namespace read on a cache miss: `found` or `unreadable`.
+    pub fn namespace_read(&self, result: &'static str) {
+        self.namespace_reads
+            .get_or_create(&NamespaceReadLabels { result })
+            .inc();
+    }
+
     /// The serving certificate now in use expires at `not_after` (Unix seconds).
     pub fn set_certificate_expiry(&self, not_after: i64) {
         self.certificate_expiry.set(not_after);
@@ -220,6 +267,8 @@ mod tests {
         m.policy_violated("SecurityPolicy", "restricted", "Enforce");
         m.policy_violated("SecurityPolicy", "restricted", "Enforce");
         m.policy_violated("ScanPolicy", "prod", "Warn");
+        m.violation("SecurityPolicy", "restricted", "privileged", "Audit");
+        m.namespace_read("unreadable");
         m.set_certificate_expiry(1_790_000_000);
         m.set_ready(true);
         m
@@ -238,6 +287,8 @@ mod tests {
             "palisade_tls_reloads_total{result=\"success\"} 1",
             "palisade_admission_policy_violations_total{policy=\"SecurityPolicy/restricted\",mode=\"Enforce\"} 2",
             "palisade_admission_policy_violations_total{policy=\"ScanPolicy/prod\",mode=\"Warn\"} 1",
+            "palisade_admission_violations_total{policy=\"SecurityPolicy/restricted\",rule=\"privileged\",mode=\"Audit\"} 1",
+            "palisade_webhook_namespace_reads_total{result=\"unreadable\"} 1",
             "palisade_webhook_certificate_expiry_timestamp_seconds 1790000000",
             "palisade_webhook_ready 1",
         ] {

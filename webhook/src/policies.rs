@@ -6,14 +6,16 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::jiff::Timestamp;
 use kube::core::{ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use palisade_policy::{PolicySet, SecurityPolicy};
+use palisade_policy::{PolicySet, SecurityPolicy, Waivers};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -46,6 +48,47 @@ pub struct Snapshot {
 #[derive(Clone, Debug)]
 pub struct PolicyStore {
     inner: Arc<Inner>,
+    /// Reads a namespace the watch has not delivered yet.
+    reader: Option<NamespaceReader>,
+}
+
+/// How long a namespace read on a cache miss may take by default: well inside the webhook's
+/// timeout, with room left for the rest of the decision.
+pub const DEFAULT_NAMESPACE_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Reads one namespace's labels from the API server, within a time limit.
+#[derive(Clone)]
+pub struct NamespaceReader {
+    api: Api<Namespace>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for NamespaceReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamespaceReader")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NamespaceReader {
+    pub fn new(client: Client, timeout: Duration) -> NamespaceReader {
+        NamespaceReader {
+            api: Api::all(client),
+            timeout,
+        }
+    }
+}
+
+/// What is known of a request's namespace.
+#[derive(Debug, Clone)]
+pub enum NamespaceLookup {
+    /// From the watch, or read from the API server on a miss.
+    Known(Arc<PartialObjectMeta<Namespace>>),
+    /// Namespaces are not watched (policies from files): judge by name only.
+    NotWatched,
+    /// Needed, but neither in the cache nor readable in time; says why.
+    Unreadable(String),
 }
 
 #[derive(Debug)]
@@ -75,7 +118,15 @@ impl PolicyStore {
                 ready: AtomicBool::new(true),
                 metrics,
             }),
+            reader: None,
         }
+    }
+
+    /// Read namespaces missing from the cache through `reader` (every namespace, when there
+    /// is no watch).
+    pub fn with_namespace_reader(mut self, reader: NamespaceReader) -> PolicyStore {
+        self.reader = Some(reader);
+        self
     }
 
     /// A store fed by the caller through [`publish`](Self::publish); not ready until
@@ -88,6 +139,7 @@ impl PolicyStore {
                 ready: AtomicBool::new(false),
                 metrics,
             }),
+            reader: None,
         }
     }
 
@@ -114,7 +166,7 @@ impl PolicyStore {
         let policies_api = Api::<DynamicObject>::all_with(client.clone(), &resource);
         let policies_writer = reflector::store::Writer::<DynamicObject>::new(resource);
         let policies = policies_writer.as_reader();
-        let namespaces_api = Api::<PartialObjectMeta<Namespace>>::all(client);
+        let namespaces_api = Api::<PartialObjectMeta<Namespace>>::all(client.clone());
         let (namespaces, namespaces_writer) = reflector::store();
 
         let store = PolicyStore {
@@ -124,6 +176,7 @@ impl PolicyStore {
                 ready: AtomicBool::new(false),
                 metrics,
             }),
+            reader: Some(NamespaceReader::new(client, DEFAULT_NAMESPACE_READ_TIMEOUT)),
         };
 
         // Fires once the first full list is compiled and in force. The reflector's own
@@ -221,6 +274,37 @@ impl PolicyStore {
             .and_then(|s| s.get(&ObjectRef::new(name)))
     }
 
+    /// A namespace's labels: from the watch, else (a namespace created a moment ago, or
+    /// while the watch re-establishes) read from the API server within the reader's time
+    /// limit. Never "no labels" for a namespace that may have some.
+    pub async fn namespace_lookup(&self, name: &str) -> NamespaceLookup {
+        if let Some(ns) = self.namespace(name) {
+            return NamespaceLookup::Known(ns);
+        }
+        let Some(reader) = &self.reader else {
+            return NamespaceLookup::NotWatched;
+        };
+        let read = tokio::time::timeout(reader.timeout, reader.api.get_metadata_opt(name)).await;
+        let result = match read {
+            Ok(Ok(Some(ns))) => {
+                self.inner.metrics.namespace_read("found");
+                return NamespaceLookup::Known(Arc::new(ns));
+            }
+            Ok(Ok(None)) => format!("namespace {name:?} does not exist"),
+            Ok(Err(e)) => format!(
+                "reading namespace {name:?} failed: {}",
+                crate::error::report(&e)
+            ),
+            Err(_) => format!(
+                "the API server did not answer within {} ms",
+                reader.timeout.as_millis()
+            ),
+        };
+        self.inner.metrics.namespace_read("unreadable");
+        warn!(namespace = name, error = %result, "namespace labels unknown");
+        NamespaceLookup::Unreadable(result)
+    }
+
     /// True once everything needed for a decision is in memory.
     pub fn is_ready(&self) -> bool {
         self.inner.ready.load(Ordering::Acquire)
@@ -289,11 +373,17 @@ pub fn compile_objects(objects: &[Arc<DynamicObject>]) -> Compiled {
                 continue;
             }
         };
-        match compile_value(&value) {
+        match compile_value(&value, Waivers::Checked) {
             Ok(p) => policies.push(p),
             Err(message) => {
-                let fallback = palisade_policy::enforced_generation(&value)
-                    .and_then(|(generation, v)| compile_value(&v).ok().map(|p| (generation, p)));
+                // The enforced generation was accepted when it was applied: compile it as
+                // it was accepted, so checks added since never drop it from enforcement.
+                let fallback =
+                    palisade_policy::enforced_generation(&value).and_then(|(generation, v)| {
+                        compile_value(&v, Waivers::AsAccepted)
+                            .ok()
+                            .map(|p| (generation, p))
+                    });
                 let in_force = fallback.map(|(generation, p)| {
                     policies.push(p);
                     generation
@@ -312,9 +402,12 @@ pub fn compile_objects(objects: &[Arc<DynamicObject>]) -> Compiled {
     }
 }
 
-fn compile_value(value: &serde_json::Value) -> Result<palisade_policy::CompiledPolicy, String> {
+fn compile_value(
+    value: &serde_json::Value,
+    waivers: Waivers,
+) -> Result<palisade_policy::CompiledPolicy, String> {
     palisade_policy::policy_from_value(value)
-        .and_then(|p| palisade_policy::CompiledPolicy::compile(&p))
+        .and_then(|p| palisade_policy::CompiledPolicy::compile_with(&p, Timestamp::now(), waivers))
         .map_err(|e| object_error_message(&e))
 }
 
@@ -513,10 +606,7 @@ mod tests {
         let subject = palisade_policy::Subject::from_manifest(&pod, "default")
             .expect("readable")
             .expect("a pod carrier");
-        let facts = palisade_policy::Facts {
-            namespace_labels: None,
-            now: k8s_openapi::jiff::Timestamp::now(),
-        };
+        let facts = palisade_policy::Facts::new(None, k8s_openapi::jiff::Timestamp::now());
         !palisade_policy::review(set, &subject, &facts).allowed()
     }
 

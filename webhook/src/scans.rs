@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -100,7 +101,7 @@ pub struct GateFeeder {
 
 impl GateFeeder {
     pub fn set_policies(&self, policies: &[ScanPolicy]) {
-        let (set, errors) = ScanPolicySet::compile_all(policies);
+        let (set, errors) = ScanPolicySet::compile_for_enforcement(policies, Timestamp::now());
         for e in errors {
             warn!(error = %e, "ScanPolicy not in force");
         }
@@ -185,7 +186,10 @@ impl ScanGate {
                         ) => {
                             let objects: Vec<ScanPolicy> =
                                 policy_store.state().iter().map(|p| (**p).clone()).collect();
-                            let (set, errors) = ScanPolicySet::compile_all(&objects);
+                            let (set, errors) = ScanPolicySet::compile_for_enforcement(
+                                &objects,
+                                Timestamp::now(),
+                            );
                             for e in errors {
                                 // The operator reports it on the policy's status.
                                 debug!(error = %e, "ScanPolicy not in force");

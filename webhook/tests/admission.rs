@@ -80,9 +80,13 @@ async fn denies_a_privileged_pod_with_an_actionable_message() {
     let message = r["status"]["message"].as_str().expect("message");
     let lines: Vec<&str> = message.lines().collect();
     assert_eq!(lines[0], "Pod x: 1 violation", "{message}");
+    // What is wrong, how to fix it, how to waive it, the rule id, the field, the rule's page.
     assert_eq!(
         lines[1],
-        "- SecurityPolicy/no-privileged: container \"app\": securityContext.privileged=true is not allowed; remove it or set false"
+        "- SecurityPolicy/no-privileged: container \"app\": securityContext.privileged=true is not allowed; remove it or set false; \
+         to waive it, ask the owner of SecurityPolicy/no-privileged for an exception (spec.exceptions: name, rules, owner, reason, expires) \
+         (rule privileged at spec.containers[0].securityContext.privileged; \
+         https://github.com/palisade-dev/palisade/blob/main/docs/rules/privileged.md)"
     );
     assert_eq!(lines.len(), 2, "{message}");
 }
@@ -312,7 +316,7 @@ async fn a_policy_counts_once_per_request_however_many_violations_it_finds() {
     assert_eq!(r["allowed"], false);
     let denial = r["status"]["message"].as_str().expect("a message");
     assert_eq!(
-        denial.matches("SecurityPolicy/no-privileged").count(),
+        denial.matches("- SecurityPolicy/no-privileged:").count(),
         2,
         "{denial}"
     );
@@ -397,4 +401,160 @@ async fn before_the_first_sync_calls_fail_so_the_failure_policy_decides() {
     )
     .await;
     assert_eq!(r["allowed"], false);
+}
+
+const AUDIT_READ_ONLY: &str = "apiVersion: palisade.dev/v1alpha1
+kind: SecurityPolicy
+metadata:
+  name: read-only-root
+spec:
+  mode: Audit
+  readOnlyRootFilesystem: true
+";
+
+#[tokio::test]
+async fn warn_and_audit_violations_leave_audit_annotations_metrics_and_warnings() {
+    let s = state(&[WARN_NON_ROOT, AUDIT_READ_ONLY]);
+    let mut p = pod("web", false);
+    p["spec"]["containers"][0]["securityContext"]["runAsNonRoot"] = json!(false);
+    let r = judge(&s, "/validate", &review("uid-a", "CREATE", &p, None)).await;
+    assert_eq!(r["allowed"], true);
+    // The API server writes these to its audit log as `<webhook>/warn-violations` and
+    // `<webhook>/audit-violations`.
+    let annotations = &r["auditAnnotations"];
+    let warn: Value =
+        serde_json::from_str(annotations["warn-violations"].as_str().expect("warn")).expect("JSON");
+    assert_eq!(
+        warn,
+        json!([{
+            "policy": "SecurityPolicy/non-root-advice",
+            "rule": "runAsNonRoot",
+            "field": "spec.containers[0].securityContext.runAsNonRoot",
+            "message": warn[0]["message"],
+        }])
+    );
+    let audit: Value =
+        serde_json::from_str(annotations["audit-violations"].as_str().expect("audit"))
+            .expect("JSON");
+    assert_eq!(audit[0]["policy"], "SecurityPolicy/read-only-root");
+    assert_eq!(audit[0]["rule"], "readOnlyRootFilesystem");
+    // Warn violations are also kubectl warnings; Audit ones are not.
+    let warnings = r["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .is_some_and(|w| w.contains("(rule runAsNonRoot at ")),
+        "{warnings:?}"
+    );
+    let text = metrics_text(&s).await;
+    for line in [
+        "palisade_admission_violations_total{policy=\"SecurityPolicy/non-root-advice\",rule=\"runAsNonRoot\",mode=\"Warn\"} 1",
+        "palisade_admission_violations_total{policy=\"SecurityPolicy/read-only-root\",rule=\"readOnlyRootFilesystem\",mode=\"Audit\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+    // A compliant pod leaves no annotation.
+    let mut ok = pod("ok", false);
+    ok["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = json!(true);
+    let r = judge(&s, "/validate", &review("uid-b", "CREATE", &ok, None)).await;
+    assert!(
+        r.get("auditAnnotations")
+            .is_none_or(|a| a.as_object().is_none_or(|m| m.is_empty())),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn denials_link_the_rule_pages_the_installation_names() {
+    let s = state(&[NO_PRIVILEGED]).with_rule_docs(palisade_webhook::RuleDocs::new(
+        "https://wiki.internal/palisade/rules",
+    ));
+    let r = judge(
+        &s,
+        "/validate",
+        &review("u", "CREATE", &pod("x", true), None),
+    )
+    .await;
+    let message = r["status"]["message"].as_str().expect("message");
+    assert!(
+        message.ends_with("(rule privileged at spec.containers[0].securityContext.privileged; https://wiki.internal/palisade/rules/privileged.md)"),
+        "{message}"
+    );
+}
+
+fn policy_review(uid: &str, operation: &str, object: &Value) -> Value {
+    let mut r = review(uid, operation, object, None);
+    r["request"]["resource"]["resource"] = json!(match object["kind"].as_str() {
+        Some("ScanPolicy") => "scanpolicies",
+        _ => "securitypolicies",
+    });
+    r
+}
+
+#[tokio::test]
+async fn invalid_policies_are_refused_with_every_field_at_fault() {
+    // Policies are checked before any sync: a webhook that is starting still says what is wrong.
+    let metrics = Arc::new(Metrics::new());
+    let s = AppState::new(PolicyStore::pending(metrics.clone()), metrics);
+    let bad = json!({
+        "apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
+        "metadata": {"name": "prod"},
+        "spec": {"exceptions": [{"name": "debug", "rules": ["privileged"]}],
+                 "podSecurity": {"level": "baseline", "version": "v1.x"}}
+    });
+    let r = judge(
+        &s,
+        "/validate/policies",
+        &policy_review("p1", "CREATE", &bad),
+    )
+    .await;
+    assert_eq!(r["allowed"], false);
+    assert_eq!(r["status"]["code"], 422);
+    assert_eq!(r["status"]["reason"], "Invalid");
+    let message = r["status"]["message"].as_str().expect("message");
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(
+        lines[0], "SecurityPolicy \"prod\" is invalid (4 problems):",
+        "{message}"
+    );
+    for (line, field) in lines[1..].iter().zip([
+        "spec.podSecurity.version",
+        "spec.exceptions[0].owner",
+        "spec.exceptions[0].reason",
+        "spec.exceptions[0].expires",
+    ]) {
+        assert!(line.starts_with(&format!("- {field}: ")), "{line}");
+    }
+
+    let scan = json!({
+        "apiVersion": "palisade.dev/v1alpha1", "kind": "ScanPolicy",
+        "metadata": {"name": "images"},
+        "spec": {"ignore": [{"id": "CVE-2023-5363", "owner": "team-a", "reason": "not reachable",
+                             "expires": "2099-01-01T00:00:00Z"}]}
+    });
+    let r = judge(
+        &s,
+        "/validate/policies",
+        &policy_review("p2", "UPDATE", &scan),
+    )
+    .await;
+    assert_eq!(r["allowed"], false);
+    let message = r["status"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("- spec.ignore[0].expires: 2099-01-01T00:00:00Z is more than 180 days ahead (maxExceptionDays)"),
+        "{message}"
+    );
+
+    let good = json!({
+        "apiVersion": "palisade.dev/v1alpha1", "kind": "ScanPolicy",
+        "metadata": {"name": "images"}, "spec": {"failOn": {"severity": "Critical"}}
+    });
+    let r = judge(
+        &s,
+        "/validate/policies",
+        &policy_review("p3", "CREATE", &good),
+    )
+    .await;
+    assert_eq!(r["allowed"], true, "{r}");
 }

@@ -10,8 +10,8 @@ use axum::body::to_bytes;
 use axum::http::{Request, StatusCode, header};
 use common::*;
 use palisade_crds::{
-    FailOn, IgnoreEntry, ImageScanReport, ImageScanReportSpec, ImageScanReportStatus, Mode,
-    OnUnscanned, ReportFinding, ScanPhase, ScanPolicy, ScanPolicySpec, SeveritySummary,
+    Coverage, FailOn, IgnoreEntry, ImageScanReport, ImageScanReportSpec, ImageScanReportStatus,
+    Mode, OnUnscanned, ReportFinding, ScanPhase, ScanPolicy, ScanPolicySpec, SeveritySummary,
     SeverityThreshold, report_name,
 };
 use palisade_oci_fixtures::{Compression, LayerBuilder, Registry};
@@ -77,6 +77,8 @@ fn report(digest: &str, image: &str, critical: u32) -> ImageScanReport {
     );
     r.status = Some(ImageScanReportStatus {
         phase: ScanPhase::Scanned,
+        ecosystem: Some("Alpine:v3.18".into()),
+        coverage: Some(Coverage::Full),
         summary: Some(SeveritySummary {
             critical,
             ..SeveritySummary::default()
@@ -329,7 +331,7 @@ async fn a_registry_that_is_down_gives_a_clear_message_within_the_budget() {
         "{m}"
     );
     assert!(
-        m.ends_with("this policy admits only scanned images (onUnscanned: Deny)"),
+        m.contains("this policy admits only scanned images (onUnscanned: Deny) (rule scan.unscanned at spec.containers[0].image; "),
         "{m}"
     );
 

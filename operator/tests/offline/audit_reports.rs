@@ -129,7 +129,13 @@ fn summary_counts_passes_per_policy_and_violations_by_mode() {
         deployment("b", "good", "3", false, false),
     ]);
     let judged = judge_all(&objs, &set, &[]);
-    let f = audit::build_reports(&judged, &set, 100, Timestamp::UNIX_EPOCH);
+    let f = audit::build_reports(
+        &judged,
+        &set,
+        100,
+        Timestamp::UNIX_EPOCH,
+        &palisade_policy::RuleDocs::default(),
+    );
     let a = &f.reports["a"].summary;
     let b = &f.reports["b"].summary;
     // Every object runs as root (no runAsNonRoot): one warn each.
@@ -162,6 +168,7 @@ fn a_result_names_policy_rule_field_container_and_fix() {
         &set,
         100,
         Timestamp::UNIX_EPOCH,
+        &palisade_policy::RuleDocs::default(),
     );
     let r = &f.reports["a"].results[0];
     assert_eq!(r.policy, "audit-priv");
@@ -226,7 +233,13 @@ fn reports_are_bounded_and_keep_the_most_severe() {
     }
     let judged = judge_all(&objects(values), &set, &[]);
     for max in [0usize, 1, 7, 100] {
-        let f = audit::build_reports(&judged, &set, max, Timestamp::UNIX_EPOCH);
+        let f = audit::build_reports(
+            &judged,
+            &set,
+            max,
+            Timestamp::UNIX_EPOCH,
+            &palisade_policy::RuleDocs::default(),
+        );
         let body = &f.reports["a"];
         assert_eq!(body.results.len(), max.min(60), "max {max}");
         // The summary counts everything whatever the bound.
@@ -240,8 +253,20 @@ fn reports_are_bounded_and_keep_the_most_severe() {
         );
     }
     // Stable: the same input gives the same report.
-    let a = audit::build_reports(&judged, &set, 10, Timestamp::UNIX_EPOCH);
-    let b = audit::build_reports(&judged, &set, 10, Timestamp::UNIX_EPOCH);
+    let a = audit::build_reports(
+        &judged,
+        &set,
+        10,
+        Timestamp::UNIX_EPOCH,
+        &palisade_policy::RuleDocs::default(),
+    );
+    let b = audit::build_reports(
+        &judged,
+        &set,
+        10,
+        Timestamp::UNIX_EPOCH,
+        &palisade_policy::RuleDocs::default(),
+    );
     assert_eq!(a, b);
 }
 
@@ -265,6 +290,7 @@ fn unreadable_objects_are_errors_and_unmatched_policies_count_zero() {
         &set,
         100,
         Timestamp::UNIX_EPOCH,
+        &palisade_policy::RuleDocs::default(),
     );
     let s = &f.reports["dev"].summary;
     assert_eq!((s.pass, s.fail, s.warn, s.error), (0, 0, 0, 1), "{s:?}");
@@ -293,6 +319,7 @@ fn an_invalid_generation_is_audited_with_the_enforced_one() {
         &set,
         100,
         Timestamp::UNIX_EPOCH,
+        &palisade_policy::RuleDocs::default(),
     );
     assert_eq!(f.violations("p"), 1);
 }
@@ -313,6 +340,7 @@ fn a_report_serializes_with_top_level_fields() {
         &set,
         100,
         Timestamp::from_second(1_700_000_000).expect("a time"),
+        &palisade_policy::RuleDocs::default(),
     );
     let report = PolicyReport::new(
         k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
@@ -360,7 +388,13 @@ fn generation_changes_trigger_audits_but_status_writes_do_not() {
 
 #[test]
 fn empty_cluster_gives_no_reports() {
-    let f = audit::build_reports(&[], &PolicySet::default(), 100, Timestamp::UNIX_EPOCH);
+    let f = audit::build_reports(
+        &[],
+        &PolicySet::default(),
+        100,
+        Timestamp::UNIX_EPOCH,
+        &palisade_policy::RuleDocs::default(),
+    );
     assert!(f.reports.is_empty());
     assert_eq!(f.by_policy, BTreeMap::new());
 }
@@ -388,6 +422,7 @@ fn an_event_is_due_only_when_a_policy_count_changes() {
         &set,
         100,
         Timestamp::UNIX_EPOCH,
+        &palisade_policy::RuleDocs::default(),
     );
     // Every policy found the one privileged Deployment; pretend two found nothing / more.
     f.by_policy.insert("new-clean".into(), BTreeMap::new());

@@ -75,6 +75,8 @@ fn report(digest: &str, critical: u32) -> Arc<ImageScanReport> {
     };
     r.status = Some(ImageScanReportStatus {
         phase: ScanPhase::Scanned,
+        ecosystem: Some("Debian:12".into()),
+        coverage: Some(palisade_crds::Coverage::Full),
         summary: Some(summary),
         fixable: Some(summary),
         findings,
@@ -112,8 +114,13 @@ fn audit(objs: &[DynamicObject], policies: &[DynamicObject]) -> (Vec<Judged>, au
             )
         })
         .collect();
-    let mut findings =
-        audit::build_reports(&judged, &PolicySet::default(), 100, Timestamp::UNIX_EPOCH);
+    let mut findings = audit::build_reports(
+        &judged,
+        &PolicySet::default(),
+        100,
+        Timestamp::UNIX_EPOCH,
+        &palisade_policy::RuleDocs::default(),
+    );
     findings.scan_images = scans.tally;
     (judged, findings)
 }
@@ -176,6 +183,7 @@ fn failing_images_become_results_and_unscanned_ones_are_left_out() {
             ImageTally {
                 scanned: BTreeSet::from([BAD.to_owned(), GOOD.to_owned()]),
                 failing: BTreeSet::from([BAD.to_owned()]),
+                unjudged: BTreeSet::new(),
             }
         )])
     );
@@ -248,6 +256,7 @@ fn a_failing_count_event_is_due_only_when_it_changes() {
     let one = ImageTally {
         scanned: BTreeSet::from([BAD.to_owned()]),
         failing: BTreeSet::from([BAD.to_owned()]),
+        unjudged: BTreeSet::new(),
     };
     let findings = audit::Findings {
         scan_images: BTreeMap::from([

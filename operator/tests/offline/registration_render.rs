@@ -8,7 +8,8 @@ use k8s_openapi::apimachinery::pkg::version::Info;
 use palisade_operator::certs::CaBundle;
 use palisade_operator::registration::{
     self, EXEMPT_LABEL, FailurePolicy, METADATA_NAME_LABEL, NAMESPACES_WEBHOOK,
-    NamespaceSelectorMode, PODS_WEBHOOK, RegistrationConfig, Target, WORKLOADS_WEBHOOK,
+    NamespaceSelectorMode, PODS_WEBHOOK, POLICIES_WEBHOOK, RegistrationConfig, Target,
+    WORKLOADS_WEBHOOK,
 };
 
 fn service() -> Target {
@@ -39,7 +40,13 @@ fn webhook<'a>(
 fn rules(w: &ValidatingWebhook) -> BTreeSet<(String, String, String, String)> {
     let mut out = BTreeSet::new();
     for rule in w.rules.iter().flatten() {
-        assert_eq!(rule.scope.as_deref(), Some("Namespaced"), "{}", w.name);
+        // Palisade's policies are cluster-scoped; what carries a pod is namespaced.
+        let scope = if w.name == POLICIES_WEBHOOK {
+            "Cluster"
+        } else {
+            "Namespaced"
+        };
+        assert_eq!(rule.scope.as_deref(), Some(scope), "{}", w.name);
         for g in rule.api_groups.iter().flatten() {
             for v in rule.api_versions.iter().flatten() {
                 for r in rule.resources.iter().flatten() {
@@ -64,7 +71,7 @@ fn set(items: &[(&str, &str, &str, &str)]) -> BTreeSet<(String, String, String, 
 fn pods_and_workloads_rules() {
     let cfg = RegistrationConfig::new("palisade-system", service());
     let vwc = registration::render(&cfg, &bundle());
-    assert_eq!(vwc.webhooks.as_ref().map(Vec::len), Some(2));
+    assert_eq!(vwc.webhooks.as_ref().map(Vec::len), Some(3));
 
     let pods = webhook(&vwc, PODS_WEBHOOK);
     assert_eq!(
@@ -94,6 +101,32 @@ fn pods_and_workloads_rules() {
         }
     }
     assert_eq!(rules(workloads), set(&want));
+
+    // Palisade's own policies: refused at apply when invalid, but never blocked by a
+    // webhook that is down (Ready=False on the policy is the backstop).
+    let policies = webhook(&vwc, POLICIES_WEBHOOK);
+    assert_eq!(
+        rules(policies),
+        set(&[
+            ("palisade.dev", "*", "scanpolicies", "CREATE"),
+            ("palisade.dev", "*", "scanpolicies", "UPDATE"),
+            ("palisade.dev", "*", "securitypolicies", "CREATE"),
+            ("palisade.dev", "*", "securitypolicies", "UPDATE"),
+        ])
+    );
+    assert_eq!(policies.failure_policy.as_deref(), Some("Ignore"));
+    assert_eq!(
+        policies.rules.as_ref().expect("rules")[0].scope.as_deref(),
+        Some("Cluster")
+    );
+    assert_eq!(
+        policies
+            .client_config
+            .service
+            .as_ref()
+            .and_then(|s| s.path.as_deref()),
+        Some("/validate/policies")
+    );
 }
 
 #[test]
@@ -115,7 +148,12 @@ fn common_fields() {
         assert_eq!(w.admission_review_versions, vec!["v1".to_string()]);
         assert_eq!(w.match_policy.as_deref(), Some("Equivalent"));
         assert_eq!(w.timeout_seconds, Some(7));
-        assert_eq!(w.failure_policy.as_deref(), Some("Fail"));
+        let want = if w.name == POLICIES_WEBHOOK {
+            "Ignore"
+        } else {
+            "Fail"
+        };
+        assert_eq!(w.failure_policy.as_deref(), Some(want), "{}", w.name);
         assert_eq!(
             w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()),
             Some(bundle().as_bytes())
@@ -237,6 +275,7 @@ fn namespaces_guard_only_when_asked_and_in_label_mode() {
     let mut cfg = RegistrationConfig::new("palisade-system", service());
     cfg.protect_exempt_label = true;
     let vwc = registration::render(&cfg, &bundle());
+    assert_eq!(vwc.webhooks.as_ref().map(Vec::len), Some(4));
     let guard = webhook(&vwc, NAMESPACES_WEBHOOK);
     assert_eq!(guard.failure_policy.as_deref(), Some("Fail"));
     let rule = &guard.rules.as_ref().expect("rules")[0];
@@ -265,7 +304,7 @@ fn namespaces_guard_only_when_asked_and_in_label_mode() {
         registration::render(&cfg, &bundle())
             .webhooks
             .map(|w| w.len()),
-        Some(2)
+        Some(3)
     );
     cfg.protect_exempt_label = false;
     cfg.namespace_selector_mode = NamespaceSelectorMode::ExemptLabel;
@@ -273,7 +312,7 @@ fn namespaces_guard_only_when_asked_and_in_label_mode() {
         registration::render(&cfg, &bundle())
             .webhooks
             .map(|w| w.len()),
-        Some(2)
+        Some(3)
     );
 }
 

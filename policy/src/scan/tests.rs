@@ -33,6 +33,8 @@ fn finding(id: &str, cve: &str, sev: &str, fixed: Option<&str>) -> ReportFinding
 fn scanned() -> ImageScanReportStatus {
     ImageScanReportStatus {
         phase: ScanPhase::Scanned,
+        ecosystem: Some("Alpine:v3.18".into()),
+        coverage: Some(Coverage::Full),
         summary: Some(SeveritySummary {
             critical: 1,
             high: 1,
@@ -74,7 +76,13 @@ fn ignore(id: &str, images: &[&str], expires: Option<&str>) -> IgnoreEntry {
         images: images.iter().map(|s| (*s).to_owned()).collect(),
         reason: Some("accepted".into()),
         owner: Some("team-a".into()),
-        expires: expires.map(|t| Time(t.parse().expect("time"))),
+        // Every entry needs an expiry; one after `now()` unless the case says otherwise.
+        expires: Some(Time(
+            expires
+                .unwrap_or("2026-08-01T00:00:00Z")
+                .parse()
+                .expect("time"),
+        )),
     }
 }
 
@@ -115,6 +123,8 @@ fn thresholds_and_fixability_decide_the_verdict() {
     // A clean report passes.
     let clean = ImageScanReportStatus {
         phase: ScanPhase::Scanned,
+        ecosystem: Some("Alpine:v3.18".into()),
+        coverage: Some(Coverage::Full),
         summary: Some(SeveritySummary::default()),
         ..ImageScanReportStatus::default()
     };
@@ -183,7 +193,7 @@ fn ignore_entries_waive_by_id_or_alias_until_they_expire() {
     for (entries, passes, expired) in table {
         let label = format!("{entries:?}");
         match critical_only(entries).judge(IMAGE, &facts, now()) {
-            Verdict::Pass { ignored } => {
+            Verdict::Pass { ignored, .. } => {
                 assert!(passes, "{label}");
                 assert_eq!(ignored.len(), 1, "{label}");
             }
@@ -272,6 +282,9 @@ fn invalid_policies_name_every_field() {
             "spec.images.include[0]",
             "spec.ignore[0].id",
             "spec.ignore[0].images[0]",
+            "spec.ignore[0].owner",
+            "spec.ignore[0].reason",
+            "spec.ignore[0].expires",
             "spec.scanWait",
             "spec.maxReportAge"
         ]
@@ -318,10 +331,7 @@ fn pod(namespace: &str, images: &[&str]) -> Subject {
 }
 
 fn facts() -> Facts<'static> {
-    Facts {
-        namespace_labels: None,
-        now: now(),
-    }
+    Facts::new(None, now())
 }
 
 #[test]
@@ -359,7 +369,8 @@ fn a_denial_line_names_policy_image_digest_counts_fixes_and_the_way_out() {
         "ScanPolicy/prod: image alpine:3.18 (sha256:111111111111…): 1 Critical, 1 High vulnerabilities \
          (CVE-2023-5363 in openssl 3.1.2-r0 fixed in 3.1.4-r0, CVE-2023-9999 in openssl 3.1.2-r0 with no fix yet); \
          this policy allows at most Medium; update the image, or ask the owner of ScanPolicy/prod for an ignore entry \
-         (spec.ignore: id, reason, owner, expires)"
+         (spec.ignore: id, reason, owner, expires) (rule scan.vulnerabilities at spec.containers[0].image; \
+         https://github.com/palisade-dev/palisade/blob/main/docs/rules/scan.vulnerabilities.md)"
     );
     assert_eq!(decision.violations[0].field, "spec.containers[0].image");
     assert!(
@@ -367,7 +378,7 @@ fn a_denial_line_names_policy_image_digest_counts_fixes_and_the_way_out() {
         "{}",
         lines[1]
     );
-    assert!(lines[1].ends_with("this policy admits only scanned images (onUnscanned: Deny)"));
+    assert!(lines[1].contains("this policy admits only scanned images (onUnscanned: Deny) (rule scan.unscanned at spec.containers[2].image; "), "{}", lines[1]);
     assert_eq!(decision.violations[1].field, "spec.containers[2].image");
     assert!(!decision.allowed());
 }
@@ -491,6 +502,8 @@ fn the_tally_counts_distinct_scanned_and_failing_digests_per_policy() {
     let vulnerable = scanned();
     let clean = ImageScanReportStatus {
         phase: ScanPhase::Scanned,
+        ecosystem: Some("Alpine:v3.18".into()),
+        coverage: Some(Coverage::Full),
         summary: Some(SeveritySummary::default()),
         ..ImageScanReportStatus::default()
     };
@@ -530,4 +543,275 @@ fn the_tally_counts_distinct_scanned_and_failing_digests_per_policy() {
     assert_eq!(counts("lenient"), Some((2, 0)));
     // Only the shop workload, whose busybox has no report.
     assert_eq!(counts("shop-only"), Some((1, 1)));
+}
+
+/// A scratch image: scanned, nothing found, nothing recognised.
+fn unjudged_status(coverage: Coverage) -> ImageScanReportStatus {
+    ImageScanReportStatus {
+        phase: ScanPhase::Scanned,
+        coverage: Some(coverage),
+        gaps: vec![CoverageGap {
+            reason: palisade_crds::GapReason::NoOsRecognised,
+            message: "no OS recognised (no /etc/os-release)".into(),
+        }],
+        packages: Some(0),
+        summary: Some(SeveritySummary::default()),
+        ..ImageScanReportStatus::default()
+    }
+}
+
+#[test]
+fn images_the_scan_could_not_judge_follow_on_unjudged() {
+    let none = unjudged_status(Coverage::None);
+    let partial = unjudged_status(Coverage::Partial);
+    // A report from before coverage was recorded, with no ecosystem matched.
+    let legacy = ImageScanReportStatus {
+        phase: ScanPhase::Scanned,
+        summary: Some(SeveritySummary::default()),
+        ..ImageScanReportStatus::default()
+    };
+    let mut partial_failing = scanned();
+    partial_failing.coverage = Some(Coverage::Partial);
+    let waiver =
+        |images: &[&str], expires: Option<&str>| vec![ignore(UNJUDGED_IGNORE_ID, images, expires)];
+    // (policy mode, onUnjudged, report, ignore entries, expected (rule, mode) or none)
+    type Case<'a> = (
+        Mode,
+        OnUnscanned,
+        &'a ImageScanReportStatus,
+        Vec<IgnoreEntry>,
+        Option<(RuleId, Mode)>,
+    );
+    let table: Vec<Case<'_>> = vec![
+        (
+            Mode::Enforce,
+            OnUnscanned::Deny,
+            &none,
+            vec![],
+            Some((RuleId::ScanUnjudged, Mode::Enforce)),
+        ),
+        (
+            Mode::Enforce,
+            OnUnscanned::Deny,
+            &partial,
+            vec![],
+            Some((RuleId::ScanUnjudged, Mode::Enforce)),
+        ),
+        (
+            Mode::Enforce,
+            OnUnscanned::Deny,
+            &legacy,
+            vec![],
+            Some((RuleId::ScanUnjudged, Mode::Enforce)),
+        ),
+        (
+            Mode::Enforce,
+            OnUnscanned::Warn,
+            &none,
+            vec![],
+            Some((RuleId::ScanUnjudged, Mode::Warn)),
+        ),
+        (Mode::Enforce, OnUnscanned::Allow, &none, vec![], None),
+        (
+            Mode::Audit,
+            OnUnscanned::Deny,
+            &none,
+            vec![],
+            Some((RuleId::ScanUnjudged, Mode::Audit)),
+        ),
+        // Findings in the part that was judged fail the image as usual.
+        (
+            Mode::Enforce,
+            OnUnscanned::Allow,
+            &partial_failing,
+            vec![],
+            Some((RuleId::ScanVulnerabilities, Mode::Enforce)),
+        ),
+        // Admitted deliberately, for the images the entry names, until it expires.
+        (
+            Mode::Enforce,
+            OnUnscanned::Deny,
+            &none,
+            waiver(&["docker.io/library/alpine:*"], None),
+            None,
+        ),
+        (
+            Mode::Enforce,
+            OnUnscanned::Deny,
+            &none,
+            waiver(&["docker.io/library/nginx:*"], None),
+            Some((RuleId::ScanUnjudged, Mode::Enforce)),
+        ),
+        (
+            Mode::Enforce,
+            OnUnscanned::Deny,
+            &none,
+            waiver(&[], Some("2026-05-01T00:00:00Z")),
+            Some((RuleId::ScanUnjudged, Mode::Enforce)),
+        ),
+    ];
+    for (mode, on_unjudged, report, ignore, want) in table {
+        let label = format!(
+            "{mode:?} {on_unjudged:?} {:?} {:?}",
+            report.coverage,
+            ignore.first().map(|e| &e.images)
+        );
+        let waived_expected = want.is_none() && !ignore.is_empty();
+        let (set, errors) = ScanPolicySet::compile_all(&[policy(
+            "prod",
+            ScanPolicySpec {
+                mode,
+                on_unjudged,
+                ignore,
+                ..ScanPolicySpec::default()
+            },
+        )]);
+        assert!(errors.is_empty(), "{label}: {errors:?}");
+        let subject = pod("shop", &["alpine:3.18"]);
+        let lookup = |_: &str| {
+            Some(ImageFacts::Digest {
+                digest: DIGEST,
+                report: Some(report),
+            })
+        };
+        let mut decision = Decision::default();
+        review_scans(&set, &subject, &facts(), &lookup, &mut decision);
+        let got: Vec<(RuleId, Mode)> = decision
+            .violations
+            .iter()
+            .map(|v| (v.rule, v.mode))
+            .collect();
+        assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "{label}");
+        assert_eq!(
+            decision
+                .waived
+                .iter()
+                .any(|w| w.rule == RuleId::ScanUnjudged && w.owner.as_deref() == Some("team-a")),
+            waived_expected,
+            "{label}: {:?}",
+            decision.waived
+        );
+    }
+}
+
+#[test]
+fn an_unjudged_denial_says_why_and_how_to_admit_it_deliberately() {
+    let (set, _) = ScanPolicySet::compile_all(&[policy("prod", ScanPolicySpec::default())]);
+    let report = unjudged_status(Coverage::None);
+    let subject = pod(
+        "shop",
+        &[
+            "registry.local:5000/tools/static@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        ],
+    );
+    let lookup = |_: &str| {
+        Some(ImageFacts::Digest {
+            digest: DIGEST,
+            report: Some(&report),
+        })
+    };
+    let mut decision = Decision::default();
+    review_scans(&set, &subject, &facts(), &lookup, &mut decision);
+    let line = decision.violations[0].line();
+    for part in [
+        "ScanPolicy/prod: image registry.local:5000/tools/static@sha256:1111",
+        "its scan could not judge any of it (no OS recognised (no /etc/os-release)), so finding nothing does not make it clean",
+        "onUnjudged: Deny",
+        "spec.images.exclude, or spec.ignore with id scan.unjudged, images, owner, reason, expires",
+        "(rule scan.unjudged at spec.containers[0].image; https://github.com/palisade-dev/palisade/blob/main/docs/rules/scan.unjudged.md)",
+    ] {
+        assert!(line.contains(part), "{part:?} not in {line}");
+    }
+}
+
+#[test]
+fn the_tally_counts_unjudged_images_apart() {
+    let (set, _) = ScanPolicySet::compile_all(&[policy("prod", ScanPolicySpec::default())]);
+    let report = unjudged_status(Coverage::None);
+    let lookup = |_: &str| {
+        Some(ImageFacts::Digest {
+            digest: DIGEST,
+            report: Some(&report),
+        })
+    };
+    let mut tally = std::collections::BTreeMap::new();
+    tally_scans(
+        &set,
+        &pod("shop", &["alpine:3.18"]),
+        &facts(),
+        &lookup,
+        &mut tally,
+    );
+    let t = &tally["prod"];
+    assert!(t.scanned.is_empty() && t.failing.is_empty());
+    assert_eq!(t.unjudged.iter().collect::<Vec<_>>(), [DIGEST]);
+}
+
+#[test]
+fn ignore_entries_need_owner_reason_and_an_expiry_within_the_limit() {
+    let at = |t: &str| Some(Time(t.parse().expect("time")));
+    let entry = |owner: Option<&str>, reason: Option<&str>, expires: Option<Time>| IgnoreEntry {
+        id: "CVE-2023-5363".into(),
+        owner: owner.map(str::to_owned),
+        reason: reason.map(str::to_owned),
+        expires,
+        ..IgnoreEntry::default()
+    };
+    // now() is 2026-06-01; the default limit is 180 days (2026-11-28).
+    let table: Vec<(IgnoreEntry, Option<u32>, Vec<&str>)> = vec![
+        (
+            entry(Some("a"), Some("b"), at("2026-11-28T00:00:00Z")),
+            None,
+            vec![],
+        ),
+        (
+            entry(Some("a"), Some("b"), at("2026-11-28T00:00:01Z")),
+            None,
+            vec!["spec.ignore[0].expires"],
+        ),
+        (
+            entry(Some("a"), Some("b"), at("2026-06-30T00:00:00Z")),
+            Some(30),
+            vec![],
+        ),
+        (
+            entry(Some("a"), Some("b"), at("2026-07-02T00:00:00Z")),
+            Some(30),
+            vec!["spec.ignore[0].expires"],
+        ),
+        // Already expired is valid: it simply no longer applies.
+        (
+            entry(Some("a"), Some("b"), at("2020-01-01T00:00:00Z")),
+            None,
+            vec![],
+        ),
+        (
+            entry(None, Some(" "), None),
+            None,
+            vec![
+                "spec.ignore[0].owner",
+                "spec.ignore[0].reason",
+                "spec.ignore[0].expires",
+            ],
+        ),
+    ];
+    for (e, max_days, want) in table {
+        let label = format!("{e:?} {max_days:?}");
+        let p = policy(
+            "prod",
+            ScanPolicySpec {
+                ignore: vec![e],
+                max_exception_days: max_days,
+                ..ScanPolicySpec::default()
+            },
+        );
+        let fields: Vec<String> = match CompiledScanPolicy::compile_at(&p, now()) {
+            Ok(_) => vec![],
+            Err(Error::InvalidScanPolicy { problems, .. }) => {
+                problems.into_iter().map(|p| p.field).collect()
+            }
+            Err(other) => panic!("{label}: {other}"),
+        };
+        assert_eq!(fields, want, "{label}");
+    }
 }
