@@ -273,8 +273,12 @@ fn print_text(outcomes: &[Outcome]) {
         for w in &d.waived {
             let _ = writeln!(
                 out,
-                "  waived: SecurityPolicy/{}: exception {:?} waives {} at {}",
-                w.policy, w.exception, w.rule, w.field
+                "  waived: {}/{}: {} waives {} at {}",
+                w.kind.as_str(),
+                w.policy,
+                w.describe(),
+                w.rule,
+                w.field
             );
         }
     }

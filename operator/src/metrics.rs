@@ -65,6 +65,29 @@ struct RunResultLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ExceptionLabels {
+    /// `SecurityPolicy/name` or `ScanPolicy/name`.
+    policy: String,
+    /// The exception's name, or the ignored finding id.
+    exception: String,
+    owner: String,
+    /// Cut to [`MAX_REASON_LABEL`] characters: labels are for finding, not for reading.
+    reason: String,
+}
+
+/// Reasons are free text; a label keeps the start.
+const MAX_REASON_LABEL: usize = 120;
+
+/// One waiver, as the metrics show it.
+#[derive(Debug, Clone, Copy)]
+pub struct ExceptionInfo<'a> {
+    pub name: &'a str,
+    pub owner: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub expires: Option<k8s_openapi::jiff::Timestamp>,
+}
+
 /// Seconds. A scan downloads layers: from under a second (a cached inventory) to minutes.
 const SCAN_DURATION_BUCKETS: [f64; 10] = [0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0];
 
@@ -96,6 +119,9 @@ pub struct Metrics {
     database_versions: Mutex<HashMap<String, String>>,
     reports: Family<PhaseLabels, Gauge>,
     scan_policy_images: Family<ScanPolicyImageLabels, Gauge>,
+    exceptions: Family<ExceptionLabels, Gauge>,
+    /// The series last set per policy, to drop those of removed exceptions.
+    exception_series: Mutex<HashMap<String, Vec<ExceptionLabels>>>,
 }
 
 impl Default for Metrics {
@@ -194,8 +220,16 @@ impl Metrics {
             "Distinct images of running workloads each ScanPolicy judged from a report (state=scanned), those failing it (state=failing), and those whose scan could not judge them (state=unjudged), as of the last audit",
             scan_policy_images.clone(),
         );
+        let exceptions = Family::<ExceptionLabels, Gauge>::default();
+        registry.register(
+            "palisade_policy_exception_expiry_timestamp_seconds",
+            "When each exception (SecurityPolicy) or ignore entry (ScanPolicy) of a policy in force stops applying, as Unix time, with its owner and reason; 0 when it has no expiry",
+            exceptions.clone(),
+        );
         Metrics {
             registry,
+            exceptions,
+            exception_series: Mutex::default(),
             scans,
             scan_duration,
             database_info,
@@ -265,6 +299,44 @@ impl Metrics {
                     state,
                 })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The waivers of policy `kind`/`name` now: one series each, replacing the last set.
+    pub fn set_exceptions<'a>(
+        &self,
+        kind: &str,
+        name: &str,
+        waivers: impl IntoIterator<Item = ExceptionInfo<'a>>,
+    ) {
+        let policy = format!("{kind}/{name}");
+        let mut series = self
+            .exception_series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for old in series.remove(&policy).unwrap_or_default() {
+            self.exceptions.remove(&old);
+        }
+        let mut now = Vec::new();
+        for w in waivers {
+            let labels = ExceptionLabels {
+                policy: policy.clone(),
+                exception: w.name.to_owned(),
+                owner: w.owner.unwrap_or_default().to_owned(),
+                reason: w
+                    .reason
+                    .unwrap_or_default()
+                    .chars()
+                    .take(MAX_REASON_LABEL)
+                    .collect(),
+            };
+            self.exceptions
+                .get_or_create(&labels)
+                .set(w.expires.map_or(0, |t| t.as_second()));
+            now.push(labels);
+        }
+        if !now.is_empty() {
+            series.insert(policy, now);
         }
     }
 
@@ -393,6 +465,16 @@ mod tests {
         m.set_scan_database("Alpine:v3.18", "Alpine:v3.18@bbbbbbbbbbbb", at);
         m.set_reports(1, 2, 3);
         m.set_scan_policy_images("prod", 4, 1, 2);
+        m.set_exceptions(
+            "SecurityPolicy",
+            "restricted",
+            [ExceptionInfo {
+                name: "debug",
+                owner: Some("sre"),
+                reason: Some("node debugging"),
+                expires: k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).ok(),
+            }],
+        );
         m.audited(true, at);
         m.audited(
             false,
@@ -421,6 +503,8 @@ mod tests {
             "palisade_scan_database_checked_timestamp_seconds{ecosystem=\"Alpine:v3.18\"} 1700000000",
             "palisade_imagescanreports{phase=\"Failed\"} 3",
             "palisade_scanpolicy_images{policy=\"prod\",state=\"failing\"} 1",
+            "palisade_scanpolicy_images{policy=\"prod\",state=\"unjudged\"} 2",
+            "palisade_policy_exception_expiry_timestamp_seconds{policy=\"SecurityPolicy/restricted\",exception=\"debug\",owner=\"sre\",reason=\"node debugging\"} 1800000000",
             "palisade_audit_runs_total{result=\"success\"} 1",
             "palisade_audit_runs_total{result=\"error\"} 1",
             // A failed audit leaves the time of the last good one.

@@ -172,10 +172,36 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Action
         .and_then(|s| serde_json::from_value(s.clone()).ok());
     let desired = status::desired(previous.as_ref(), generation, &verdict, Time(now));
     let ready = matches!(verdict, Verdict::Valid { .. });
+    if let Verdict::Valid { spec, .. } = &verdict {
+        ctx.metrics.set_exceptions(
+            "SecurityPolicy",
+            &name,
+            spec.exceptions
+                .iter()
+                .map(|e| crate::metrics::ExceptionInfo {
+                    name: &e.name,
+                    owner: e.owner.as_deref(),
+                    reason: e.reason.as_deref(),
+                    expires: e.expires.as_ref().map(|t| t.0),
+                }),
+        );
+    }
 
     if status::needs_write(previous.as_ref(), &desired) {
-        // The Event goes first: if the status write fails, the retry says it again.
-        if let Some(notice) = status::notice(previous.as_ref(), &desired) {
+        let expiry = status::expiry_notices(
+            previous
+                .as_ref()
+                .map(|p| p.expiring_exceptions.as_slice())
+                .unwrap_or_default(),
+            &desired.expiring_exceptions,
+            "exception",
+            now,
+        );
+        // The Events go first: if the status write fails, the retry says them again.
+        for notice in status::notice(previous.as_ref(), &desired)
+            .into_iter()
+            .chain(expiry)
+        {
             let event = Event {
                 type_: if notice.warning {
                     EventType::Warning
@@ -201,7 +227,7 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Action
                 warn!(policy = %name, error = %report(&e), reason = notice.reason, "cannot publish Event");
             }
             if notice.warning {
-                warn!(policy = %name, generation, message = %notice.message, "SecurityPolicy invalid");
+                warn!(policy = %name, generation, reason = notice.reason, message = %notice.message, "SecurityPolicy needs attention");
             } else {
                 info!(policy = %name, generation, message = %notice.message, "SecurityPolicy accepted");
             }
@@ -252,6 +278,7 @@ pub fn check(object: &DynamicObject, now: Timestamp) -> Verdict {
                 .expired_exceptions(now)
                 .map(str::to_owned)
                 .collect(),
+            expiring: compiled.expiring_exceptions(now, status::EXPIRY_WINDOW),
             spec: Box::new(policy.spec),
         },
         Err(e) => Verdict::from_error(&e),

@@ -122,14 +122,36 @@ async fn reconcile_inner(policy: &ScanPolicy, ctx: &Context) -> Result<Action, E
     let previous = policy.status.as_ref();
     let desired = desired(policy, previous, Time(now));
     let next = Action::requeue(next_check(policy, now));
+    ctx.metrics.set_exceptions(
+        "ScanPolicy",
+        &name,
+        policy
+            .spec
+            .ignore
+            .iter()
+            .map(|e| crate::metrics::ExceptionInfo {
+                name: &e.id,
+                owner: e.owner.as_deref(),
+                reason: e.reason.as_deref(),
+                expires: e.expires.as_ref().map(|t| t.0),
+            }),
+    );
     if !needs_write(previous, &desired) {
         return Ok(next);
     }
-    if let Some(Notice {
+    let expiry = crate::status::expiry_notices(
+        previous
+            .map(|p| p.expiring_exceptions.as_slice())
+            .unwrap_or_default(),
+        &desired.expiring_exceptions,
+        "ignore entry",
+        now,
+    );
+    for Notice {
         warning,
         reason,
         message,
-    }) = notice(previous, &desired)
+    } in notice(previous, &desired).into_iter().chain(expiry)
     {
         let event = Event {
             type_: if warning {
@@ -167,6 +189,7 @@ async fn reconcile_inner(policy: &ScanPolicy, ctx: &Context) -> Result<Action, E
         "status": {
             "conditions": desired.conditions,
             "observedGeneration": desired.observed_generation,
+            "expiringExceptions": desired.expiring_exceptions,
         },
     });
     Api::<ScanPolicy>::all(ctx.client.clone())
@@ -215,12 +238,16 @@ pub fn desired(
     now: Time,
 ) -> ScanPolicyStatus {
     let generation = policy.metadata.generation.unwrap_or(0);
+    let mut expiring = Vec::new();
     let (status, reason, message) = match CompiledScanPolicy::compile_at(policy, now.0) {
-        Ok(compiled) => (
-            "True",
-            REASON_VALID,
-            valid_message(policy, &compiled, now.0),
-        ),
+        Ok(compiled) => {
+            expiring = compiled.expiring_exceptions(now.0, crate::status::EXPIRY_WINDOW);
+            (
+                "True",
+                REASON_VALID,
+                valid_message(policy, &compiled, now.0),
+            )
+        }
         Err(e) => (
             "False",
             REASON_INVALID,
@@ -239,6 +266,7 @@ pub fn desired(
     ScanPolicyStatus {
         conditions,
         observed_generation: Some(generation),
+        expiring_exceptions: expiring,
         ..ScanPolicyStatus::default()
     }
 }
@@ -285,7 +313,9 @@ pub fn valid_message(policy: &ScanPolicy, compiled: &CompiledScanPolicy, now: Ti
 /// Whether the fields this controller owns differ from what the object has.
 pub fn needs_write(previous: Option<&ScanPolicyStatus>, desired: &ScanPolicyStatus) -> bool {
     previous.is_none_or(|p| {
-        p.conditions != desired.conditions || p.observed_generation != desired.observed_generation
+        p.conditions != desired.conditions
+            || p.observed_generation != desired.observed_generation
+            || p.expiring_exceptions != desired.expiring_exceptions
     })
 }
 

@@ -2,7 +2,7 @@
 //! generation and the status it has now. The controller only does the I/O around these.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use palisade_crds::{EnforcedSpec, SecurityPolicySpec, SecurityPolicyStatus};
+use palisade_crds::{EnforcedSpec, ExpiringException, SecurityPolicySpec, SecurityPolicyStatus};
 use palisade_policy::Problem;
 
 /// The condition type the operator owns.
@@ -15,6 +15,13 @@ pub const REASON_INVALID: &str = "Invalid";
 /// Event reasons, on transitions only.
 pub const EVENT_INVALID: &str = "InvalidPolicy";
 pub const EVENT_ACCEPTED: &str = "PolicyAccepted";
+/// A Warning when an exception (or ignore entry) comes within [`EXPIRY_WINDOW`] of its
+/// expiry, and when it expires.
+pub const EVENT_EXPIRING: &str = "ExceptionExpiring";
+pub const EVENT_EXPIRED: &str = "ExceptionExpired";
+
+/// How long before its expiry an exception is announced and listed on the status.
+pub const EXPIRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// API servers accept 32 KiB; a message this long is unreadable anyway.
 const MAX_MESSAGE: usize = 4096;
@@ -27,6 +34,8 @@ pub enum Verdict {
         spec: Box<SecurityPolicySpec>,
         /// Exceptions past their `expires`, by name (valid, but worth saying).
         expired_exceptions: Vec<String>,
+        /// Exceptions within [`EXPIRY_WINDOW`] of their expiry, or past it.
+        expiring: Vec<ExpiringException>,
     },
     /// It cannot be put in force, for these reasons (each naming its field).
     Invalid { problems: Vec<Problem> },
@@ -74,6 +83,7 @@ pub fn desired(
         Verdict::Valid {
             spec,
             expired_exceptions,
+            ..
         } => (
             "True",
             REASON_VALID,
@@ -102,13 +112,20 @@ pub fn desired(
         generation,
         now,
     );
+    let expiring_exceptions = match verdict {
+        Verdict::Valid { expiring, .. } => expiring.clone(),
+        // The generation in force keeps its list until a valid one replaces it.
+        Verdict::Invalid { .. } => previous
+            .map(|p| p.expiring_exceptions.clone())
+            .unwrap_or_default(),
+    };
     SecurityPolicyStatus {
         conditions,
         observed_generation: Some(generation),
         enforced,
         violations: None,
         last_audit_time: None,
-        expiring_exceptions: Vec::new(),
+        expiring_exceptions,
     }
 }
 
@@ -123,6 +140,7 @@ pub fn needs_write(
             p.conditions != desired.conditions
                 || p.observed_generation != desired.observed_generation
                 || p.enforced != desired.enforced
+                || p.expiring_exceptions != desired.expiring_exceptions
         }
     }
 }
@@ -175,6 +193,58 @@ pub fn ready_notice(
         },
         message: ready.message.clone(),
     })
+}
+
+/// The Warnings for exceptions that entered the expiry window or expired since `previous`
+/// was written: one per exception and state, so a resync or a restart says nothing new.
+/// `kind_word` is `exception` (SecurityPolicy) or `ignore entry` (ScanPolicy).
+pub fn expiry_notices(
+    previous: &[ExpiringException],
+    desired: &[ExpiringException],
+    kind_word: &str,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Vec<Notice> {
+    desired
+        .iter()
+        .filter(|d| {
+            !previous
+                .iter()
+                .any(|p| p.name == d.name && p.expires == d.expires && p.expired == d.expired)
+        })
+        .map(|d| {
+            let owner = d
+                .owner
+                .as_deref()
+                .map(|o| format!(" (owner {o})"))
+                .unwrap_or_default();
+            let at = d.expires.0.strftime("%Y-%m-%dT%H:%M:%SZ");
+            if d.expired {
+                Notice {
+                    warning: true,
+                    reason: EVENT_EXPIRED,
+                    message: format!(
+                        "{kind_word} {:?}{owner} expired at {at}: what it waived counts again; renew it with a new expiry or remove it",
+                        d.name
+                    ),
+                }
+            } else {
+                let hours = d.expires.0.duration_since(now).as_hours().max(0);
+                let left = if hours >= 48 {
+                    format!("{} days", hours / 24)
+                } else {
+                    format!("{hours} hours")
+                };
+                Notice {
+                    warning: true,
+                    reason: EVENT_EXPIRING,
+                    message: format!(
+                        "{kind_word} {:?}{owner} expires at {at}, in {left}: review it, then renew it with a new expiry or let it lapse",
+                        d.name
+                    ),
+                }
+            }
+        })
+        .collect()
 }
 
 /// `generation 3 in force (Enforce mode, restricted v1.37 preset; controls: privileged; 1 exception)`.
@@ -316,6 +386,7 @@ mod tests {
         Verdict::Valid {
             spec: Box::new(restricted()),
             expired_exceptions: vec![],
+            expiring: vec![],
         }
     }
 
@@ -419,6 +490,7 @@ mod tests {
             &Verdict::Valid {
                 spec: Box::new(spec),
                 expired_exceptions: vec![],
+                expiring: vec![],
             },
             t1.clone(),
         );
@@ -497,5 +569,76 @@ mod tests {
             }],
         );
         assert_eq!(truncate(long).chars().count(), MAX_MESSAGE - 2);
+    }
+
+    #[test]
+    fn exceptions_near_expiry_are_listed_and_announced_once() {
+        let at = |t: &str| -> k8s_openapi::jiff::Timestamp { t.parse().expect("time") };
+        let now = at("2026-06-01T00:00:00Z");
+        let policy: palisade_crds::SecurityPolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
+            "metadata": {"name": "p", "generation": 1},
+            "spec": {"privileged": "Deny", "exceptions": [
+                {"name": "soon", "rules": ["privileged"], "owner": "sre", "reason": "r",
+                 "expires": "2026-06-04T00:00:00Z"},
+                {"name": "later", "rules": ["privileged"], "owner": "sre", "reason": "r",
+                 "expires": "2026-08-01T00:00:00Z"},
+                {"name": "gone", "rules": ["privileged"], "owner": "ops", "reason": "r",
+                 "expires": "2026-05-01T00:00:00Z"}]}
+        }))
+        .expect("policy");
+        let compiled =
+            palisade_policy::CompiledPolicy::compile_at(&policy, now).expect("valid policy");
+        let expiring = compiled.expiring_exceptions(now, EXPIRY_WINDOW);
+        let names: Vec<(&str, bool)> = expiring
+            .iter()
+            .map(|e| (e.name.as_str(), e.expired))
+            .collect();
+        assert_eq!(names, [("gone", true), ("soon", false)]);
+        let verdict = Verdict::Valid {
+            spec: Box::new(policy.spec.clone()),
+            expired_exceptions: vec!["gone".into()],
+            expiring: expiring.clone(),
+        };
+        let first = desired(None, 1, &verdict, Time(now));
+        assert_eq!(first.expiring_exceptions, expiring);
+        let notices = expiry_notices(&[], &first.expiring_exceptions, "exception", now);
+        let messages: Vec<(&str, &str)> = notices
+            .iter()
+            .map(|n| (n.reason, n.message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                (
+                    EVENT_EXPIRED,
+                    "exception \"gone\" (owner ops) expired at 2026-05-01T00:00:00Z: what it waived counts again; renew it with a new expiry or remove it"
+                ),
+                (
+                    EVENT_EXPIRING,
+                    "exception \"soon\" (owner sre) expires at 2026-06-04T00:00:00Z, in 3 days: review it, then renew it with a new expiry or let it lapse"
+                ),
+            ]
+        );
+        assert!(notices.iter().all(|n| n.warning));
+        // A resync with the same list says nothing and writes nothing.
+        assert!(
+            expiry_notices(
+                &first.expiring_exceptions,
+                &first.expiring_exceptions,
+                "exception",
+                now
+            )
+            .is_empty()
+        );
+        let again = desired(Some(&first), 1, &verdict, Time(now));
+        assert!(!needs_write(Some(&first), &again));
+        // "soon" expires: announced once more, as expired.
+        let later = at("2026-06-05T00:00:00Z");
+        let next = compiled.expiring_exceptions(later, EXPIRY_WINDOW);
+        let notices = expiry_notices(&first.expiring_exceptions, &next, "exception", later);
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].reason, EVENT_EXPIRED);
+        assert!(notices[0].message.starts_with("exception \"soon\""));
     }
 }

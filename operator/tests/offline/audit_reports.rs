@@ -188,6 +188,23 @@ fn a_result_names_policy_rule_field_container_and_fix() {
         "{message}"
     );
     assert!(message.contains("; "), "message and fix: {message}");
+    // What auditors filter on: the compliance references and the rule's page.
+    for (key, value) in [
+        ("cis-kubernetes", "5.2.2"),
+        ("nist-sp-800-53", "AC-6"),
+        ("nist-sp-800-190", "4.4.3"),
+        ("mitre-attack", "T1611"),
+        (
+            "docs",
+            "https://github.com/palisade-dev/palisade/blob/main/docs/rules/privileged.md",
+        ),
+    ] {
+        assert_eq!(
+            r.properties.get(key).map(String::as_str),
+            Some(value),
+            "{key}"
+        );
+    }
     let res = &r.resources[0];
     assert_eq!(
         (
@@ -443,5 +460,59 @@ fn an_event_is_due_only_when_a_policy_count_changes() {
             ("fixed".to_owned(), Some(4), 0, String::new()),
             ("worse".to_owned(), Some(1), 3, "privileged 3".to_owned()),
         ]
+    );
+}
+
+#[test]
+fn waived_violations_are_skip_results_naming_the_exception_owner_reason_and_expiry() {
+    // Within maxExceptionDays of today, as a policy must be to be applied.
+    let expires = Timestamp::now()
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_hours(24 * 30))
+        .expect("a time")
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let set = set(vec![policy(
+        "no-privileged",
+        "Enforce",
+        serde_json::json!({"privileged": "Deny", "exceptions": [{
+            "name": "node-debug", "rules": ["privileged"], "namespaces": ["a"],
+            "owner": "team-sre", "reason": "node debugging during the migration",
+            "expires": expires}]}),
+    )]);
+    let objs = objects(vec![deployment("a", "debugger", "d1", true, false)]);
+    let f = audit::build_reports(
+        &judge_all(&objs, &set, &[]),
+        &set,
+        100,
+        Timestamp::UNIX_EPOCH,
+        &palisade_policy::RuleDocs::new("https://docs.internal/rules/"),
+    );
+    let body = &f.reports["a"];
+    assert_eq!((body.summary.fail, body.summary.skip), (0, 1));
+    let r = &body.results[0];
+    assert_eq!(r.result, Some(Outcome::Skip));
+    assert_eq!(r.rule.as_deref(), Some("privileged"));
+    for (key, value) in [
+        ("exception", "node-debug"),
+        ("owner", "team-sre"),
+        ("reason", "node debugging during the migration"),
+        ("expires", expires.as_str()),
+        ("docs", "https://docs.internal/rules/privileged.md"),
+        ("cis-kubernetes", "5.2.2"),
+    ] {
+        assert_eq!(
+            r.properties.get(key).map(String::as_str),
+            Some(value),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        r.message.as_deref(),
+        Some(
+            format!(
+                "waived by exception \"node-debug\" (owner team-sre, until {expires}): node debugging during the migration"
+            )
+            .as_str()
+        )
     );
 }
