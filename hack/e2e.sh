@@ -65,6 +65,8 @@ kubectl_ delete validatingwebhookconfiguration palisade --ignore-not-found >&2
 # The operator's tests against the API server are ignored by a plain `cargo test` (they need
 # a cluster); here they have one. One at a time: some hold a cluster-wide Lease.
 cargo test --locked -p palisade-operator --test api_server -- --ignored --test-threads=1
+# The webhook's reads of namespaces its cache does not hold, against the real API server.
+cargo test --locked -p palisade-webhook --test namespace_reads -- --ignored
 
 # One release, one test at a time.
 cargo test --locked -p palisade-e2e --test installed -- --test-threads=1

@@ -3,7 +3,7 @@
 
 use palisade_e2e::Test;
 
-use crate::E2E;
+use crate::{E2E, sp_line};
 
 const NS: &str = "e2e-enforce";
 
@@ -75,7 +75,15 @@ fn enforce_refuses_privileged_root_and_unapproved_capabilities() {
         out.stderr_lines(),
         [
             r#"Error from server (Forbidden): error when creating "privileged-pod.yaml": admission webhook "pods.palisade.dev" denied the request: Pod privileged: 1 violation"#,
-            r#"- SecurityPolicy/e2e-enforce: container "app": securityContext.privileged=true is not allowed; remove it or set false"#,
+            &format!(
+                "- {}",
+                sp_line(
+                    "e2e-enforce",
+                    r#"container "app": securityContext.privileged=true is not allowed; remove it or set false"#,
+                    "privileged",
+                    "spec.containers[0].securityContext.privileged",
+                )
+            ),
         ],
         "{out}"
     );
@@ -92,7 +100,15 @@ fn enforce_refuses_privileged_root_and_unapproved_capabilities() {
         out.stderr_lines(),
         [
             r#"Error from server (Forbidden): error when creating "capability-pod.yaml": admission webhook "pods.palisade.dev" denied the request: Pod net-admin: 1 violation"#,
-            r#"- SecurityPolicy/e2e-enforce: container "app": securityContext.capabilities.add includes "NET_ADMIN", which this policy does not approve; remove it; this policy approves only: NET_BIND_SERVICE"#,
+            &format!(
+                "- {}",
+                sp_line(
+                    "e2e-enforce",
+                    r#"container "app": securityContext.capabilities.add includes "NET_ADMIN", which this policy does not approve; remove it; this policy approves only: NET_BIND_SERVICE"#,
+                    "capabilities.allowed",
+                    "spec.containers[0].securityContext.capabilities.add[1]",
+                )
+            ),
         ],
         "{out}"
     );
@@ -133,9 +149,34 @@ spec:
         out.stderr_lines(),
         [
             r#"Error from server (Forbidden): error when creating "root-deployment.yaml": admission webhook "workloads.palisade.dev" denied the request: Deployment web-root: 3 violations"#,
-            r#"- SecurityPolicy/e2e-enforce: container "web": securityContext.runAsNonRoot must be true (on the container or the pod); set securityContext.runAsNonRoot: true and run as a non-zero UID"#,
-            r#"- SecurityPolicy/e2e-enforce: container "web": runAsUser=0 runs the container as root; set runAsUser to a non-zero UID"#,
-            r#"- SecurityPolicy/e2e-enforce: container "sidecar": runAsUser=0 runs the container as root; set runAsUser to a non-zero UID"#,
+            // Field paths are those of the Deployment: under spec.template.
+            &format!(
+                "- {}",
+                sp_line(
+                    "e2e-enforce",
+                    r#"container "web": securityContext.runAsNonRoot must be true (on the container or the pod); set securityContext.runAsNonRoot: true and run as a non-zero UID"#,
+                    "runAsNonRoot",
+                    "spec.template.spec.containers[0].securityContext.runAsNonRoot",
+                )
+            ),
+            &format!(
+                "- {}",
+                sp_line(
+                    "e2e-enforce",
+                    r#"container "web": runAsUser=0 runs the container as root; set runAsUser to a non-zero UID"#,
+                    "runAsNonRoot",
+                    "spec.template.spec.securityContext.runAsUser",
+                )
+            ),
+            &format!(
+                "- {}",
+                sp_line(
+                    "e2e-enforce",
+                    r#"container "sidecar": runAsUser=0 runs the container as root; set runAsUser to a non-zero UID"#,
+                    "runAsNonRoot",
+                    "spec.template.spec.securityContext.runAsUser",
+                )
+            ),
         ],
         "{out}"
     );

@@ -127,9 +127,9 @@ spec:
         assert!(
             lines.first().is_some_and(|l| l.starts_with(
                 r#"Error from server (Forbidden): admission webhook "pods.palisade.dev" denied the request: "#
-            )) && lines.contains(
-                &r#"- SecurityPolicy/e2e-ephemeral: container "debugger": securityContext.privileged=true is not allowed; remove it or set false"#
-            ),
+            )) && lines.iter().any(|l| l.starts_with(
+                r#"- SecurityPolicy/e2e-ephemeral: container "debugger": securityContext.privileged=true is not allowed; remove it or set false; "#
+            )),
             "{out}"
         );
     }
@@ -143,18 +143,27 @@ spec:
         ),
     );
     let out = t.kubectl(["replace", "--raw", &path, "-f", &file]).failed();
+    let lines = out.stderr_lines();
     assert_eq!(
-        out.stderr_lines(),
-        [
-            // The object named is the one the API server sent: the 1.20 form, or the Pod.
-            format!(
-                r#"Error from server (Forbidden): admission webhook "pods.palisade.dev" denied the request: {} target: 1 violation"#,
-                if t.env.server_minor < 22 { "EphemeralContainers" } else { "Pod" }
-            ),
-            r#"- SecurityPolicy/e2e-ephemeral: ephemeralContainer "debugger": image "docker.io/nicolaka/netshoot:v0.13" (docker.io/nicolaka/netshoot:v0.13) is not from an allowed registry; use an image from registry.example.com"#.to_owned(),
-        ],
+        lines[0],
+        // The object named is the one the API server sent: the 1.20 form, or the Pod.
+        format!(
+            r#"Error from server (Forbidden): admission webhook "pods.palisade.dev" denied the request: {} target: 1 violation"#,
+            if t.env.server_minor < 22 {
+                "EphemeralContainers"
+            } else {
+                "Pod"
+            }
+        ),
         "{out}"
     );
+    assert!(
+        lines[1].starts_with(
+            r#"- SecurityPolicy/e2e-ephemeral: ephemeralContainer "debugger": image "docker.io/nicolaka/netshoot:v0.13" (docker.io/nicolaka/netshoot:v0.13) is not from an allowed registry; use an image from registry.example.com; to waive it, "#
+        ) && lines[1].contains("(rule images.allowedRegistries at "),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 2, "{out}");
 
     // A debug container the policy allows is added.
     let file = t.write(

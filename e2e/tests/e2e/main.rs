@@ -11,11 +11,13 @@ mod enforce;
 mod ephemeral;
 mod exempt_label;
 mod invalid_policy;
+mod namespace_together;
 mod operator_restart;
 mod rotation;
 mod scan;
 mod scan_audit;
 mod scan_gate;
+mod unjudged;
 mod warn;
 mod webhook_down;
 
@@ -23,6 +25,17 @@ use palisade_e2e::Test;
 
 /// Labels every object a test creates (so that a run on a user's cluster can clean up).
 pub const E2E: &str = "palisade.dev/e2e: \"true\"";
+
+/// A SecurityPolicy violation line as denials and warnings print it: what is wrong and how to
+/// fix it (`text`), how to ask for an exception, the rule id, the field of the submitted
+/// object and the rule's page.
+pub fn sp_line(policy: &str, text: &str, rule: &str, field: &str) -> String {
+    format!(
+        "SecurityPolicy/{policy}: {text}; to waive it, ask the owner of SecurityPolicy/{policy} for an exception \
+         (spec.exceptions: name, rules, owner, reason, expires) (rule {rule} at {field}; \
+         https://github.com/palisade-dev/palisade/blob/main/docs/rules/{rule}.md)"
+    )
+}
 
 /// `kubectl get` output as (column header, cell) pairs, cut at the header's column starts.
 pub fn table(out: &str) -> Vec<Vec<(String, String)>> {

@@ -2,7 +2,7 @@
 
 use palisade_e2e::Test;
 
-use crate::E2E;
+use crate::{E2E, sp_line};
 
 const NS: &str = "e2e-warn";
 
@@ -55,8 +55,24 @@ spec:
     assert_eq!(
         out.stderr_lines(),
         [
-            r#"Warning: SecurityPolicy/e2e-warn: container "app": securityContext.privileged=true is not allowed; remove it or set false"#,
-            "Warning: SecurityPolicy/e2e-warn: spec.hostNetwork=true is not allowed; remove it or set false",
+            format!(
+                "Warning: {}",
+                sp_line(
+                    "e2e-warn",
+                    r#"container "app": securityContext.privileged=true is not allowed; remove it or set false"#,
+                    "podSecurity.privileged",
+                    "spec.containers[0].securityContext.privileged",
+                )
+            ),
+            format!(
+                "Warning: {}",
+                sp_line(
+                    "e2e-warn",
+                    "spec.hostNetwork=true is not allowed; remove it or set false",
+                    "podSecurity.hostNamespaces",
+                    "spec.hostNetwork",
+                )
+            ),
         ],
         "{out}"
     );
@@ -104,9 +120,15 @@ spec:
     assert_eq!(out.stdout.trim(), "deployment.apps/noisy created", "{out}");
     assert_eq!(
         out.warnings(),
-        [
-            r#"Warning: SecurityPolicy/e2e-warn: container "app": securityContext.capabilities.add includes "SYS_ADMIN", which the baseline level does not allow; remove the capability from the list or use one of AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT"#
-        ],
+        [format!(
+            "Warning: {}",
+            sp_line(
+                "e2e-warn",
+                r#"container "app": securityContext.capabilities.add includes "SYS_ADMIN", which the baseline level does not allow; remove the capability from the list or use one of AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT"#,
+                "podSecurity.capabilities_baseline",
+                "spec.template.spec.containers[0].securityContext.capabilities.add",
+            )
+        )],
         "{out}"
     );
 }

@@ -1,11 +1,15 @@
 //! The webhook is down (its Deployment scaled to zero) and failurePolicy is Fail: the control plane's namespaces and
 //! Palisade's own are still admitted (no deadlock), every other namespace is refused with
-//! the API server's message, and admission works again once the webhook is back.
+//! the API server's message, and admission works again once the webhook is back. Policies
+//! are not held up (policies.palisade.dev is failurePolicy Ignore): an invalid update gets
+//! in, and once the webhook is back the backstop reports it while the previous generation
+//! stays in force.
 
 use palisade_e2e::install::WEBHOOK_SERVICE;
 use palisade_e2e::{PALISADE_NAMESPACE, TIMEOUT_SECONDS, Test};
 
 use crate::E2E;
+use crate::invalid_policy::Backstop;
 
 const NS: &str = "e2e-down";
 
@@ -43,8 +47,11 @@ fn webhook_down_fails_closed_except_for_exempt_namespaces() {
         .ok();
     }
     let file = t.write("pod.yaml", &pod("e2e-down-probe"));
+    t.namespace("e2e-down-backstop", &[]);
+    let backstop = Backstop::prepare(&t, "e2e-down-backstop", "e2e-down-backstop");
 
     t.env.stop_webhook().expect("the webhook scaled to zero");
+    backstop.break_it(&t);
 
     for ns in ["kube-system", PALISADE_NAMESPACE] {
         let out = t.kubectl(["apply", "-n", ns, "-f", &file]).ok();
@@ -87,6 +94,7 @@ fn webhook_down_fails_closed_except_for_exempt_namespaces() {
     t.env.start_webhook().expect("the webhook starts again");
     let out = t.kubectl(["apply", "-n", NS, "-f", &file]).ok();
     assert_eq!(out.stdout.trim(), "pod/e2e-down-probe created", "{out}");
+    backstop.check(&t);
 
     for ns in ["kube-system", PALISADE_NAMESPACE] {
         t.kubectl([
