@@ -47,7 +47,12 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let (policy_docs, mut errors) = input::read_all(&args.policies, args.recursive);
 
     let mut policies: Vec<(String, SecurityPolicy)> = Vec::new();
-    for d in &policy_docs {
+    // ScanPolicies judge images by scan reports, which `palisade check` does not have
+    // (`palisade scan` judges an image); they are left out here, not refused.
+    for d in policy_docs
+        .iter()
+        .filter(|d| !is_scan_policy(&d.document.value))
+    {
         match palisade_policy::policy_from_document(&d.document) {
             Ok(p) => policies.push((d.source.clone(), p)),
             Err(e) => errors.push(InputError {
@@ -66,6 +71,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
                     message: e.to_string(),
                 }),
             }
+        } else if is_scan_policy(&d.document.value) {
+            // Judged by image scans, which need reports: `palisade scan` covers images.
+            continue;
         } else {
             manifests.push(d);
         }
@@ -138,6 +146,13 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn is_scan_policy(v: &Value) -> bool {
+    v.get("kind").and_then(Value::as_str) == Some("ScanPolicy")
+        && v.get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.starts_with("palisade.dev/"))
 }
 
 fn is_policy(v: &Value) -> bool {
