@@ -50,20 +50,10 @@ impl Verdict {
     }
 }
 
-/// The problems of a compile error of either policy kind, each with its field.
+/// The problems of a compile error of either policy kind, each with its field: the same
+/// list the webhook refuses a policy with at `kubectl apply`.
 pub fn problems_of(e: &palisade_policy::Error) -> Vec<Problem> {
-    match e {
-        palisade_policy::Error::InvalidPolicy { problems, .. }
-        | palisade_policy::Error::InvalidScanPolicy { problems, .. } => problems.clone(),
-        palisade_policy::Error::Schema { field, source, .. } => vec![Problem {
-            field: field.clone(),
-            message: source.to_string(),
-        }],
-        other => vec![Problem {
-            field: "spec".into(),
-            message: other.to_string(),
-        }],
-    }
+    e.problems()
 }
 
 /// The status fields this controller owns (`conditions`, `observedGeneration`, `enforced`)
