@@ -141,7 +141,9 @@ async fn validate_policies(State(state): State<AppState>, body: Bytes) -> Respon
                 message.push_str(&format!("\n- {}: {}", p.field, p.message));
             }
             info!(uid = %req.uid, kind = %req.kind.kind, name = %req.name, problems = problems.len(), "policy refused");
-            (deny(response, message, 422, "Invalid"), Outcome::Denied)
+            // Forbidden, as for pods: kubectl prints the message whole (for "Invalid" it
+            // prints only "The request is invalid" unless causes are structured).
+            (deny(response, message, 403, "Forbidden"), Outcome::Denied)
         }
         Some(_) => (response, Outcome::Allowed),
         None => (response, Outcome::Skipped),

@@ -510,8 +510,8 @@ async fn invalid_policies_are_refused_with_every_field_at_fault() {
     )
     .await;
     assert_eq!(r["allowed"], false);
-    assert_eq!(r["status"]["code"], 422);
-    assert_eq!(r["status"]["reason"], "Invalid");
+    assert_eq!(r["status"]["code"], 403);
+    assert_eq!(r["status"]["reason"], "Forbidden");
     let message = r["status"]["message"].as_str().expect("message");
     let lines: Vec<&str> = message.lines().collect();
     assert_eq!(

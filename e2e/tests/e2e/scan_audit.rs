@@ -109,7 +109,7 @@ fn scan_policy_status_and_the_audit_of_running_images() {
     assert_eq!(ready["reason"], "Valid", "{p}");
     assert_eq!(
         ready["message"],
-        "generation 1 in force (Audit mode; fails on High or above; onUnscanned Deny; scanWait 0s)",
+        "generation 1 in force (Audit mode; fails on High or above; onUnscanned Deny; onUnjudged Deny; scanWait 0s)",
         "{p}"
     );
 
