@@ -20,10 +20,10 @@ use std::process::{Command, Stdio};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use palisade_crds::{
-    Coverage, EnforcedSpec, FailOn, ImageScanReport, ImageScanReportSpec, ImageScanReportStatus,
-    Mode, PodSecurity, PodSecurityLevel, ReportFinding, ScanPhase, ScanPolicy, ScanPolicySpec,
-    ScanPolicyStatus, SecurityPolicy, SecurityPolicySpec, SecurityPolicyStatus, SeveritySummary,
-    SeverityThreshold,
+    Coverage, CoverageGap, EnforcedSpec, FailOn, GapReason, ImageScanReport, ImageScanReportSpec,
+    ImageScanReportStatus, Mode, PodSecurity, PodSecurityLevel, ReportFinding, ScanPhase,
+    ScanPolicy, ScanPolicySpec, ScanPolicyStatus, SecurityPolicy, SecurityPolicySpec,
+    SecurityPolicyStatus, SeveritySummary, SeverityThreshold,
 };
 use serde_json::Value;
 
@@ -786,6 +786,23 @@ fn image_scan_report_cases() -> Vec<Case> {
             ))),
             status: "Healthy",
             message: Message::Is("no known vulnerabilities in 87 packages".into()),
+        },
+        Case {
+            name: "scanned_but_nothing_judged",
+            object: image_scan_report(Some({
+                let mut s = scanned(0, summary(0, 0, 0, 0, 0), summary(0, 0, 0, 0, 0));
+                s.coverage = Some(Coverage::None);
+                s.gaps = vec![CoverageGap {
+                    reason: GapReason::NoOsRecognised,
+                    message: "no OS recognised (no /etc/os-release)".into(),
+                }];
+                s
+            })),
+            status: "Healthy",
+            message: Message::Is(
+                "not judged (no OS recognised (no /etc/os-release)): no known vulnerabilities in 0 packages"
+                    .into(),
+            ),
         },
         Case {
             name: "scanned_one_finding",

@@ -63,6 +63,23 @@ elseif status.phase == "Scanned" then
   else
     hs.message = status.message or "scanned"
   end
+  -- Zero findings from a scan that could not see everything are not a clean bill: say so.
+  if status.coverage == "None" or status.coverage == "Partial" then
+    local why = {}
+    if status.gaps ~= nil then
+      for _, gap in ipairs(status.gaps) do
+        table.insert(why, gap.message or gap.reason or "")
+      end
+    end
+    local prefix = "not judged"
+    if status.coverage == "Partial" then
+      prefix = "partly judged"
+    end
+    if #why > 0 then
+      prefix = prefix .. " (" .. table.concat(why, "; ") .. ")"
+    end
+    hs.message = prefix .. ": " .. hs.message
+  end
 elseif status.phase == "Failed" then
   hs.status = "Degraded"
   hs.message = "scan failed: " .. (status.message or "no reason given")
