@@ -3,8 +3,8 @@
 //!
 //! A report is scanned when it has no status or is Pending; scanned again when its
 //! database version is no longer the current one for its ecosystem, when its scanner
-//! version differs, or when it is older than the max report age; a Failed one is retried
-//! every [`RETRY`]. The full findings list goes to `<cache>/reports/<hex>.json`; the status
+//! version differs, or when it is older than the max report age, or when the webhook asks
+//! for it ([`RESCAN_ANNOTATION`]); a Failed one is retried every [`RETRY`]. The full findings list goes to `<cache>/reports/<hex>.json`; the status
 //! carries the counts and the [`MAX_REPORT_FINDINGS`] most severe findings.
 
 use std::collections::{BTreeSet, HashMap};
@@ -54,6 +54,12 @@ const CREDENTIALS_TTL: Duration = Duration::from_secs(60);
 
 /// Retry delays after API errors: doubling from 1 s, at most this.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Set by the webhook on a report it found older than a ScanPolicy's maxReportAge, to the
+/// report's status.scannedAt: a Scanned report scanned at or before this time is scanned
+/// again. Both times come from this operator's clock, so the new scan answers it. (The
+/// webhook defines the same key.)
+pub const RESCAN_ANNOTATION: &str = "palisade.dev/rescan-requested";
 
 /// The Secret type and key holding a Docker config.
 const DOCKER_CONFIG_TYPE: &str = "kubernetes.io/dockerconfigjson";
@@ -318,6 +324,29 @@ pub fn decide(
             }
         }
     }
+}
+
+/// Whether the webhook asked for a new scan of this Scanned report and it has not been
+/// done: [`RESCAN_ANNOTATION`] is at or after the report's scannedAt. A Failed report keeps
+/// its retry delay.
+pub fn rescan_requested(report: &ImageScanReport) -> bool {
+    let Some(status) = report
+        .status
+        .as_ref()
+        .filter(|s| s.phase == ScanPhase::Scanned)
+    else {
+        return false;
+    };
+    let Some(Time(scanned_at)) = status.scanned_at else {
+        return false;
+    };
+    report
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(RESCAN_ANNOTATION))
+        .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|asked| asked >= scanned_at)
 }
 
 /// The most severe findings (severity descending, then id, then package), at most
@@ -615,6 +644,9 @@ async fn reconcile_inner(object: &ImageScanReport, ctx: &Context) -> Result<Acti
         max_age,
         retry_in,
     ) {
+        // The webhook judges by each ScanPolicy's maxReportAge, which may be shorter than
+        // this operator's when the flag is longer than a policy's default.
+        Decision::Wait(_) if rescan_requested(object) => "re-scan requested",
         Decision::Wait(d) => return Ok(Action::requeue(d)),
         Decision::Scan(reason) => reason,
     };
@@ -816,6 +848,67 @@ mod tests {
         Option<Duration>,
         Decision,
     );
+
+    #[test]
+    fn rescans_requested_by_the_webhook() {
+        let report = |status: Option<ImageScanReportStatus>, annotation: Option<&str>| {
+            let mut r = ImageScanReport::new(
+                "sha256-1",
+                palisade_crds::ImageScanReportSpec {
+                    image: "r/a@sha256:1".into(),
+                    digest: "sha256:1".into(),
+                },
+            );
+            r.status = status;
+            r.metadata.annotations = annotation
+                .map(|v| std::collections::BTreeMap::from([(RESCAN_ANNOTATION.into(), v.into())]));
+            r
+        };
+        let scanned_at = at(1_000_000).to_string();
+        let before = at(999_999).to_string();
+        let mut failed = scanned("A@1", 1_000_000);
+        failed.phase = ScanPhase::Failed;
+        let cases = [
+            (
+                "no annotation",
+                Some(scanned("A@1", 1_000_000)),
+                None,
+                false,
+            ),
+            (
+                "asked for this scan",
+                Some(scanned("A@1", 1_000_000)),
+                Some(scanned_at.as_str()),
+                true,
+            ),
+            (
+                "asked for an earlier scan: done",
+                Some(scanned("A@1", 1_000_000)),
+                Some(before.as_str()),
+                false,
+            ),
+            (
+                "not a time",
+                Some(scanned("A@1", 1_000_000)),
+                Some("yes"),
+                false,
+            ),
+            (
+                "failed: its retry delay holds",
+                Some(failed),
+                Some(scanned_at.as_str()),
+                false,
+            ),
+            ("no status", None, Some(scanned_at.as_str()), false),
+        ];
+        for (what, status, annotation, want) in cases {
+            assert_eq!(
+                rescan_requested(&report(status, annotation)),
+                want,
+                "{what}"
+            );
+        }
+    }
 
     #[test]
     fn scan_decisions() {
