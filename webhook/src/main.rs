@@ -115,6 +115,12 @@ struct ScanArgs {
     /// A PEM file of CA certificates trusted for registries, besides the public roots.
     #[arg(long, env = "PALISADE_SCAN_CA_FILE")]
     scan_ca_file: Option<PathBuf>,
+
+    /// Resolve tags with the pod's pull Secrets, then its ServiceAccount's, before the
+    /// ScanPolicies' registryCredentials, as the kubelet pulls (needs get on Secrets and
+    /// ServiceAccounts). `--pod-pull-secrets=false`: registryCredentials only.
+    #[arg(long, env = "PALISADE_POD_PULL_SECRETS", default_value_t = true, action = clap::ArgAction::Set)]
+    pod_pull_secrets: bool,
 }
 
 impl ScanArgs {
@@ -211,6 +217,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 max_wait: args.scan.max_scan_wait,
                 digest_ttl: args.scan.digest_cache_ttl,
                 namespace: args.exempt.namespace.clone(),
+                pod_pull_secrets: args.scan.pod_pull_secrets,
                 ..GateConfig::default()
             };
             let (gate, driver) = ScanGate::from_cluster(client, config, args.scan.registry()?);

@@ -5,12 +5,13 @@
 //! creates a Pending ImageScanReport (the operator scans it; one scanner, one cache, one
 //! place with registry credentials for the heavy work), waits for the report at most the
 //! policy's `scanWait` (capped by `--max-scan-wait`), then applies `onUnscanned`. Only tag
-//! resolution touches the network here, bounded by the same budget and cached.
+//! resolution touches the network here, bounded by the same budget and cached; it logs in
+//! with the pod's pull Secrets first, as the kubelet would ([`crate::pull_secrets`]).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -26,8 +27,11 @@ use palisade_policy::scan::{ImageFacts, ImageNeed};
 use palisade_policy::{Decision, Facts, ScanPolicySet, Subject, review_scans};
 use palisade_scanner::oci::RegistryClient;
 use palisade_scanner::oci::auth::Credentials;
-use tokio::sync::{Notify, RwLock, watch};
+use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
+
+use crate::pull_secrets::reader::PullSecretReader;
+use crate::pull_secrets::{LoginSource, logins_for};
 
 /// How the gate behaves.
 #[derive(Debug, Clone)]
@@ -42,8 +46,13 @@ pub struct GateConfig {
     pub failure_ttl: Duration,
     /// The namespace of `registryCredentials` Secrets that name none.
     pub namespace: String,
-    /// How often the Secrets named by `registryCredentials` are read again.
+    /// How often the Secrets named by `registryCredentials` are read again, and how long a
+    /// pod's pull Secret or ServiceAccount read at admission is trusted.
     pub credentials_ttl: Duration,
+    /// Log in to registries with the pod's pull Secrets (its own, then its
+    /// ServiceAccount's) before the ScanPolicies' `registryCredentials`, as the kubelet does.
+    /// Needs get on Secrets and ServiceAccounts in the pods' namespaces.
+    pub pod_pull_secrets: bool,
 }
 
 impl Default for GateConfig {
@@ -54,6 +63,7 @@ impl Default for GateConfig {
             failure_ttl: Duration::from_secs(10),
             namespace: crate::namespaces::DEFAULT_NAMESPACE.to_owned(),
             credentials_ttl: Duration::from_secs(60),
+            pod_pull_secrets: true,
         }
     }
 }
@@ -79,18 +89,23 @@ struct Inner {
     reports: Store<ImageScanReport>,
     /// Woken on every report change, for requests waiting on a queued scan.
     changed: Notify,
-    registry: RwLock<RegistryClient>,
-    digests: Mutex<HashMap<String, Cached>>,
+    /// Without logins: each resolution adds the ones it tries.
+    registry: RegistryClient,
+    /// The logins of the ScanPolicies' `registryCredentials`, tried after the pod's own.
+    policy_credentials: RwLock<Arc<Credentials>>,
+    /// A pod's pull Secrets and ServiceAccount; `None` without a client or when disabled.
+    pull_secrets: Option<PullSecretReader>,
+    /// Resolved digests by image, shared by every pod whatever its logins: a digest names
+    /// content and gives no access to it (the kubelet still pulls with the pod's own
+    /// credentials), and the same tag names the same content for every pod.
+    digests: Mutex<HashMap<String, (String, Instant)>>,
+    /// Failed resolutions by image and the logins tried: a failure without credentials is
+    /// not served to a pod that brings some.
+    failures: Mutex<HashMap<(String, String), (String, Instant)>>,
     /// Digests whose report this replica created lately: not created again per request.
     queued: Mutex<HashMap<String, Instant>>,
     client: Option<Client>,
     ready: AtomicBool,
-}
-
-#[derive(Clone)]
-enum Cached {
-    Digest(String, Instant),
-    Failed(String, Instant),
 }
 
 /// Feeds a gate built with [`ScanGate::new`] (tests, or another source of objects).
@@ -145,15 +160,22 @@ impl ScanGate {
         client: Option<Client>,
         reports: Store<ImageScanReport>,
     ) -> ScanGate {
+        let pull_secrets = client
+            .as_ref()
+            .filter(|_| config.pod_pull_secrets)
+            .map(|c| PullSecretReader::new(c.clone(), config.credentials_ttl));
         ScanGate {
             inner: Arc::new(Inner {
                 config,
                 policies: watch::Sender::new(Arc::new(ScanPolicySet::default())),
                 reports,
                 changed: Notify::new(),
-                registry: RwLock::new(registry),
-                digests: Mutex::new(HashMap::new()),
-                queued: Mutex::new(HashMap::new()),
+                registry,
+                policy_credentials: RwLock::new(Arc::new(Credentials::new())),
+                pull_secrets,
+                digests: Mutex::default(),
+                failures: Mutex::default(),
+                queued: Mutex::default(),
                 client,
                 ready: AtomicBool::new(false),
             }),
@@ -305,8 +327,11 @@ impl ScanGate {
                 }
             }
         }
-        let mut registry = self.inner.registry.write().await;
-        *registry = registry.with_credentials(credentials);
+        *self
+            .inner
+            .policy_credentials
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(credentials);
     }
 
     /// Judge the subject's images by every matching ScanPolicy, adding to `decision`.
@@ -331,8 +356,14 @@ impl ScanGate {
         let budget = started + self.inner.config.max_wait;
         let scan_deadline = started + needs.wait.min(self.inner.config.max_wait);
 
-        let digests: Vec<Result<String, String>> =
-            futures::future::join_all(needs.images.iter().map(|n| self.digest_of(n, budget))).await;
+        let sources = self.login_sources(subject, &needs.images, budget).await;
+        let digests: Vec<Result<String, String>> = futures::future::join_all(
+            needs
+                .images
+                .iter()
+                .map(|n| self.digest_of(n, &sources, budget)),
+        )
+        .await;
 
         // Queue what has no report, then wait for the reports within the scan budget.
         let mut waiting = Vec::new();
@@ -389,63 +420,146 @@ impl ScanGate {
             .get(&ObjectRef::new(&report_name(digest)))
     }
 
-    /// The digest of an image: pinned, cached, or resolved at the registry before `deadline`.
-    async fn digest_of(&self, need: &ImageNeed, deadline: Instant) -> Result<String, String> {
+    /// Where logins come from for this subject, in the order they are tried: its pull
+    /// Secrets, its ServiceAccount's, then the ScanPolicies'. The API server is read only
+    /// when a tag must be resolved at the registry.
+    async fn login_sources(
+        &self,
+        subject: &Subject,
+        images: &[ImageNeed],
+        deadline: Instant,
+    ) -> Vec<LoginSource> {
+        let now = Instant::now();
+        let must_resolve = images
+            .iter()
+            .any(|n| n.pinned_digest().is_none() && self.cached_digest(&n.image, now).is_none());
+        if !must_resolve {
+            return Vec::new();
+        }
+        let mut sources = match &self.inner.pull_secrets {
+            Some(reader) => {
+                reader
+                    .sources(&subject.namespace, &subject.pod_spec, deadline)
+                    .await
+            }
+            None => Vec::new(),
+        };
+        let policy = self
+            .inner
+            .policy_credentials
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if !policy.is_empty() {
+            sources.push(LoginSource {
+                name: "the ScanPolicies' registryCredentials".to_owned(),
+                credentials: policy,
+            });
+        }
+        sources
+    }
+
+    /// The digest of an image: pinned, cached, or resolved at the registry before
+    /// `deadline` with the first of `sources`' logins for its registry that is let in.
+    async fn digest_of(
+        &self,
+        need: &ImageNeed,
+        sources: &[LoginSource],
+        deadline: Instant,
+    ) -> Result<String, String> {
         if let Some(d) = need.pinned_digest() {
             return Ok(d.to_owned());
         }
         let now = Instant::now();
-        if let Some(hit) = self.cached(&need.image, now) {
-            return hit;
+        if let Some(d) = self.cached_digest(&need.image, now) {
+            return Ok(d);
         }
         let Ok(image) = ImageRef::parse(&need.image) else {
             return Err("not a valid image reference".to_owned());
         };
-        let registry = self.inner.registry.read().await.clone();
-        let outcome = match tokio::time::timeout(
-            deadline.saturating_duration_since(now),
-            registry.resolve(&image),
-        )
-        .await
-        {
-            Ok(Ok(digest)) => Ok(digest),
-            Ok(Err(e)) => Err(format!(
-                "its digest cannot be resolved: {}",
-                crate::error::report(&e)
-            )),
-            Err(_) => Err(format!(
-                "its digest cannot be resolved: registry {} did not answer within {} ms",
-                image.registry(),
-                deadline.saturating_duration_since(now).as_millis()
-            )),
-        };
-        let mut cache = self.inner.digests.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() > 10_000 {
-            let (ttl, fttl) = (self.inner.config.digest_ttl, self.inner.config.failure_ttl);
-            cache.retain(|_, c| match c {
-                Cached::Digest(_, at) => at.elapsed() < ttl,
-                Cached::Failed(_, at) => at.elapsed() < fttl,
-            });
+        let logins = logins_for(image.registry(), sources);
+        let tried: Vec<&str> = logins.iter().map(|(name, _)| *name).collect();
+        let failure_key = (need.image.clone(), tried.join(", "));
+        if let Some(e) = self.cached_failure(&failure_key, now) {
+            return Err(e);
         }
-        let entry = match &outcome {
-            Ok(d) => Cached::Digest(d.clone(), Instant::now()),
-            Err(e) => Cached::Failed(e.clone(), Instant::now()),
+        let attempts = async {
+            if logins.is_empty() {
+                return self
+                    .inner
+                    .registry
+                    .resolve(&image)
+                    .await
+                    .map_err(|e| format!(": {}", crate::error::report(&e)));
+            }
+            let mut refused = Vec::new();
+            for (name, login) in &logins {
+                let mut credentials = Credentials::new();
+                credentials.insert(image.registry(), (*login).clone());
+                let registry = self.inner.registry.with_credentials(credentials);
+                match registry.resolve(&image).await {
+                    Ok(digest) => {
+                        debug!(image = %need.image, login = %name, "tag resolved");
+                        return Ok(digest);
+                    }
+                    // Another login may be let in where this one was not: the kubelet
+                    // tries each.
+                    Err(e @ palisade_scanner::Error::Registry { .. }) => refused.push(format!(
+                        " with the login of {name}: {}",
+                        crate::error::report(&e)
+                    )),
+                    Err(e) => {
+                        refused.push(format!(
+                            " with the login of {name}: {}",
+                            crate::error::report(&e)
+                        ));
+                        break;
+                    }
+                }
+            }
+            Err(refused.join(";"))
         };
-        cache.insert(need.image.clone(), entry);
+        let outcome =
+            match tokio::time::timeout(deadline.saturating_duration_since(now), attempts).await {
+                Ok(Ok(digest)) => Ok(digest),
+                Ok(Err(why)) => Err(format!("its digest cannot be resolved{why}")),
+                Err(_) => Err(format!(
+                    "its digest cannot be resolved: registry {} did not answer within {} ms",
+                    image.registry(),
+                    deadline.saturating_duration_since(now).as_millis()
+                )),
+            };
+        match &outcome {
+            Ok(d) => remember(
+                &self.inner.digests,
+                need.image.clone(),
+                d.clone(),
+                self.inner.config.digest_ttl,
+            ),
+            Err(e) => remember(
+                &self.inner.failures,
+                failure_key,
+                e.clone(),
+                self.inner.config.failure_ttl,
+            ),
+        }
         outcome
     }
 
-    fn cached(&self, image: &str, now: Instant) -> Option<Result<String, String>> {
+    fn cached_digest(&self, image: &str, now: Instant) -> Option<String> {
         let cache = self.inner.digests.lock().unwrap_or_else(|p| p.into_inner());
-        match cache.get(image)? {
-            Cached::Digest(d, at) if now.duration_since(*at) < self.inner.config.digest_ttl => {
-                Some(Ok(d.clone()))
-            }
-            Cached::Failed(e, at) if now.duration_since(*at) < self.inner.config.failure_ttl => {
-                Some(Err(e.clone()))
-            }
-            _ => None,
-        }
+        let (digest, at) = cache.get(image)?;
+        (now.saturating_duration_since(*at) < self.inner.config.digest_ttl).then(|| digest.clone())
+    }
+
+    fn cached_failure(&self, key: &(String, String), now: Instant) -> Option<String> {
+        let cache = self
+            .inner
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (error, at) = cache.get(key)?;
+        (now.saturating_duration_since(*at) < self.inner.config.failure_ttl).then(|| error.clone())
     }
 
     /// Ask the operator for a scan: create the Pending report (in the background; the
@@ -500,6 +614,20 @@ fn is_pending(report: &ImageScanReport) -> bool {
 pub fn pinned_reference(image: &str, digest: &str) -> Option<String> {
     let r = ImageRef::parse(image).ok()?;
     Some(format!("{}/{}@{digest}", r.registry(), r.repository()))
+}
+
+/// Insert into a cache of (value, when) entries, pruning the expired ones once it is large.
+fn remember<K: std::hash::Hash + Eq>(
+    cache: &Mutex<HashMap<K, (String, Instant)>>,
+    key: K,
+    value: String,
+    ttl: Duration,
+) {
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() > 10_000 {
+        cache.retain(|_, (_, at)| at.elapsed() < ttl);
+    }
+    cache.insert(key, (value, Instant::now()));
 }
 
 #[cfg(test)]

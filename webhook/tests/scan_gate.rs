@@ -1,14 +1,21 @@
 //! The scan gate through the admission router: tags resolved at a real registry, verdicts
-//! from reports held in memory, waiting for a queued scan, and a registry that is down.
+//! from reports held in memory, waiting for a queued scan, a registry that is down, a
+//! private registry reached with the pod's pull secrets. An in-process stand-in for the
+//! API server serves Secrets and ServiceAccounts and records the gate's writes.
 
 mod common;
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::to_bytes;
-use axum::http::{Request, StatusCode, header};
+use axum::body::{Bytes, to_bytes};
+use axum::extract::State;
+use axum::http::{Method, Request, StatusCode, Uri, header};
 use common::*;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{LocalObjectReference, Secret, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use palisade_crds::{
     Coverage, FailOn, IgnoreEntry, ImageScanReport, ImageScanReportSpec, ImageScanReportStatus,
     Mode, OnUnscanned, ReportFinding, ScanPhase, ScanPolicy, ScanPolicySpec, SeveritySummary,
@@ -28,11 +35,16 @@ fn registry_client() -> RegistryClient {
 }
 
 fn gate(max_wait: Duration) -> (AppState, GateFeeder) {
+    gate_with(max_wait, None)
+}
+
+/// A gate that reads and writes through `client` (pull secrets, re-scan requests).
+fn gate_with(max_wait: Duration, client: Option<kube::Client>) -> (AppState, GateFeeder) {
     let config = GateConfig {
         max_wait,
         ..GateConfig::default()
     };
-    let (gate, feeder) = ScanGate::new(config, registry_client(), None);
+    let (gate, feeder) = ScanGate::new(config, registry_client(), client);
     let mut parsed = Vec::new();
     parsed.extend(palisade_policy::parse_policies(NO_PRIVILEGED).expect("policy"));
     let (set, _) = PolicySet::compile_all(&parsed);
@@ -108,7 +120,11 @@ fn pod_with(images: &[&str], privileged: bool) -> Value {
 }
 
 async fn judge(state: &AppState, pod: &Value) -> Value {
-    let body = review("uid-1", "CREATE", pod, None).to_string();
+    judge_review(state, review("uid-1", "CREATE", pod, None)).await
+}
+
+async fn judge_review(state: &AppState, body: Value) -> Value {
+    let body = body.to_string();
     let judged = admission::router(state.clone()).oneshot(
         Request::post("/validate/pods")
             .header(header::CONTENT_TYPE, "application/json")
@@ -345,4 +361,262 @@ async fn a_registry_that_is_down_gives_a_clear_message_within_the_budget() {
         "{}",
         message(&r)
     );
+}
+
+/// A stand-in for the API server: GETs answered from `objects` (404 otherwise), writes
+/// recorded and acknowledged.
+#[derive(Clone, Default)]
+struct FakeApi {
+    objects: Arc<Mutex<HashMap<String, Value>>>,
+    reads: Arc<Mutex<Vec<String>>>,
+    writes: Arc<Mutex<Vec<(Method, String, Value)>>>,
+}
+
+impl FakeApi {
+    fn put_secret(&self, secret: Secret) {
+        let m = &secret.metadata;
+        let path = format!(
+            "/api/v1/namespaces/{}/secrets/{}",
+            m.namespace.as_deref().unwrap_or_default(),
+            m.name.as_deref().unwrap_or_default()
+        );
+        let mut v = serde_json::to_value(&secret).expect("secret");
+        v["apiVersion"] = json!("v1");
+        v["kind"] = json!("Secret");
+        self.objects.lock().expect("lock").insert(path, v);
+    }
+
+    fn put_service_account(&self, account: ServiceAccount) {
+        let m = &account.metadata;
+        let path = format!(
+            "/api/v1/namespaces/{}/serviceaccounts/{}",
+            m.namespace.as_deref().unwrap_or_default(),
+            m.name.as_deref().unwrap_or_default()
+        );
+        let mut v = serde_json::to_value(&account).expect("service account");
+        v["apiVersion"] = json!("v1");
+        v["kind"] = json!("ServiceAccount");
+        self.objects.lock().expect("lock").insert(path, v);
+    }
+
+    fn reads_of(&self, path: &str) -> usize {
+        let reads = self.reads.lock().expect("lock");
+        reads.iter().filter(|p| *p == path).count()
+    }
+
+    fn writes(&self) -> Vec<(Method, String, Value)> {
+        self.writes.lock().expect("lock").clone()
+    }
+
+    /// Serve on a free port; a client for it.
+    async fn start(&self) -> kube::Client {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("port");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = axum::Router::new()
+            .fallback(fake_api)
+            .with_state(self.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        palisade_webhook::tls::install_crypto_provider();
+        let config = kube::Config::new(url.parse().expect("url"));
+        kube::Client::try_from(config).expect("client")
+    }
+}
+
+async fn fake_api(
+    State(api): State<FakeApi>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    let path = uri.path().to_owned();
+    if method == Method::GET {
+        api.reads.lock().expect("lock").push(path.clone());
+        return match api.objects.lock().expect("lock").get(&path) {
+            Some(object) => (StatusCode::OK, json, object.to_string()),
+            None => (
+                StatusCode::NOT_FOUND,
+                json,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                       "status": "Failure", "message": format!("{path} not found"),
+                       "reason": "NotFound", "code": 404})
+                .to_string(),
+            ),
+        };
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    api.writes
+        .lock()
+        .expect("lock")
+        .push((method, path.clone(), body));
+    // What a client decodes the answer of a create or patch of an ImageScanReport as.
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let answer = json!({"apiVersion": "palisade.dev/v1alpha1", "kind": "ImageScanReport",
+                        "metadata": {"name": name},
+                        "spec": {"image": "r/a@sha256:0", "digest": "sha256:0"}});
+    (StatusCode::OK, json, answer.to_string())
+}
+
+fn meta(namespace: &str, name: &str) -> ObjectMeta {
+    ObjectMeta {
+        namespace: Some(namespace.into()),
+        name: Some(name.into()),
+        ..ObjectMeta::default()
+    }
+}
+
+fn pull_secret(name: &str, type_: &str, key: &str, value: &str) -> Secret {
+    Secret {
+        metadata: meta("shop", name),
+        type_: Some(type_.into()),
+        data: Some(BTreeMap::from([(
+            key.to_owned(),
+            ByteString(value.as_bytes().to_vec()),
+        )])),
+        ..Secret::default()
+    }
+}
+
+/// `pod_with` plus pod-level settings (`imagePullSecrets`, `serviceAccountName`).
+fn pod_spec_with(images: &[&str], spec: Value) -> Value {
+    let mut pod = pod_with(images, false);
+    for (k, v) in spec.as_object().expect("an object") {
+        pod["spec"][k] = v.clone();
+    }
+    pod
+}
+
+#[tokio::test]
+async fn a_private_registry_is_reached_with_the_pods_pull_secrets_as_the_kubelet_would() {
+    let registry = Registry::start_with_login("alice", "s3cret").expect("registry");
+    let push = registry.pusher().expect("pusher");
+    let layer = LayerBuilder::new()
+        .file("etc/os-release", "ID=alpine\nVERSION_ID=3.18.4\n")
+        .build(Compression::Gzip);
+    let mut images = Vec::new();
+    for tag in ["1.0", "2.0", "3.0"] {
+        let pushed = push
+            .image(
+                "shop/app",
+                tag,
+                std::slice::from_ref(&layer),
+                "linux",
+                "amd64",
+            )
+            .await
+            .expect("push");
+        images.push((format!("{}/shop/app:{tag}", registry.host()), pushed.digest));
+    }
+    let host = registry.host().to_owned();
+
+    let api = FakeApi::default();
+    let good = registry.docker_config_json();
+    // base64 of alice:wrong
+    let wrong = json!({"auths": {&host: {"auth": "YWxpY2U6d3Jvbmc="}}}).to_string();
+    // The older .dockercfg form: the same entries without "auths".
+    let auths: Value = serde_json::from_str(&good).expect("config");
+    let dockercfg = auths["auths"].to_string();
+    api.put_secret(pull_secret(
+        "regcred",
+        "kubernetes.io/dockerconfigjson",
+        ".dockerconfigjson",
+        &good,
+    ));
+    api.put_secret(pull_secret(
+        "wrong",
+        "kubernetes.io/dockerconfigjson",
+        ".dockerconfigjson",
+        &wrong,
+    ));
+    api.put_secret(pull_secret(
+        "sa-cfg",
+        "kubernetes.io/dockercfg",
+        ".dockercfg",
+        &dockercfg,
+    ));
+    // Not a pull secret: skipped with a warning, the next one is tried.
+    api.put_secret(pull_secret("opaque", "Opaque", "token", "x"));
+    api.put_service_account(ServiceAccount {
+        metadata: meta("shop", "builder"),
+        image_pull_secrets: Some(vec![LocalObjectReference {
+            name: "sa-cfg".into(),
+        }]),
+        ..ServiceAccount::default()
+    });
+    let client = api.start().await;
+
+    let policy = scan_policy(ScanPolicySpec {
+        scan_wait: Some("0s".into()),
+        ..enforce()
+    });
+    let fresh_gate = |client: &kube::Client| {
+        let (state, mut feeder) = gate_with(Duration::from_secs(5), Some(client.clone()));
+        feeder.set_policies(std::slice::from_ref(&policy));
+        for (image, digest) in &images {
+            feeder.apply_report(report(digest, image, 0));
+        }
+        (state, feeder)
+    };
+    let (image1, image2, image3) = (&images[0].0, &images[1].0, &images[2].0);
+
+    // Without a pull secret (the default ServiceAccount does not exist here), the registry
+    // refuses: the image cannot be judged.
+    let (state, _feeder) = fresh_gate(&client);
+    let r = judge(&state, &pod_with(&[image1], false)).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    let m = message(&r);
+    assert!(
+        m.contains("cannot be scanned: its digest cannot be resolved: registry ")
+            && m.contains("needs credentials"),
+        "{m}"
+    );
+    assert_eq!(
+        api.reads_of("/api/v1/namespaces/shop/serviceaccounts/default"),
+        1
+    );
+
+    // The same image for a pod that brings its pull secrets: the failure remembered for
+    // the anonymous attempt is not served to it. An Opaque Secret and a wrong login are
+    // passed over, in order, for the next.
+    let secrets = json!({"imagePullSecrets": [{"name": "opaque"}, {"name": "missing"},
+                                              {"name": "wrong"}, {"name": "regcred"}]});
+    let r = judge(&state, &pod_spec_with(&[image1], secrets.clone())).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    // Another tag: resolved again, the Secrets and the ServiceAccount from the cache.
+    let r = judge(&state, &pod_spec_with(&[image2], secrets)).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert_eq!(api.reads_of("/api/v1/namespaces/shop/secrets/regcred"), 1);
+    assert_eq!(api.reads_of("/api/v1/namespaces/shop/secrets/missing"), 1);
+    assert_eq!(
+        api.reads_of("/api/v1/namespaces/shop/serviceaccounts/default"),
+        1
+    );
+
+    // Only the ServiceAccount's pull secret (the older .dockercfg form).
+    let r = judge(
+        &state,
+        &pod_spec_with(&[image3], json!({"serviceAccountName": "builder"})),
+    )
+    .await;
+    assert_eq!(r["allowed"], true, "{r}");
+
+    // A wrong login alone: the message says which login was refused.
+    let (state, _feeder) = fresh_gate(&client);
+    let r = judge(
+        &state,
+        &pod_spec_with(&[image1], json!({"imagePullSecrets": [{"name": "wrong"}]})),
+    )
+    .await;
+    assert_eq!(r["allowed"], false, "{r}");
+    let m = message(&r);
+    assert!(
+        m.contains("its digest cannot be resolved with the login of Secret shop/wrong: registry "),
+        "{m}"
+    );
+    // The gate wrote nothing: every image had its report.
+    assert!(api.writes().is_empty(), "{:?}", api.writes());
 }
