@@ -233,15 +233,17 @@ pub async fn decide(state: &AppState, req: &PodRequest) -> (AdmissionResponse, O
         NamespaceLookup::Unreadable(_) => facts.namespace_unreadable = true,
     }
     let mut decision = review_target(&set, target, &facts);
+    let mut scan_warnings = Vec::new();
     if let (Some(gate), Some(subject)) = (&state.scans, target.judged())
         && !gate.policies().is_empty()
     {
-        gate.review(subject, &facts, &mut decision, !req.dry_run)
+        scan_warnings = gate
+            .review(subject, &facts, &mut decision, !req.dry_run)
             .await;
     }
     count_violating_policies(state, &decision);
     record_violations(state, req, &decision, &mut response);
-    let warnings = decision.warnings_with(&state.rule_docs);
+    let warnings = [decision.warnings_with(&state.rule_docs), scan_warnings].concat();
     let outcome = if let Some(message) = decision.denial_message_with(&state.rule_docs) {
         info!(
             uid = %req.uid,

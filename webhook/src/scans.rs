@@ -7,6 +7,10 @@
 //! policy's `scanWait` (capped by `--max-scan-wait`), then applies `onUnscanned`. Only tag
 //! resolution touches the network here, bounded by the same budget and cached; it logs in
 //! with the pod's pull Secrets first, as the kubelet would ([`crate::pull_secrets`]).
+//!
+//! A report older than the smallest `maxReportAge` of the policies judging its image still
+//! decides, with a warning, and the gate asks the operator to scan it again by annotating it
+//! [`RESCAN_ANNOTATION`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,11 +21,13 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::PostParams;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use palisade_crds::{ImageScanReport, ImageScanReportSpec, ScanPolicy, report_name};
+use palisade_crds::{
+    ImageScanReport, ImageScanReportSpec, ImageScanReportStatus, ScanPhase, ScanPolicy, report_name,
+};
 use palisade_imageref::ImageRef;
 use palisade_policy::scan::{ImageFacts, ImageNeed};
 use palisade_policy::{Decision, Facts, ScanPolicySet, Subject, review_scans};
@@ -32,6 +38,17 @@ use tracing::{debug, info, warn};
 
 use crate::pull_secrets::reader::PullSecretReader;
 use crate::pull_secrets::{LoginSource, logins_for};
+
+/// Set on an ImageScanReport the gate found older than a ScanPolicy's `maxReportAge`, to
+/// the report's `status.scannedAt`: the operator scans again a report scanned at or before
+/// this time. The value is the report's own time, not the webhook's clock, so the new scan
+/// answers it whatever the clocks say and nobody has to remove it. (The operator defines
+/// the same key.)
+pub const RESCAN_ANNOTATION: &str = "palisade.dev/rescan-requested";
+
+/// A re-scan of one report is asked for at most once in this long (or its `maxReportAge`
+/// when shorter), however many requests judge the image meanwhile.
+pub const RESCAN_INTERVAL: Duration = Duration::from_secs(300);
 
 /// How the gate behaves.
 #[derive(Debug, Clone)]
@@ -104,6 +121,8 @@ struct Inner {
     failures: Mutex<HashMap<(String, String), (String, Instant)>>,
     /// Digests whose report this replica created lately: not created again per request.
     queued: Mutex<HashMap<String, Instant>>,
+    /// Reports this replica asked to scan again lately, by name.
+    rescans: Mutex<HashMap<String, Instant>>,
     client: Option<Client>,
     ready: AtomicBool,
 }
@@ -176,6 +195,7 @@ impl ScanGate {
                 digests: Mutex::default(),
                 failures: Mutex::default(),
                 queued: Mutex::default(),
+                rescans: Mutex::default(),
                 client,
                 ready: AtomicBool::new(false),
             }),
@@ -336,21 +356,23 @@ impl ScanGate {
 
     /// Judge the subject's images by every matching ScanPolicy, adding to `decision`.
     /// Returns within the budget whatever the registry or the operator do. `queue: false`
-    /// (a dry run: the webhook declares no side effects) creates no report.
+    /// (a dry run: the webhook declares no side effects) creates no report and asks for no
+    /// re-scan. Returns warnings of the gate's own (reports past their `maxReportAge`), for
+    /// the response besides those of `decision`.
     pub async fn review(
         &self,
         subject: &Subject,
         facts: &Facts<'_>,
         decision: &mut Decision,
         queue: bool,
-    ) {
+    ) -> Vec<String> {
         let set = self.policies();
         if set.is_empty() {
-            return;
+            return Vec::new();
         }
         let needs = set.images_to_judge(subject, facts);
         if needs.images.is_empty() {
-            return;
+            return Vec::new();
         }
         let started = Instant::now();
         let budget = started + self.inner.config.max_wait;
@@ -407,11 +429,31 @@ impl ScanGate {
             })
         };
         review_scans(&set, subject, facts, &lookup, decision);
+
+        // The old report still decides (it is the best known); the operator is asked for a
+        // new one.
+        let mut warnings = Vec::new();
+        for ((need, digest), report) in needs.images.iter().zip(&digests).zip(&reports) {
+            let (Ok(digest), Some(report)) = (digest, report) else {
+                continue;
+            };
+            let ages = set
+                .policies()
+                .iter()
+                .filter(|p| p.applies_to(subject, facts) && p.selects_image(&need.image))
+                .map(|p| (p.name(), p.max_report_age()));
+            let Some(stale) = stale_report(ages, report.status.as_ref(), facts.now) else {
+                continue;
+            };
+            let queued = queue && self.request_rescan(report, &stale);
+            warnings.push(stale_warning(&need.written, digest, &stale, queued));
+        }
         debug!(
             images = needs.images.len(),
             waited_ms = started.elapsed().as_millis() as u64,
             "images judged"
         );
+        warnings
     }
 
     fn report(&self, digest: &str) -> Option<Arc<ImageScanReport>> {
@@ -562,6 +604,56 @@ impl ScanGate {
         (now.saturating_duration_since(*at) < self.inner.config.failure_ttl).then(|| error.clone())
     }
 
+    /// Ask the operator to scan a report again, by annotating it with the `scannedAt` found
+    /// too old (in the background). True when asked now or before: by this replica within
+    /// the interval, or by anyone when the annotation is already there.
+    fn request_rescan(&self, report: &ImageScanReport, stale: &Stale) -> bool {
+        let Some(client) = self.inner.client.clone() else {
+            return false;
+        };
+        let Some(name) = report.metadata.name.clone() else {
+            return false;
+        };
+        let asked = report
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(RESCAN_ANNOTATION))
+            .and_then(|v| v.parse::<Timestamp>().ok());
+        if asked.is_some_and(|at| at >= stale.scanned_at) {
+            return true;
+        }
+        {
+            let mut rescans = self.inner.rescans.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            rescans.retain(|_, at| now.duration_since(*at) < RESCAN_INTERVAL);
+            let interval = RESCAN_INTERVAL.min(stale.max_age);
+            if rescans
+                .get(&name)
+                .is_some_and(|at| now.duration_since(*at) < interval)
+            {
+                return true;
+            }
+            rescans.insert(name.clone(), now);
+        }
+        let patch = serde_json::json!({
+            "metadata": {"annotations": {RESCAN_ANNOTATION: stale.scanned_at.to_string()}}
+        });
+        tokio::spawn(async move {
+            let api = Api::<ImageScanReport>::all(client);
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => info!(report = %name, "re-scan requested: report older than maxReportAge"),
+                Err(e) => {
+                    warn!(report = %name, error = %crate::error::report(&e), "cannot request a re-scan")
+                }
+            }
+        });
+        true
+    }
+
     /// Ask the operator for a scan: create the Pending report (in the background; the
     /// request waits on the report store, not on this call).
     fn queue(&self, need: &ImageNeed, digest: &str) {
@@ -630,9 +722,214 @@ fn remember<K: std::hash::Hash + Eq>(
     cache.insert(key, (value, Instant::now()));
 }
 
+/// A report older than a policy lets it be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    /// Its `status.scannedAt`.
+    pub scanned_at: Timestamp,
+    pub age: Duration,
+    /// The smallest `maxReportAge` among the policies judging the image...
+    pub max_age: Duration,
+    /// ...and the first policy (by name) that sets it.
+    pub policy: String,
+}
+
+/// Whether a Scanned report is older, at `now`, than the smallest `maxReportAge` of the
+/// policies judging its image, given as (name, maxReportAge). A report that is pending,
+/// failed (the operator retries those anyway) or has no scan time is not judged stale.
+pub fn stale_report<'p>(
+    policies: impl IntoIterator<Item = (&'p str, Duration)>,
+    status: Option<&ImageScanReportStatus>,
+    now: Timestamp,
+) -> Option<Stale> {
+    let status = status.filter(|s| s.phase == ScanPhase::Scanned)?;
+    let scanned_at = status.scanned_at.as_ref()?.0;
+    let (policy, max_age) = policies
+        .into_iter()
+        .min_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)))?;
+    let age = Duration::try_from(now.duration_since(scanned_at)).unwrap_or(Duration::ZERO);
+    (age > max_age).then(|| Stale {
+        scanned_at,
+        age,
+        max_age,
+        policy: policy.to_owned(),
+    })
+}
+
+/// The admission warning for a stale report, `queued` or not (a dry run queues nothing).
+pub fn stale_warning(written: &str, digest: &str, stale: &Stale, queued: bool) -> String {
+    format!(
+        "image {written} ({}): its scan report is {} old (maxReportAge {} of ScanPolicy/{}); {}",
+        short_digest(digest),
+        show_duration(stale.age),
+        show_duration(stale.max_age),
+        stale.policy,
+        if queued {
+            "a re-scan is queued"
+        } else {
+            "a re-scan is due (a dry run queues none)"
+        }
+    )
+}
+
+/// `sha256:0123456789ab…`, as the policy engine shows digests in its messages.
+fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((alg, hex)) if hex.len() > 12 => format!("{alg}:{}…", &hex[..12]),
+        _ => digest.to_owned(),
+    }
+}
+
+/// The two largest units of `2d3h`, `1h30m`, `45s`: the syntax of `maxReportAge`, rounded
+/// down.
+pub fn show_duration(d: Duration) -> String {
+    let mut left = d.as_secs();
+    let mut parts = Vec::new();
+    for (unit, secs) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        let n = left / secs;
+        left %= secs;
+        if n > 0 || (!parts.is_empty() && parts.len() < 2) {
+            parts.push((n, unit));
+        }
+        if parts.len() == 2 {
+            break;
+        }
+    }
+    let shown: String = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if shown.is_empty() {
+        "0s".to_owned()
+    } else {
+        shown
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn status(phase: ScanPhase, scanned_at: Option<&str>) -> ImageScanReportStatus {
+        ImageScanReportStatus {
+            phase,
+            scanned_at: scanned_at.map(|t| {
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(t.parse().expect("time"))
+            }),
+            ..ImageScanReportStatus::default()
+        }
+    }
+
+    /// (case, policies, status, Some((age, max age, policy)) when stale)
+    type Case<'a> = (
+        &'a str,
+        Vec<(&'a str, Duration)>,
+        ImageScanReportStatus,
+        Option<(Duration, Duration, &'a str)>,
+    );
+
+    #[test]
+    fn reports_are_stale_past_the_smallest_max_age_of_the_judging_policies() {
+        let now: Timestamp = "2026-03-03T12:00:00Z".parse().expect("time");
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        let day_old = status(ScanPhase::Scanned, Some("2026-03-02T10:00:00Z"));
+        let table: Vec<Case> = vec![
+            (
+                "younger than every policy's",
+                vec![("a", h(48)), ("b", h(30))],
+                day_old.clone(),
+                None,
+            ),
+            (
+                "older than the smallest",
+                vec![("a", h(48)), ("b", h(24))],
+                day_old.clone(),
+                Some((h(26), h(24), "b")),
+            ),
+            (
+                "equal maxima: the first name",
+                vec![("z", h(24)), ("m", h(24))],
+                day_old.clone(),
+                Some((h(26), h(24), "m")),
+            ),
+            (
+                "exactly the age: not yet",
+                vec![("a", h(26))],
+                day_old.clone(),
+                None,
+            ),
+            ("no policy", vec![], day_old, None),
+            (
+                "pending",
+                vec![("a", h(1))],
+                status(ScanPhase::Pending, Some("2026-03-01T00:00:00Z")),
+                None,
+            ),
+            (
+                "failed: the operator retries it",
+                vec![("a", h(1))],
+                status(ScanPhase::Failed, Some("2026-03-01T00:00:00Z")),
+                None,
+            ),
+            (
+                "no scan time",
+                vec![("a", h(1))],
+                status(ScanPhase::Scanned, None),
+                None,
+            ),
+            (
+                "scanned in the future (clock skew)",
+                vec![("a", h(1))],
+                status(ScanPhase::Scanned, Some("2026-03-04T00:00:00Z")),
+                None,
+            ),
+        ];
+        for (case, policies, status, want) in table {
+            let got =
+                stale_report(policies, Some(&status), now).map(|s| (s.age, s.max_age, s.policy));
+            assert_eq!(got, want.map(|(a, m, p)| (a, m, p.to_owned())), "{case}");
+        }
+        assert_eq!(stale_report([("a", h(1))], None, now), None, "no status");
+    }
+
+    #[test]
+    fn stale_warnings_name_the_image_the_age_and_the_policy() {
+        let stale = Stale {
+            scanned_at: "2026-03-01T09:30:00Z".parse().expect("time"),
+            age: Duration::from_secs(2 * 86_400 + 3 * 3600 + 59),
+            max_age: Duration::from_secs(86_400),
+            policy: "prod".into(),
+        };
+        let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            stale_warning("nginx:1.25", digest, &stale, true),
+            "image nginx:1.25 (sha256:0123456789ab…): its scan report is 2d3h old (maxReportAge 1d of ScanPolicy/prod); a re-scan is queued"
+        );
+        assert!(
+            stale_warning("nginx:1.25", digest, &stale, false).ends_with(
+                "(maxReportAge 1d of ScanPolicy/prod); a re-scan is due (a dry run queues none)"
+            )
+        );
+    }
+
+    #[test]
+    fn durations_show_their_two_largest_units() {
+        let table = [
+            (0, "0s"),
+            (45, "45s"),
+            (90, "1m30s"),
+            (3600, "1h"),
+            (5400, "1h30m"),
+            (86_400, "1d"),
+            (86_400 + 300, "1d"),
+            (2 * 86_400 + 3 * 3600 + 120, "2d3h"),
+            (30 * 86_400, "30d"),
+        ];
+        for (secs, want) in table {
+            assert_eq!(show_duration(Duration::from_secs(secs)), want, "{secs}");
+        }
+    }
 
     #[test]
     fn pinned_references_keep_registry_and_repository() {

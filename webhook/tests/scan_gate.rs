@@ -1,7 +1,8 @@
 //! The scan gate through the admission router: tags resolved at a real registry, verdicts
 //! from reports held in memory, waiting for a queued scan, a registry that is down, a
-//! private registry reached with the pod's pull secrets. An in-process stand-in for the
-//! API server serves Secrets and ServiceAccounts and records the gate's writes.
+//! private registry reached with the pod's pull secrets, and stale reports re-scanned. An
+//! in-process stand-in for the API server serves Secrets and ServiceAccounts and records
+//! the gate's writes.
 
 mod common;
 
@@ -15,7 +16,8 @@ use axum::http::{Method, Request, StatusCode, Uri, header};
 use common::*;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{LocalObjectReference, Secret, ServiceAccount};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use palisade_crds::{
     Coverage, FailOn, IgnoreEntry, ImageScanReport, ImageScanReportSpec, ImageScanReportStatus,
     Mode, OnUnscanned, ReportFinding, ScanPhase, ScanPolicy, ScanPolicySpec, SeveritySummary,
@@ -24,7 +26,7 @@ use palisade_crds::{
 use palisade_oci_fixtures::{Compression, LayerBuilder, Registry};
 use palisade_policy::PolicySet;
 use palisade_scanner::oci::{ClientConfig, RegistryClient};
-use palisade_webhook::scans::{GateConfig, GateFeeder, ScanGate};
+use palisade_webhook::scans::{GateConfig, GateFeeder, RESCAN_ANNOTATION, ScanGate};
 use palisade_webhook::{AppState, Metrics, PolicyStore, admission};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -121,6 +123,12 @@ fn pod_with(images: &[&str], privileged: bool) -> Value {
 
 async fn judge(state: &AppState, pod: &Value) -> Value {
     judge_review(state, review("uid-1", "CREATE", pod, None)).await
+}
+
+async fn judge_dry_run(state: &AppState, pod: &Value) -> Value {
+    let mut body = review("uid-1", "CREATE", pod, None);
+    body["request"]["dryRun"] = json!(true);
+    judge_review(state, body).await
 }
 
 async fn judge_review(state: &AppState, body: Value) -> Value {
@@ -619,4 +627,137 @@ async fn a_private_registry_is_reached_with_the_pods_pull_secrets_as_the_kubelet
     );
     // The gate wrote nothing: every image had its report.
     assert!(api.writes().is_empty(), "{:?}", api.writes());
+}
+
+/// A report of `digest` scanned `days` ago.
+fn old_report(digest: &str, image: &str, critical: u32, days: i64) -> (ImageScanReport, Timestamp) {
+    let scanned_at = Timestamp::now() - SignedDuration::from_hours(24 * days);
+    let mut r = report(digest, image, critical);
+    if let Some(s) = r.status.as_mut() {
+        s.scanned_at = Some(Time(scanned_at));
+    }
+    (r, scanned_at)
+}
+
+fn rescan_requests(api: &FakeApi, digest: &str) -> Vec<Value> {
+    let path = format!(
+        "/apis/palisade.dev/v1alpha1/imagescanreports/{}",
+        report_name(digest)
+    );
+    api.writes()
+        .into_iter()
+        .filter(|(m, p, _)| *m == Method::PATCH && *p == path)
+        .map(|(_, _, body)| body)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_report_past_max_report_age_still_decides_and_is_rescanned_once() {
+    let api = FakeApi::default();
+    let client = api.start().await;
+    let (state, mut feeder) = gate_with(Duration::from_secs(2), Some(client));
+    feeder.set_policies(&[
+        scan_policy(ScanPolicySpec {
+            max_report_age: Some("1d".into()),
+            ..enforce()
+        }),
+        // Judges the same images with a longer age: the smaller one counts.
+        ScanPolicy::new(
+            "lenient",
+            ScanPolicySpec {
+                mode: Mode::Warn,
+                max_report_age: Some("7d".into()),
+                ..enforce()
+            },
+        ),
+    ]);
+    let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    let image = |d: &str| format!("127.0.0.1:1/shop/app@{d}");
+    let (vulnerable, dry, asked) = (digest('a'), digest('b'), digest('c'));
+    let (r, scanned_at) = old_report(&vulnerable, &image(&vulnerable), 1, 2);
+    feeder.apply_report(r);
+
+    // The old report's verdict, with the warning; the report gets the annotation.
+    let pod = pod_with(&[&image(&vulnerable)], false);
+    let r = judge(&state, &pod).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    assert!(
+        message(&r).contains("1 Critical vulnerability (CVE-2023-5360"),
+        "{}",
+        message(&r)
+    );
+    let warning = format!(
+        "image {} (sha256:aaaaaaaaaaaa…): its scan report is 2d old (maxReportAge 1d of ScanPolicy/prod); a re-scan is queued",
+        image(&vulnerable)
+    );
+    let warnings = r["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(warnings.contains(&json!(warning)), "{r}");
+    let mut requests = Vec::new();
+    for _ in 0..50 {
+        requests = rescan_requests(&api, &vulnerable);
+        if !requests.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        requests,
+        [json!({"metadata": {"annotations": {RESCAN_ANNOTATION: scanned_at.to_string()}}})]
+    );
+
+    // Within the interval: the same answer, no second request.
+    let r = judge(&state, &pod).await;
+    let warnings = r["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(warnings.contains(&json!(warning)), "{r}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rescan_requests(&api, &vulnerable).len(), 1);
+
+    // A dry run asks for nothing, and says so; the next real request asks.
+    let (r, _) = old_report(&dry, &image(&dry), 0, 3);
+    feeder.apply_report(r);
+    let pod = pod_with(&[&image(&dry)], false);
+    let r = judge_dry_run(&state, &pod).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert_eq!(
+        r["warnings"],
+        json!([format!(
+            "image {} (sha256:bbbbbbbbbbbb…): its scan report is 3d old (maxReportAge 1d of ScanPolicy/prod); a re-scan is due (a dry run queues none)",
+            image(&dry)
+        )]),
+        "{r}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rescan_requests(&api, &dry).is_empty());
+    let r = judge(&state, &pod).await;
+    assert!(
+        r["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.ends_with("a re-scan is queued")),
+        "{r}"
+    );
+
+    // A report that already carries the request (another replica asked) is not patched.
+    let (mut r, scanned_at) = old_report(&asked, &image(&asked), 0, 2);
+    r.metadata.annotations = Some(BTreeMap::from([(
+        RESCAN_ANNOTATION.to_owned(),
+        scanned_at.to_string(),
+    )]));
+    feeder.apply_report(r);
+    let r = judge(&state, &pod_with(&[&image(&asked)], false)).await;
+    assert!(
+        r["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.ends_with("a re-scan is queued")),
+        "{r}"
+    );
+    // A fresh report: no warning at all.
+    let fresh = digest('d');
+    feeder.apply_report(report(&fresh, &image(&fresh), 0));
+    let r = judge(&state, &pod_with(&[&image(&fresh)], false)).await;
+    assert!(r["warnings"].is_null(), "{r}");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rescan_requests(&api, &dry).len(), 1);
+    assert!(rescan_requests(&api, &asked).is_empty());
+    assert!(rescan_requests(&api, &fresh).is_empty());
 }
