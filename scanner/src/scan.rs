@@ -241,8 +241,9 @@ pub struct InventoryCache {
     dir: PathBuf,
 }
 
-/// Bumped when the inventory changes in a way old cache entries do not have.
-const CACHE_FORMAT: u32 = 1;
+/// Bumped when the inventory changes in a way old cache entries do not have (2: unreadable
+/// parts of package databases are recorded; older entries would claim none).
+const CACHE_FORMAT: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct CacheEntry {

@@ -92,7 +92,9 @@ fn dpkg_view(packages: &[inventory::Package]) -> DpkgView {
 fn dpkg_matches_dpkg_query_on_this_machine() {
     let expected = dpkg_query(Path::new("/var/lib/dpkg"));
     let content = std::fs::read("/var/lib/dpkg/status").expect("this machine has a dpkg database");
-    let packages = dpkg::parse_status(dpkg::STATUS, &content).expect("real status parses");
+    let packages = dpkg::parse_status(dpkg::STATUS, &content)
+        .expect("real status parses")
+        .packages;
     let got = dpkg_view(&packages);
     assert!(
         expected.len() > 50,
@@ -174,7 +176,9 @@ Description: time zone and daylight-saving time data
     std::fs::create_dir(dir.path().join("info")).expect("info dir");
     let expected = dpkg_query(dir.path());
     assert_eq!(expected.len(), 4, "{expected:?}");
-    let packages = dpkg::parse_status(dpkg::STATUS, status.as_bytes()).expect("parses");
+    let packages = dpkg::parse_status(dpkg::STATUS, status.as_bytes())
+        .expect("parses")
+        .packages;
     assert_eq!(dpkg_view(&packages), expected);
 }
 
@@ -332,8 +336,8 @@ fn rpm_matches_rpm_query() {
 
     // The real database, truncated anywhere, gives an error or fewer packages: never a panic.
     for len in (0..bytes.len()).step_by(bytes.len() / 64 + 1) {
-        if let Ok(packages) = rpm::parse_sqlite("rpmdb.sqlite", &bytes[..len], None) {
-            assert!(packages.len() <= 3);
+        if let Ok(parsed) = rpm::parse_sqlite("rpmdb.sqlite", &bytes[..len], None) {
+            assert!(parsed.packages.len() <= 3);
         }
     }
 

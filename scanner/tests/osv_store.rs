@@ -239,6 +239,7 @@ fn inventory() -> Inventory {
             pkg("libssl3", "3.0.9-1", "openssl"),
             pkg("libc6", "2.36-9+deb12u1", "glibc"),
         ],
+        ..Default::default()
     }
 }
 

@@ -2,24 +2,25 @@
 //! line `X:value` with a one-letter key (`P` name, `V` version, `A` arch, `o` origin).
 //!
 //! Same policy as dpkg: a record without `P` or `V`, or with a line that is not `X:value`, is
-//! skipped with a warning; a file of which no record could be read is an error.
+//! skipped with a warning and recorded as unreadable; a file of which no record could be read
+//! is an error.
 
-use super::{FileSource, Package, PackageKind};
+use super::{FileSource, Package, PackageKind, Parsed};
 use crate::Error;
 
 /// apk's database of installed packages.
 pub const INSTALLED: &str = "lib/apk/db/installed";
 
 /// The packages of the image's apk database, if it has one.
-pub fn read(files: &dyn FileSource) -> Result<Vec<Package>, Error> {
+pub fn read(files: &dyn FileSource) -> Result<Parsed, Error> {
     match files.get(INSTALLED) {
         Some(content) => parse_installed(INSTALLED, content),
-        None => Ok(Vec::new()),
+        None => Ok(Parsed::default()),
     }
 }
 
 /// Parse an apk `installed` database; `path` names it in packages and errors.
-pub fn parse_installed(path: &str, content: &[u8]) -> Result<Vec<Package>, Error> {
+pub fn parse_installed(path: &str, content: &[u8]) -> Result<Parsed, Error> {
     let text = String::from_utf8_lossy(content);
     let mut packages = Vec::new();
     let mut problems = 0usize;
@@ -66,7 +67,13 @@ pub fn parse_installed(path: &str, content: &[u8]) -> Result<Vec<Package>, Error
                  is this an apk installed database?"
             ),
         }),
-        _ => Ok(packages),
+        first => Ok(Parsed::with_skipped(
+            path,
+            packages,
+            problems,
+            "record(s)",
+            first,
+        )),
     }
 }
 
@@ -153,7 +160,9 @@ R:libcrypto.so.3";
 
     #[test]
     fn alpine_3_20_without_final_newline() {
-        let packages = parse_installed(INSTALLED, ALPINE_3_20.as_bytes()).expect("must parse");
+        let parsed = parse_installed(INSTALLED, ALPINE_3_20.as_bytes()).expect("must parse");
+        assert!(parsed.unreadable.is_empty());
+        let packages = parsed.packages;
         let got: Vec<_> = packages
             .iter()
             .map(|p| {
@@ -183,17 +192,27 @@ R:libcrypto.so.3";
     #[test]
     fn extra_blank_lines_and_missing_origin() {
         let packages = parse_installed(INSTALLED, b"\n\nP:a\nV:1-r0\n\n\n\nP:b\nV:2-r1\n\n")
-            .expect("must parse");
+            .expect("must parse")
+            .packages;
         assert_eq!(packages.len(), 2);
         assert_eq!(packages[1].source_name.as_deref(), Some("b"));
         assert_eq!(packages[1].arch, None);
     }
 
     #[test]
-    fn malformed_records_are_skipped() {
+    fn malformed_records_are_skipped_and_recorded() {
         let content = format!("P:nover\nA:x86_64\n\nP:junk\nV:1\nnot a field\n\n{ALPINE_3_20}");
-        let packages = parse_installed(INSTALLED, content.as_bytes()).expect("must parse");
-        assert_eq!(packages.len(), 3);
+        let parsed = parse_installed(INSTALLED, content.as_bytes()).expect("must parse");
+        assert_eq!(parsed.packages.len(), 3);
+        assert_eq!(
+            parsed.unreadable,
+            [crate::inventory::Unreadable {
+                path: INSTALLED.into(),
+                reason: "2 unreadable record(s) skipped (first: record 1 (nover) has no V: \
+                         (version) line)"
+                    .into(),
+            }]
+        );
     }
 
     #[test]
@@ -211,10 +230,9 @@ R:libcrypto.so.3";
                 .contains("record 1 (musl) has no V: (version) line"),
             "{err}"
         );
-        assert!(
-            parse_installed(INSTALLED, b"")
-                .expect("must parse")
-                .is_empty()
+        assert_eq!(
+            parse_installed(INSTALLED, b"").expect("must parse"),
+            Parsed::default()
         );
     }
 }

@@ -2,11 +2,11 @@
 //! images carry instead (one file per package, usually without a `Status` field).
 //!
 //! Malformed stanzas (no `Package` or `Version`, a line that is neither `Field: value` nor a
-//! continuation) are skipped with a warning, so one damaged entry does not hide the others.
-//! A file with stanzas of which none could be read is an error: it is probably not a dpkg
-//! database at all.
+//! continuation) are skipped with a warning and recorded as unreadable, so one damaged entry
+//! does not hide the others and the scan still says something was missed. A file with
+//! stanzas of which none could be read is an error: it is probably not a dpkg database at all.
 
-use super::{FileSource, Package, PackageKind};
+use super::{FileSource, Package, PackageKind, Parsed};
 use crate::Error;
 
 /// dpkg's status file.
@@ -22,20 +22,20 @@ pub fn is_status_d_entry(path: &str) -> bool {
 }
 
 /// The packages of the status file and of every `status.d` entry the image has.
-pub fn read(files: &dyn FileSource) -> Result<Vec<Package>, Error> {
-    let mut packages = Vec::new();
+pub fn read(files: &dyn FileSource) -> Result<Parsed, Error> {
+    let mut parsed = Parsed::default();
     if let Some(content) = files.get(STATUS) {
-        packages.extend(parse_status(STATUS, content)?);
+        parsed.extend(parse_status(STATUS, content)?);
     }
     for path in files.list_dir(STATUS_D) {
         if !is_status_d_entry(path) {
             continue;
         }
         if let Some(content) = files.get(path) {
-            packages.extend(parse_status(path, content)?);
+            parsed.extend(parse_status(path, content)?);
         }
     }
-    Ok(packages)
+    Ok(parsed)
 }
 
 /// Parse one dpkg status file (or `status.d` entry); `path` names it in packages and errors.
@@ -45,7 +45,7 @@ pub fn read(files: &dyn FileSource) -> Result<Vec<Package>, Error> {
 /// nothing of theirs can be exploited), while `half-installed`, `unpacked`, `half-configured`,
 /// `triggers-awaited`, `triggers-pending` and `installed` are kept because their files are on
 /// disk. A stanza without `Status` (the norm in `status.d`) counts as installed.
-pub fn parse_status(path: &str, content: &[u8]) -> Result<Vec<Package>, Error> {
+pub fn parse_status(path: &str, content: &[u8]) -> Result<Parsed, Error> {
     let text = String::from_utf8_lossy(content);
     let mut packages = Vec::new();
     let mut first_problem: Option<String> = None;
@@ -71,7 +71,13 @@ pub fn parse_status(path: &str, content: &[u8]) -> Result<Vec<Package>, Error> {
                  is this a dpkg status file?"
             ),
         }),
-        _ => Ok(packages),
+        first => Ok(Parsed::with_skipped(
+            path,
+            packages,
+            problems,
+            "stanza(s)",
+            first,
+        )),
     }
 }
 
@@ -243,7 +249,9 @@ Version: 1:1.0-2+b1
 
     #[test]
     fn debian_12_status() {
-        let packages = parse_status(STATUS, DEBIAN_12.as_bytes()).expect("must parse");
+        let parsed = parse_status(STATUS, DEBIAN_12.as_bytes()).expect("must parse");
+        assert!(parsed.unreadable.is_empty());
+        let packages = parsed.packages;
         let names: Vec<_> = packages.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
@@ -286,13 +294,22 @@ Version: 1:1.0-2+b1
     }
 
     #[test]
-    fn malformed_stanzas_are_skipped_not_fatal() {
+    fn malformed_stanzas_are_skipped_and_recorded() {
         let content = format!(
             "Package: broken\nStatus: install ok installed\n\n\
              Package: garbled\nthis line has no colon\nVersion: 1\n\n{DEBIAN_12}"
         );
-        let packages = parse_status(STATUS, content.as_bytes()).expect("must parse");
-        assert_eq!(packages.len(), 5);
+        let parsed = parse_status(STATUS, content.as_bytes()).expect("must parse");
+        assert_eq!(parsed.packages.len(), 5);
+        assert_eq!(
+            parsed.unreadable,
+            [crate::inventory::Unreadable {
+                path: STATUS.into(),
+                reason: "2 unreadable stanza(s) skipped (first: stanza 1 (broken) has no \
+                         Version field)"
+                    .into(),
+            }]
+        );
     }
 
     #[test]
@@ -313,18 +330,21 @@ Version: 1:1.0-2+b1
 
     #[test]
     fn empty_database_is_empty() {
-        assert!(parse_status(STATUS, b"").expect("must parse").is_empty());
-        assert!(
-            parse_status(STATUS, b"\n\n  \n")
-                .expect("must parse")
-                .is_empty()
+        assert_eq!(
+            parse_status(STATUS, b"").expect("must parse"),
+            Parsed::default()
+        );
+        assert_eq!(
+            parse_status(STATUS, b"\n\n  \n").expect("must parse"),
+            Parsed::default()
         );
     }
 
     #[test]
     fn crlf_and_missing_final_newline() {
         let packages = parse_status(STATUS, b"Package: a\r\nVersion: 1.0\r\nArchitecture: all")
-            .expect("must parse");
+            .expect("must parse")
+            .packages;
         assert_eq!(packages.len(), 1);
         assert_eq!(packages[0].version, "1.0");
         assert_eq!(packages[0].arch.as_deref(), Some("all"));
@@ -346,7 +366,7 @@ Version: 1:1.0-2+b1
             "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n\n\
              Package: netbase\nVersion: 6.4\nArchitecture: all\n",
         );
-        let packages = read(&files).expect("must parse");
+        let packages = read(&files).expect("must parse").packages;
         let names: Vec<_> = packages
             .iter()
             .map(|p| (p.name.as_str(), p.location.as_str()))

@@ -56,7 +56,7 @@ pub fn wanted(path: &str) -> bool {
 }
 
 /// A parser of one kind of package database: every database of its kind the files hold.
-type Parser = fn(&dyn FileSource) -> Result<Vec<Package>, crate::Error>;
+type Parser = fn(&dyn FileSource) -> Result<Parsed, crate::Error>;
 
 const PARSERS: &[Parser] = &[dpkg::read, apk::read, rpm::read];
 
@@ -64,15 +64,20 @@ const PARSERS: &[Parser] = &[dpkg::read, apk::read, rpm::read];
 /// several: a distroless image on top of an Alpine builder stage, dpkg next to rpm).
 ///
 /// Packages are sorted by kind, name, version (then architecture and location) so that the
-/// same image always gives the same list. A damaged entry of a database is skipped with a
-/// warning; a database none of whose entries can be read fails the whole inventory, because
-/// a scan that silently missed a database would report the image as clean.
+/// same image always gives the same list. A damaged entry of a database is skipped and
+/// recorded in [`Inventory::unreadable`], so the scan says its packages were not judged; a
+/// database none of whose entries can be read fails the whole inventory, because it is
+/// probably not the database it is named after.
 pub fn from_files(files: &dyn FileSource) -> Result<Inventory, crate::Error> {
     let os = os_release::detect(files);
     let mut packages = Vec::new();
+    let mut unreadable = Vec::new();
     for parse in PARSERS {
-        packages.extend(parse(files)?);
+        let parsed = parse(files)?;
+        packages.extend(parsed.packages);
+        unreadable.extend(parsed.unreadable);
     }
+    unreadable.sort_by(|a: &Unreadable, b: &Unreadable| a.path.cmp(&b.path));
     packages.sort_by(|a, b| {
         (a.kind, &a.name, &a.version, &a.arch, &a.location).cmp(&(
             b.kind,
@@ -82,7 +87,49 @@ pub fn from_files(files: &dyn FileSource) -> Result<Inventory, crate::Error> {
             &b.location,
         ))
     });
-    Ok(Inventory { os, packages })
+    Ok(Inventory {
+        os,
+        packages,
+        unreadable,
+    })
+}
+
+/// What a parser read from the databases of its kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    pub packages: Vec<Package>,
+    /// The databases it could read only in part.
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl Parsed {
+    /// Add another database's result.
+    pub fn extend(&mut self, other: Parsed) {
+        self.packages.extend(other.packages);
+        self.unreadable.extend(other.unreadable);
+    }
+
+    /// The packages read from one database of which `skipped` entries (the first for
+    /// `first_reason`) were not: those are recorded as unreadable.
+    fn with_skipped(
+        path: &str,
+        packages: Vec<Package>,
+        skipped: usize,
+        what: &str,
+        first_reason: Option<String>,
+    ) -> Parsed {
+        let unreadable = first_reason
+            .map(|first| Unreadable {
+                path: path.to_owned(),
+                reason: format!("{skipped} unreadable {what} skipped (first: {first})"),
+            })
+            .into_iter()
+            .collect();
+        Parsed {
+            packages,
+            unreadable,
+        }
+    }
 }
 
 /// Read access to the files of an image's final filesystem that [`wanted`] selected.
@@ -200,6 +247,20 @@ pub struct Inventory {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<OsRelease>,
     pub packages: Vec<Package>,
+    /// Package databases (or parts of them) present in the image but not read: their
+    /// packages are missing from `packages`, so a scan cannot call the image clean.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A package database, or part of one, that the image has and the inventory could not read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unreadable {
+    /// The database file (`var/lib/dpkg/status`).
+    pub path: String,
+    /// What was not read, and why.
+    pub reason: String,
 }
 
 #[cfg(test)]
@@ -267,6 +328,37 @@ mod tests {
                 (PackageKind::Dpkg, "libc6"),
                 (PackageKind::Dpkg, "zlib1g"),
                 (PackageKind::Apk, "musl"),
+            ]
+        );
+    }
+
+    #[test]
+    fn partly_readable_databases_are_recorded() {
+        let mut files = Files::new();
+        files.insert("lib/apk/db/installed", "P:musl\nV:1.2.5-r0\n\nP:broken\n");
+        files.insert(
+            "var/lib/dpkg/status",
+            "Package: a\nVersion: 1\n\nVersion: 2\n\nPackage: b\n",
+        );
+        let inventory = from_files(&files).expect("inventory");
+        assert_eq!(inventory.packages.len(), 2);
+        let got: Vec<_> = inventory
+            .unreadable
+            .iter()
+            .map(|u| (u.path.as_str(), u.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "lib/apk/db/installed",
+                    "1 unreadable record(s) skipped (first: record 2 (broken) has no V: \
+                     (version) line)"
+                ),
+                (
+                    "var/lib/dpkg/status",
+                    "2 unreadable stanza(s) skipped (first: stanza 2 has no Package field)"
+                ),
             ]
         );
     }

@@ -10,13 +10,14 @@
 //! ignored, as SQLite does.
 //!
 //! Every offset and count of a header is checked against the blob: a hostile header is an
-//! error for that package (skipped with a warning, like the other databases), never a panic
+//! error for that package (skipped with a warning and recorded as unreadable, like the other
+//! databases), never a panic
 //! or an allocation its counts ask for. Older Berkeley DB (`Packages`) and ndb
 //! (`Packages.db`) databases are not read.
 
 use rusqlite::{Connection, MAIN_DB, OpenFlags};
 
-use super::{FileSource, Package, PackageKind};
+use super::{FileSource, Package, PackageKind, Parsed};
 use crate::Error;
 
 /// Where distributions keep the SQLite rpm database; the `-wal` file sits beside it.
@@ -32,8 +33,8 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// The packages of every rpm database the image has. Both locations may exist (one a link
 /// to the other is resolved by the file source); a path that has no file is skipped.
-pub fn read(files: &dyn FileSource) -> Result<Vec<Package>, Error> {
-    let mut packages = Vec::new();
+pub fn read(files: &dyn FileSource) -> Result<Parsed, Error> {
+    let mut parsed = Parsed::default();
     let mut seen: Vec<&[u8]> = Vec::new();
     for path in RPMDB_PATHS {
         let Some(db) = files.get(path) else { continue };
@@ -43,9 +44,9 @@ pub fn read(files: &dyn FileSource) -> Result<Vec<Package>, Error> {
         }
         seen.push(db);
         let wal = files.get(&format!("{path}{WAL_SUFFIX}"));
-        packages.extend(parse_sqlite(path, db, wal)?);
+        parsed.extend(parse_sqlite(path, db, wal)?);
     }
-    Ok(packages)
+    Ok(parsed)
 }
 
 fn db_error(path: &str, reason: impl Into<String>) -> Error {
@@ -56,7 +57,7 @@ fn db_error(path: &str, reason: impl Into<String>) -> Error {
 }
 
 /// Parse an rpm SQLite database (with its write-ahead log, if the image has one).
-pub fn parse_sqlite(path: &str, db: &[u8], wal: Option<&[u8]>) -> Result<Vec<Package>, Error> {
+pub fn parse_sqlite(path: &str, db: &[u8], wal: Option<&[u8]>) -> Result<Parsed, Error> {
     if db.len() < 100 || !db.starts_with(SQLITE_MAGIC) {
         return Err(db_error(path, "not a SQLite database (no SQLite header)"));
     }
@@ -109,7 +110,13 @@ pub fn parse_sqlite(path: &str, db: &[u8], wal: Option<&[u8]>) -> Result<Vec<Pac
             path,
             format!("no readable package header ({problems} unreadable; first: {reason})"),
         )),
-        _ => Ok(packages),
+        first => Ok(Parsed::with_skipped(
+            path,
+            packages,
+            problems,
+            "package header(s)",
+            first,
+        )),
     }
 }
 
@@ -590,14 +597,25 @@ mod tests {
             package("bash", "5.1.8", "9.el9", None, "bash-5.1.8-9.el9.src.rpm"),
             vec![1, 2, 3],
         ]);
-        let packages = parse_sqlite("var/lib/rpm/rpmdb.sqlite", &db, Some(b"")).expect("rpmdb");
-        let got: Vec<_> = packages
+        let parsed = parse_sqlite("var/lib/rpm/rpmdb.sqlite", &db, Some(b"")).expect("rpmdb");
+        let got: Vec<_> = parsed
+            .packages
             .iter()
             .map(|p| (p.name.as_str(), p.version.as_str()))
             .collect();
         assert_eq!(
             got,
             [("openssl-libs", "1:3.0.7-24.el9"), ("bash", "5.1.8-9.el9")]
+        );
+        // The junk header is skipped, and the inventory says so.
+        assert_eq!(parsed.unreadable.len(), 1);
+        assert_eq!(parsed.unreadable[0].path, "var/lib/rpm/rpmdb.sqlite");
+        assert!(
+            parsed.unreadable[0]
+                .reason
+                .starts_with("1 unreadable package header(s) skipped (first: package header 4: "),
+            "{:?}",
+            parsed.unreadable
         );
     }
 
@@ -662,8 +680,10 @@ mod tests {
         assert!(wal.len() > 32, "the insert is in the log");
         let rpm_path = "var/lib/rpm/rpmdb.sqlite";
         let without = parse_sqlite(rpm_path, &db, None).expect("main file alone");
-        assert!(without.is_empty());
-        let with = parse_sqlite(rpm_path, &db, Some(&wal)).expect("with log");
+        assert!(without.packages.is_empty());
+        let with = parse_sqlite(rpm_path, &db, Some(&wal))
+            .expect("with log")
+            .packages;
         assert_eq!(with.len(), 1);
         assert_eq!(with[0].name, "zlib");
 
@@ -672,7 +692,7 @@ mod tests {
         let last = torn.len() - 1;
         torn[last] ^= 0xff;
         let torn_result = parse_sqlite(rpm_path, &db, Some(&torn)).expect("torn log");
-        assert!(torn_result.is_empty());
+        assert!(torn_result.packages.is_empty());
         // A log that is not one is an error that names it.
         let err = parse_sqlite(rpm_path, &db, Some(b"short")).expect_err("bad log");
         assert!(err.to_string().contains("write-ahead log"), "{err}");

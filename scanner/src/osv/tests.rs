@@ -277,6 +277,7 @@ fn an_inventory_matches_by_source_package_one_finding_per_advisory_and_binary() 
                 None,
             ),
         ],
+        ..Default::default()
     };
     let findings = match_inventory(&db, &inventory);
     let got: Vec<(&str, &str, Severity, Option<&str>)> = findings
@@ -344,7 +345,8 @@ fn an_inventory_matches_by_source_package_one_finding_per_advisory_and_binary() 
             &db,
             &Inventory {
                 os: Some(alpine),
-                packages: inventory.packages.clone()
+                packages: inventory.packages.clone(),
+                ..Default::default()
             }
         )
         .is_empty()
@@ -368,6 +370,7 @@ fn the_source_version_decides_for_binnmus() {
             Some("openssl"),
             Some("3.0.11-1~deb12u2"),
         )],
+        ..Default::default()
     };
     assert!(match_inventory(&db, &inventory).is_empty());
 }
