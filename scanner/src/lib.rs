@@ -5,6 +5,7 @@
 //! (`palisade scan`). Pure parts (version comparison, package database parsers, matching) do
 //! no I/O; the registry client and the database store are the edges.
 
+pub mod coverage;
 pub mod error;
 pub mod inventory;
 pub mod layers;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::Error;
+use crate::coverage::{Coverage, Gap, OsPackages, Reach, assess};
 use crate::inventory::{self, Inventory};
 use crate::layers::{LayerWalker, Limits};
 use crate::oci::{Platform, RegistryClient, manifest};
@@ -29,6 +30,11 @@ pub struct ImageInventory {
     /// The platform chosen from an index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// The platform asked for, when the index had no manifest for it and `platform` (another
+    /// variant of its architecture) was read in its place. Set per request: a cached entry's
+    /// is replaced on every hit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_requested: Option<String>,
     pub layers: usize,
     /// Bytes downloaded (compressed layer sizes).
     pub layer_bytes: u64,
@@ -57,10 +63,16 @@ pub async fn inventory_image_cached(
     cache: Option<&InventoryCache>,
 ) -> Result<(ImageInventory, bool), Error> {
     let resolved = client.image_manifest(image, platform).await?;
+    let platform_requested = resolved
+        .platform
+        .as_ref()
+        .filter(|chosen| manifest::is_substitute(platform, chosen))
+        .map(|_| platform.to_string());
     if let Some(mut hit) = cache.and_then(|c| c.get(&resolved.manifest_digest)) {
-        // The same content may be reached under another name.
+        // The same content may be reached under another name, or for another platform.
         hit.image = image.to_string();
         hit.digest = resolved.digest;
+        hit.platform_requested = platform_requested;
         return Ok((hit, true));
     }
     let mut walker = LayerWalker::new(inventory::wanted, limits);
@@ -103,6 +115,7 @@ pub async fn inventory_image_cached(
         digest: resolved.digest,
         manifest_digest: resolved.manifest_digest,
         platform: resolved.platform.map(|p| p.to_string()),
+        platform_requested,
         layers: resolved.manifest.layers.len(),
         layer_bytes,
         inventory,
@@ -125,22 +138,26 @@ pub fn report(
     let os = inv.inventory.os.as_ref();
     let ecosystem = os.and_then(crate::osv::ecosystem_for).map(|e| e.name);
     let covered = os.is_some_and(|o| db.index_for(o).is_some());
-    let mut notes = Vec::new();
-    match (os, &ecosystem) {
-        (None, _) => notes.push(
-            "no OS recognised (no /etc/os-release): OS packages cannot be matched to advisories"
-                .to_owned(),
-        ),
-        (Some(o), None) => notes.push(format!(
+    let os_packages = match (os, &ecosystem) {
+        (None, _) => OsPackages::NotRecognised,
+        (Some(o), None) => OsPackages::NoData(format!(
             "no vulnerability data source is known for OS {:?} {}: its packages were not matched",
             o.id,
             o.version_id.as_deref().unwrap_or("")
         )),
-        (Some(_), Some(e)) if !covered => notes.push(format!(
-            "the vulnerability database has no {e} data: packages were not matched"
+        (Some(_), Some(e)) if !covered => OsPackages::NoData(format!(
+            "the vulnerability database has no {e} data: its packages were not matched"
         )),
-        _ => {}
-    }
+        (Some(_), Some(_)) => OsPackages::Judged(inv.inventory.packages.len()),
+    };
+    let (coverage, gaps) = assess(&Reach {
+        os: os_packages,
+        unreadable: &inv.inventory.unreadable,
+        platform_substitute: inv
+            .platform_requested
+            .as_deref()
+            .zip(inv.platform.as_deref()),
+    });
     let findings = if covered {
         db.match_inventory(&inv.inventory)
     } else {
@@ -165,7 +182,9 @@ pub fn report(
         summary,
         fixable,
         findings,
-        notes,
+        notes: gaps.iter().map(|g| g.message.clone()).collect(),
+        coverage,
+        gaps,
         scanner_version: crate::SCANNER_VERSION.to_owned(),
         database_version: db.version(),
         scanned_at: jiff::Timestamp::now(),
@@ -191,7 +210,12 @@ pub struct ScanReport {
     pub summary: SeverityCounts,
     pub fixable: SeverityCounts,
     pub findings: Vec<Finding>,
-    /// Why parts of the image could not be judged; an image with notes is not known clean.
+    /// How much of the image was judged: zero findings mean a clean image only when `Full`.
+    pub coverage: Coverage,
+    /// What was not judged, and why; empty exactly when the coverage is `Full`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
+    /// The gaps' messages alone, as reports before `gaps` carried them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     pub scanner_version: String,
@@ -363,6 +387,7 @@ mod tests {
             digest: digest.clone(),
             manifest_digest: digest.clone(),
             platform: None,
+            platform_requested: None,
             layers: 1,
             layer_bytes: 10,
             inventory: Inventory::default(),
@@ -382,6 +407,134 @@ mod tests {
             cache.get("sha256:../../etc/passwd"),
             None,
             "only real digests name files"
+        );
+    }
+
+    fn image(inventory: Inventory, platform: Option<(&str, &str)>) -> ImageInventory {
+        let digest = format!("sha256:{}", "cd".repeat(32));
+        ImageInventory {
+            image: "registry.example/app:1".into(),
+            digest: digest.clone(),
+            manifest_digest: digest,
+            platform: platform.map(|(_, scanned)| scanned.to_owned()),
+            platform_requested: platform.map(|(asked, _)| asked.to_owned()),
+            layers: 1,
+            layer_bytes: 1,
+            inventory,
+        }
+    }
+
+    #[test]
+    fn reports_say_how_much_was_judged() {
+        use crate::coverage::GapReason as G;
+        use crate::inventory::{OsRelease, Package, PackageKind, Unreadable};
+        use crate::osv::{Database, Ecosystem, Index};
+
+        let alpine = OsRelease {
+            id: "alpine".into(),
+            version_id: Some("3.20.3".into()),
+            ..OsRelease::default()
+        };
+        let musl = Package {
+            kind: PackageKind::Apk,
+            name: "musl".into(),
+            version: "1.2.5-r0".into(),
+            source_name: Some("musl".into()),
+            source_version: None,
+            arch: None,
+            location: "lib/apk/db/installed".into(),
+        };
+        let judged = Inventory {
+            os: Some(alpine.clone()),
+            packages: vec![musl.clone()],
+            unreadable: Vec::new(),
+        };
+        let partly = Inventory {
+            unreadable: vec![Unreadable {
+                path: "lib/apk/db/installed".into(),
+                reason: "1 unreadable record(s) skipped (first: record 2 has no P: (name) line)"
+                    .into(),
+            }],
+            ..judged.clone()
+        };
+        let unknown_os = Inventory {
+            os: Some(OsRelease {
+                id: "gentoo".into(),
+                ..OsRelease::default()
+            }),
+            ..judged.clone()
+        };
+        let mut db = Database::new();
+        let eco = Ecosystem::from_name("Alpine:v3.20").expect("ecosystem");
+        db.insert(
+            std::sync::Arc::new(Index::from_records(eco, [])),
+            "ef".repeat(32),
+        );
+        let empty = Database::new();
+        let table: &[(&str, ImageInventory, &Database, Coverage, &[G])] = &[
+            (
+                "judged",
+                image(judged.clone(), None),
+                &db,
+                Coverage::Full,
+                &[],
+            ),
+            (
+                "no OS",
+                image(Inventory::default(), None),
+                &db,
+                Coverage::None,
+                &[G::NoOsRecognised],
+            ),
+            (
+                "no source for the OS",
+                image(unknown_os, None),
+                &db,
+                Coverage::None,
+                &[G::NoVulnerabilityData],
+            ),
+            (
+                "the database lacks the ecosystem",
+                image(judged.clone(), None),
+                &empty,
+                Coverage::None,
+                &[G::NoVulnerabilityData],
+            ),
+            (
+                "a database read in part",
+                image(partly, None),
+                &db,
+                Coverage::Partial,
+                &[G::UnreadablePackageDatabase],
+            ),
+            (
+                "another variant",
+                image(judged, Some(("linux/arm/v6", "linux/arm/v7"))),
+                &db,
+                Coverage::Partial,
+                &[G::ArchitectureNotScanned],
+            ),
+        ];
+        for (what, inv, db, coverage, reasons) in table {
+            let r = report(inv, db, std::time::Duration::ZERO);
+            assert_eq!(r.coverage, *coverage, "{what}");
+            let got: Vec<G> = r.gaps.iter().map(|g| g.reason).collect();
+            assert_eq!(got, *reasons, "{what}");
+            let messages: Vec<&str> = r.gaps.iter().map(|g| g.message.as_str()).collect();
+            assert_eq!(r.notes, messages, "{what}: notes are the gaps' messages");
+            assert_eq!(
+                r.ecosystem.is_some(),
+                *what == "judged" || r.coverage == Coverage::Partial,
+                "{what}"
+            );
+        }
+        let r = report(&image(Inventory::default(), None), &db, Default::default());
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["coverage"], "None");
+        assert_eq!(json["gaps"][0]["reason"], "NoOsRecognised");
+        assert_eq!(
+            json["gaps"][0]["message"],
+            "no OS recognised: no /etc/os-release, so OS packages cannot be matched to advisories"
         );
     }
 }

@@ -254,6 +254,19 @@ async fn distroless_status_d_zstd_and_a_multi_arch_index() {
     assert_eq!(arm.manifest_digest, b.digest);
     assert_eq!(arm.platform.as_deref(), Some("linux/arm64/v8"));
     assert_eq!(names(&arm.inventory.packages), ["libssl3=3.0.13-1~deb12u1"]);
+    assert_eq!(x86.platform_requested, None);
+    assert_eq!(
+        arm.platform_requested, None,
+        "an index entry's variant fills in"
+    );
+
+    // Another variant of the architecture stands in, and the inventory says so.
+    let v9 = scan(&c, &reference, "linux/arm64/v9")
+        .await
+        .expect("arm64/v9 scan");
+    assert_eq!(v9.manifest_digest, b.digest);
+    assert_eq!(v9.platform.as_deref(), Some("linux/arm64/v8"));
+    assert_eq!(v9.platform_requested.as_deref(), Some("linux/arm64/v9"));
 
     let err = scan(&c, &reference, "linux/s390x")
         .await

@@ -204,6 +204,16 @@ pub fn select_platform<'a>(index: &'a ImageIndex, want: &Platform) -> Option<&'a
     candidates().find(same_arch)
 }
 
+/// Whether the entry [`select_platform`] chose stands in for the platform asked for: both name
+/// a variant and they differ (`linux/arm/v7` for `linux/arm/v6`). An entry that names no
+/// variant is taken to be the one asked for, as indexes often leave the variant out
+/// (`linux/arm64` for `linux/arm64/v8`).
+pub fn is_substitute(want: &Platform, chosen: &Platform) -> bool {
+    chosen.os != want.os
+        || chosen.architecture != want.architecture
+        || matches!((&want.variant, &chosen.variant), (Some(w), Some(c)) if w != c)
+}
+
 /// Whether a string is a digest this client can verify (`sha256:` and 64 lowercase hex).
 pub fn is_sha256_digest(d: &str) -> bool {
     d.strip_prefix("sha256:")
@@ -244,6 +254,35 @@ mod tests {
         );
         assert_eq!(pick("linux/s390x"), None);
         assert_eq!(pick("windows/amd64"), None);
+    }
+
+    #[test]
+    fn substitutes() {
+        let table: &[(&str, &str, bool)] = &[
+            ("linux/amd64", "linux/amd64", false),
+            ("linux/arm64", "linux/arm64/v8", false),
+            ("linux/arm64/v8", "linux/arm64", false),
+            ("linux/arm64/v8", "linux/arm64/v8", false),
+            ("linux/arm/v6", "linux/arm/v7", true),
+            ("linux/amd64/v3", "linux/amd64/v2", true),
+            ("linux/amd64", "linux/arm64", true),
+            ("linux/amd64", "windows/amd64", true),
+        ];
+        for (want, chosen, substitute) in table {
+            let p = |s: &str| Platform::parse(s).expect("platform");
+            assert_eq!(
+                is_substitute(&p(want), &p(chosen)),
+                *substitute,
+                "{want} → {chosen}"
+            );
+        }
+        // What select_platform picks for arm/v6 from the index is such a substitute.
+        let i = index();
+        let want = Platform::parse("linux/arm/v6").expect("platform");
+        let chosen = select_platform(&i, &want)
+            .and_then(|d| d.platform.clone())
+            .expect("arm entry");
+        assert!(is_substitute(&want, &chosen));
     }
 
     #[test]
