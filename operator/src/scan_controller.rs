@@ -22,11 +22,12 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use palisade_crds::{
-    ImageScanReport, ImageScanReportStatus, MAX_REPORT_FINDINGS, ReportFinding, ScanPhase,
-    SeveritySummary,
+    Coverage, CoverageGap, GapReason, ImageScanReport, ImageScanReportStatus, MAX_REPORT_FINDINGS,
+    ReportFinding, ScanPhase, SeveritySummary,
 };
 use palisade_crds::{ScanPolicy, SecretRef};
 use palisade_imageref::ImageRef;
+use palisade_scanner::coverage::{Coverage as ScannerCoverage, Gap, GapReason as ScannerGapReason};
 use palisade_scanner::layers::Limits;
 use palisade_scanner::oci::{Credentials, Platform, RegistryClient};
 use palisade_scanner::osv::{Database, ecosystem_for};
@@ -385,9 +386,25 @@ fn summary(c: &SeverityCounts) -> SeveritySummary {
     }
 }
 
-/// One line for people: the counts, and what could not be judged.
+/// One line for people: the counts, and when the coverage is not Full, what could not be
+/// judged.
 pub fn scanned_message(r: &ScanReport) -> String {
     let s = &r.summary;
+    let gaps = || {
+        r.gaps
+            .iter()
+            .map(|g| g.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if r.coverage == ScannerCoverage::None {
+        // Nothing was matched, so there are no counts to give: only why.
+        return format!(
+            "nothing judged (coverage None) in {} packages: {}",
+            r.packages,
+            gaps()
+        );
+    }
     let mut msg = if s.total() == 0 {
         format!("no known vulnerabilities in {} packages", r.packages)
     } else {
@@ -403,11 +420,32 @@ pub fn scanned_message(r: &ScanReport) -> String {
             r.fixable.total()
         )
     };
-    for note in &r.notes {
-        msg.push_str("; ");
-        msg.push_str(note);
+    if r.coverage != ScannerCoverage::Full {
+        msg.push_str(&format!("; coverage {}: {}", r.coverage, gaps()));
     }
     msg
+}
+
+/// The status's coverage for the scanner's.
+pub fn coverage_of(c: ScannerCoverage) -> Coverage {
+    match c {
+        ScannerCoverage::Full => Coverage::Full,
+        ScannerCoverage::Partial => Coverage::Partial,
+        ScannerCoverage::None => Coverage::None,
+    }
+}
+
+/// The status's gap for the scanner's.
+pub fn gap_of(g: &Gap) -> CoverageGap {
+    CoverageGap {
+        reason: match g.reason {
+            ScannerGapReason::NoOsRecognised => GapReason::NoOsRecognised,
+            ScannerGapReason::NoVulnerabilityData => GapReason::NoVulnerabilityData,
+            ScannerGapReason::UnreadablePackageDatabase => GapReason::UnreadablePackageDatabase,
+            ScannerGapReason::ArchitectureNotScanned => GapReason::ArchitectureNotScanned,
+        },
+        message: g.message.clone(),
+    }
 }
 
 /// The whole status of a successful scan.
@@ -420,8 +458,8 @@ pub fn scanned_status(r: &ScanReport) -> ImageScanReportStatus {
         platform: r.platform.clone(),
         os: r.os.clone(),
         ecosystem: r.ecosystem.clone(),
-        coverage: None,
-        gaps: Vec::new(),
+        coverage: Some(coverage_of(r.coverage)),
+        gaps: r.gaps.iter().map(gap_of).collect(),
         packages: Some(u32::try_from(r.packages).unwrap_or(u32::MAX)),
         summary: Some(summary(&r.summary)),
         fixable: Some(summary(&r.fixable)),
@@ -1062,6 +1100,139 @@ mod tests {
         assert_eq!(top[2].id, "M-000");
         assert_eq!(top[99].id, "M-097");
         assert!(top.iter().all(|f| f.severity != "Low"));
+    }
+
+    /// A report as the scanner makes it, of an image with `os` (none: no os-release) and
+    /// `packages` packages, matched against a database holding Alpine 3.20.
+    fn scan_report(os: Option<&str>, packages: usize) -> ScanReport {
+        use palisade_scanner::inventory::{Inventory, OsRelease, Package, PackageKind};
+        use palisade_scanner::osv::{Ecosystem, Index};
+        use palisade_scanner::scan::ImageInventory;
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let package = |i: usize| Package {
+            kind: PackageKind::Apk,
+            name: format!("p{i}"),
+            version: "1-r0".into(),
+            source_name: None,
+            source_version: None,
+            arch: None,
+            location: "lib/apk/db/installed".into(),
+        };
+        let inv = ImageInventory {
+            image: "registry.example/app:1".into(),
+            digest: digest.clone(),
+            manifest_digest: digest,
+            platform: None,
+            platform_requested: None,
+            layers: 1,
+            layer_bytes: 1,
+            inventory: Inventory {
+                os: os.map(|id| OsRelease {
+                    id: id.into(),
+                    version_id: Some("3.20.3".into()),
+                    ..OsRelease::default()
+                }),
+                packages: (0..packages).map(package).collect(),
+                unreadable: Vec::new(),
+            },
+        };
+        let mut db = Database::new();
+        let eco = Ecosystem::from_name("Alpine:v3.20").expect("ecosystem");
+        db.insert(Arc::new(Index::from_records(eco, [])), "cd".repeat(32));
+        report(&inv, &db, Duration::ZERO)
+    }
+
+    #[test]
+    fn scanned_status_carries_coverage_and_gaps() {
+        let judged = scanned_status(&scan_report(Some("alpine"), 3));
+        assert_eq!(judged.phase, ScanPhase::Scanned);
+        assert_eq!(judged.coverage, Some(Coverage::Full));
+        assert_eq!(judged.gaps, []);
+        assert_eq!(judged.ecosystem.as_deref(), Some("Alpine:v3.20"));
+        assert_eq!(
+            judged.message.as_deref(),
+            Some("no known vulnerabilities in 3 packages")
+        );
+
+        let mut with_findings = scan_report(Some("alpine"), 3);
+        with_findings.findings = vec![finding("CVE-1", "p0", Severity::High)];
+        with_findings.summary = SeverityCounts::of(&with_findings.findings);
+        let s = scanned_status(&with_findings);
+        assert_eq!(s.coverage, Some(Coverage::Full));
+        assert_eq!(
+            s.message.as_deref(),
+            Some(
+                "1 vulnerabilities in 3 packages (Critical 0, High 1, Medium 0, Low 0, \
+                 Unknown 0; 0 fixable)"
+            )
+        );
+        assert_eq!(s.findings.len(), 1);
+    }
+
+    #[test]
+    fn no_os_is_coverage_none_with_its_gap() {
+        let s = scanned_status(&scan_report(None, 0));
+        assert_eq!(s.coverage, Some(Coverage::None));
+        assert_eq!(s.coverage(), Coverage::None);
+        assert_eq!(s.ecosystem, None);
+        assert_eq!(
+            s.gaps,
+            [CoverageGap {
+                reason: GapReason::NoOsRecognised,
+                message: "no OS recognised: no /etc/os-release, so OS packages cannot be \
+                          matched to advisories"
+                    .into(),
+            }]
+        );
+        assert_eq!(
+            s.message.as_deref(),
+            Some(
+                "nothing judged (coverage None) in 0 packages: no OS recognised: no \
+                 /etc/os-release, so OS packages cannot be matched to advisories"
+            )
+        );
+        // And as the API server stores it.
+        let json = serde_json::to_value(&s).expect("json");
+        assert_eq!(json["coverage"], "None");
+        assert_eq!(json["gaps"][0]["reason"], "NoOsRecognised");
+    }
+
+    #[test]
+    fn other_gaps_map_one_to_one() {
+        let s = scanned_status(&scan_report(Some("gentoo"), 2));
+        assert_eq!(s.coverage, Some(Coverage::None));
+        let reasons: Vec<GapReason> = s.gaps.iter().map(|g| g.reason).collect();
+        assert_eq!(reasons, [GapReason::NoVulnerabilityData]);
+
+        let mut partial = scan_report(Some("alpine"), 2);
+        partial.coverage = ScannerCoverage::Partial;
+        partial.gaps = vec![
+            Gap {
+                reason: ScannerGapReason::UnreadablePackageDatabase,
+                message: "lib/apk/db/installed: 1 unreadable record(s) skipped".into(),
+            },
+            Gap {
+                reason: ScannerGapReason::ArchitectureNotScanned,
+                message: "the image has no linux/arm/v6 manifest".into(),
+            },
+        ];
+        let s = scanned_status(&partial);
+        assert_eq!(s.coverage, Some(Coverage::Partial));
+        let reasons: Vec<GapReason> = s.gaps.iter().map(|g| g.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                GapReason::UnreadablePackageDatabase,
+                GapReason::ArchitectureNotScanned
+            ]
+        );
+        assert_eq!(
+            s.message.as_deref(),
+            Some(
+                "no known vulnerabilities in 2 packages; coverage Partial: lib/apk/db/installed: \
+                 1 unreadable record(s) skipped; the image has no linux/arm/v6 manifest"
+            )
+        );
     }
 
     fn secret(type_: Option<&str>, key: &str, value: &str) -> Secret {
