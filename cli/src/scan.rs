@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use clap::ValueEnum;
 use palisade_imageref::ImageRef;
+use palisade_scanner::coverage::Coverage;
 use palisade_scanner::layers::Limits;
 use palisade_scanner::oci::{ClientConfig, Credentials, Platform, RegistryClient};
 use palisade_scanner::osv::store::{Source, Store};
@@ -123,11 +124,12 @@ pub fn run(args: &ScanArgs) -> ExitCode {
                 );
                 return ExitCode::from(1);
             }
-            if !report.notes.is_empty() {
+            if report.coverage != Coverage::Full {
                 // Unjudged is not clean: a gate must not pass an image it could not read.
                 eprintln!(
-                    "the image could not be fully judged: {}",
-                    report.notes.join("; ")
+                    "the image could not be fully judged (coverage {}): {}",
+                    report.coverage,
+                    gap_messages(&report)
                 );
                 return ExitCode::from(1);
             }
@@ -201,6 +203,15 @@ async fn scan(args: &ScanArgs) -> anyhow::Result<ScanReport> {
     Ok(report(&inv, &db, started.elapsed()))
 }
 
+/// The gaps' messages on one line.
+fn gap_messages(r: &ScanReport) -> String {
+    r.gaps
+        .iter()
+        .map(|g| g.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn render_text(r: &ScanReport) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -212,6 +223,11 @@ fn render_text(r: &ScanReport) -> String {
     let _ = writeln!(out, "OS:        {}", r.os.as_deref().unwrap_or("unknown"));
     let _ = writeln!(out, "Packages:  {}", r.packages);
     let _ = writeln!(out, "Database:  {}", r.database_version);
+    if r.gaps.is_empty() {
+        let _ = writeln!(out, "Coverage:  {}", r.coverage);
+    } else {
+        let _ = writeln!(out, "Coverage:  {} ({})", r.coverage, gap_messages(r));
+    }
     let s = &r.summary;
     let _ = writeln!(
         out,
@@ -224,9 +240,6 @@ fn render_text(r: &ScanReport) -> String {
         s.unknown,
         r.fixable.total()
     );
-    for note in &r.notes {
-        let _ = writeln!(out, "Note:      {note}");
-    }
     if !r.findings.is_empty() {
         let rows: Vec<[String; 6]> = r
             .findings

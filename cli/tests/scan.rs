@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use palisade_oci_fixtures::alpine::{alpine_layer, write_alpine_db};
+use palisade_oci_fixtures::alpine::{ALPINE_OS, alpine_layer, write_alpine_db};
 use palisade_oci_fixtures::{Compression, LayerBuilder, Registry};
 
 fn palisade(args: &[&str]) -> Output {
@@ -52,6 +52,17 @@ async fn scan_reports_findings_and_gates_on_severity() {
     push.image("static", "1", &[bare], "linux", "amd64")
         .await
         .expect("static");
+    // musl is read, the second record of the apk database is not.
+    let damaged = LayerBuilder::new()
+        .file("etc/os-release", ALPINE_OS)
+        .file(
+            "lib/apk/db/installed",
+            "P:musl\nV:1.2.4-r2\no:musl\n\nP:libssl3\nthis is not a field\n\n",
+        )
+        .build(Compression::Gzip);
+    push.image("damaged", "1", &[damaged], "linux", "amd64")
+        .await
+        .expect("damaged");
     let work = tempfile::tempdir().expect("tempdir");
     let db = work.path().join("db");
     write_alpine_db(&db).expect("advisories");
@@ -71,6 +82,8 @@ async fn scan_reports_findings_and_gates_on_severity() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(report["ecosystem"], "Alpine:v3.18");
+    assert_eq!(report["coverage"], "Full");
+    assert_eq!(report["gaps"], serde_json::Value::Null, "no gaps: {report}");
     assert_eq!(report["packages"], 3);
     assert_eq!(report["summary"]["high"], 2);
     assert_eq!(report["summary"]["medium"], 2);
@@ -111,6 +124,7 @@ async fn scan_reports_findings_and_gates_on_severity() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("OS:        Alpine Linux v3.18"), "{text}");
+    assert!(text.contains("\nCoverage:  Full\n"), "{text}");
     assert!(
         text.contains("Findings:  4 (Critical 0, High 2, Medium 2, Low 0, Unknown 0; 4 fixable)"),
         "{text}"
@@ -139,15 +153,52 @@ async fn scan_reports_findings_and_gates_on_severity() {
     // An image with no OS cannot be judged: reported, and a gate does not pass it.
     let out = scan_with(db, cache, &format!("{host}/static:1"), &[]);
     assert_eq!(code(&out), 0);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Note:      no OS recognised"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "Coverage:  None (no OS recognised: no /etc/os-release, so OS packages cannot be \
+             matched to advisories)"
+        ),
+        "{text}"
+    );
     let out = scan_with(
         db,
         cache,
         &format!("{host}/static:1"),
-        &["--fail-on", "critical"],
+        &["--fail-on", "critical", "-o", "json"],
     );
     assert_eq!(code(&out), 1);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("could not be fully judged"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("could not be fully judged (coverage None): no OS recognised")
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["coverage"], "None");
+    assert_eq!(report["gaps"][0]["reason"], "NoOsRecognised");
+
+    // A package database read in part: what was read is judged, the rest is a gap, and a
+    // gate does not pass the image even with no finding.
+    let damaged = format!("{host}/damaged:1");
+    let out = scan_with(db, cache, &damaged, &["-o", "json", "--fail-on", "low"]);
+    assert_eq!(
+        code(&out),
+        1,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["packages"], 1);
+    assert_eq!(report["summary"]["low"], 0);
+    assert_eq!(report["coverage"], "Partial");
+    assert_eq!(report["gaps"][0]["reason"], "UnreadablePackageDatabase");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "could not be fully judged (coverage Partial): lib/apk/db/installed: 1 unreadable \
+             record(s) skipped"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Bad input and a registry that went away: exit 2 with the reason.
     let out = palisade(&["scan", "Not A Reference", "--db", db]);
