@@ -32,8 +32,9 @@ pub struct ScanArgs {
     #[arg(long, value_name = "PATH|URL", env = "PALISADE_DB", default_value = DEFAULT_DB)]
     pub db: String,
 
-    /// Exit 1 when any finding is at least this severe.
-    #[arg(long, value_enum, value_name = "SEVERITY")]
+    /// Exit 1 when any finding is at least this severe, or when the image could not be fully
+    /// judged. Any case is accepted (`high`, `High`, `HIGH`).
+    #[arg(long, value_enum, ignore_case = true, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
 
     /// With --fail-on, count only findings that have a fixed version.
@@ -66,11 +67,16 @@ pub struct ScanArgs {
     pub output: Output,
 }
 
+/// A `--fail-on` threshold, named as reports print severities.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailOn {
+    #[value(name = "Critical")]
     Critical,
+    #[value(name = "High")]
     High,
+    #[value(name = "Medium")]
     Medium,
+    #[value(name = "Low")]
     Low,
 }
 
@@ -273,4 +279,65 @@ fn render_text(r: &ScanReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory as _, Parser as _};
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        scan: ScanArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ScanArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("palisade-scan").chain(args.iter().copied()))
+            .map(|c| c.scan)
+    }
+
+    #[test]
+    fn severities_in_any_case() {
+        let table: &[(&str, Option<FailOn>)] = &[
+            ("Critical", Some(FailOn::Critical)),
+            ("critical", Some(FailOn::Critical)),
+            ("CRITICAL", Some(FailOn::Critical)),
+            ("High", Some(FailOn::High)),
+            ("high", Some(FailOn::High)),
+            ("hIgH", Some(FailOn::High)),
+            ("Medium", Some(FailOn::Medium)),
+            ("medium", Some(FailOn::Medium)),
+            ("MEDIUM", Some(FailOn::Medium)),
+            ("Low", Some(FailOn::Low)),
+            ("low", Some(FailOn::Low)),
+            ("LOW", Some(FailOn::Low)),
+            ("moderate", None),
+            ("unknown", None),
+            ("", None),
+        ];
+        for (spelling, want) in table {
+            let got = parse(&["img", "--fail-on", spelling]).map(|a| a.fail_on);
+            match want {
+                Some(want) => assert_eq!(got.ok(), Some(Some(*want)), "{spelling:?}"),
+                None => assert!(got.is_err(), "{spelling:?} must be refused"),
+            }
+        }
+    }
+
+    #[test]
+    fn help_lists_severities_as_reports_print_them() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(
+            help.contains("[possible values: Critical, High, Medium, Low]"),
+            "{help}"
+        );
+        let err = parse(&["img", "--fail-on", "severe"])
+            .expect_err("not a severity")
+            .to_string();
+        assert!(
+            err.contains("[possible values: Critical, High, Medium, Low]"),
+            "{err}"
+        );
+    }
 }

@@ -115,7 +115,7 @@ async fn scan_reports_findings_and_gates_on_severity() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("2 finding(s) at or above High"));
 
     // Text, as a pipeline log shows it; Critical is not reached, so the gate passes.
-    let out = scan_with(db, cache, &old, &["--fail-on", "critical"]);
+    let out = scan_with(db, cache, &old, &["--fail-on", "Critical"]);
     assert_eq!(
         code(&out),
         0,
@@ -140,7 +140,7 @@ async fn scan_reports_findings_and_gates_on_severity() {
         db,
         cache,
         &format!("{host}/alpine:3.18.6"),
-        &["--fail-on", "low"],
+        &["--fail-on", "LOW"],
     );
     assert_eq!(
         code(&out),
