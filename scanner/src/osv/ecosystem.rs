@@ -52,6 +52,13 @@ impl Ecosystem {
     pub fn family(&self) -> &str {
         self.name.split(':').next().unwrap_or(&self.name)
     }
+
+    /// Whether advisories written for `named` (an `affected[].package.ecosystem`) apply to
+    /// this ecosystem: the same name, or its family without a release (which the schema
+    /// defines as every release).
+    pub fn covers(&self, named: &str) -> bool {
+        named == self.name || named == self.family()
+    }
 }
 
 /// The OSV ecosystem of an OS, or `None` when OSV has none for it (or the os-release lacks

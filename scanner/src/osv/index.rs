@@ -86,52 +86,8 @@ impl Index {
         source_name: &str,
         limits: Limits,
     ) -> Result<Index, Error> {
-        let fail = |reason: String| Error::VulnDb {
-            source_name: source_name.to_owned(),
-            reason,
-        };
-        let mut zip = zip::ZipArchive::new(reader)
-            .map_err(|e| fail(format!("not a readable zip archive: {e}")))?;
-        if zip.len() > limits.max_entries {
-            return Err(fail(format!(
-                "{} files, more than the {} allowed",
-                zip.len(),
-                limits.max_entries
-            )));
-        }
         let mut builder = Builder::new(ecosystem);
-        let mut buf = Vec::new();
-        for i in 0..zip.len() {
-            let mut entry = zip
-                .by_index(i)
-                .map_err(|e| fail(format!("file #{i} of the archive: {e}")))?;
-            if entry.is_dir() {
-                continue;
-            }
-            let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
-            if entry.size() > limits.max_entry_bytes {
-                return Err(fail(format!(
-                    "{name}: {} bytes uncompressed, more than the {} allowed for one advisory",
-                    entry.size(),
-                    limits.max_entry_bytes
-                )));
-            }
-            buf.clear();
-            // The declared size can lie: never read more than the limit, whatever it says.
-            (&mut entry)
-                .take(limits.max_entry_bytes + 1)
-                .read_to_end(&mut buf)
-                .map_err(|e| fail(format!("{name}: {e}")))?;
-            if buf.len() as u64 > limits.max_entry_bytes {
-                return Err(fail(format!(
-                    "{name}: more than the {} bytes allowed for one advisory",
-                    limits.max_entry_bytes
-                )));
-            }
-            let vuln: Vulnerability = serde_json::from_slice(&buf)
-                .map_err(|e| fail(format!("{name}: not an OSV record: {e}")))?;
-            builder.add(&vuln);
-        }
+        for_each_zip_record(reader, source_name, limits, |_, vuln| builder.add(vuln))?;
         Ok(builder.finish())
     }
 
@@ -176,7 +132,65 @@ impl Index {
     }
 }
 
-struct Builder {
+/// Parse every advisory of an export archive, in archive order, and hand each to `each` with
+/// its file name. All or nothing: the first file that is too big or not an OSV record is
+/// the error (see the module's tolerance rules).
+pub(crate) fn for_each_zip_record<R: Read + Seek>(
+    reader: R,
+    source_name: &str,
+    limits: Limits,
+    mut each: impl FnMut(&str, &Vulnerability),
+) -> Result<(), Error> {
+    let fail = |reason: String| Error::VulnDb {
+        source_name: source_name.to_owned(),
+        reason,
+    };
+    let mut zip = zip::ZipArchive::new(reader)
+        .map_err(|e| fail(format!("not a readable zip archive: {e}")))?;
+    if zip.len() > limits.max_entries {
+        return Err(fail(format!(
+            "{} files, more than the {} allowed",
+            zip.len(),
+            limits.max_entries
+        )));
+    }
+    let mut buf = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| fail(format!("file #{i} of the archive: {e}")))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+        if entry.size() > limits.max_entry_bytes {
+            return Err(fail(format!(
+                "{name}: {} bytes uncompressed, more than the {} allowed for one advisory",
+                entry.size(),
+                limits.max_entry_bytes
+            )));
+        }
+        buf.clear();
+        // The declared size can lie: never read more than the limit, whatever it says.
+        (&mut entry)
+            .take(limits.max_entry_bytes + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| fail(format!("{name}: {e}")))?;
+        if buf.len() as u64 > limits.max_entry_bytes {
+            return Err(fail(format!(
+                "{name}: more than the {} bytes allowed for one advisory",
+                limits.max_entry_bytes
+            )));
+        }
+        let vuln: Vulnerability = serde_json::from_slice(&buf)
+            .map_err(|e| fail(format!("{name}: not an OSV record: {e}")))?;
+        each(&name, &vuln);
+    }
+    Ok(())
+}
+
+/// Builds one ecosystem's [`Index`] from records added one at a time.
+pub(crate) struct Builder {
     ecosystem: Ecosystem,
     strings: HashSet<Arc<str>>,
     advisories: Vec<Advisory>,
@@ -185,7 +199,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(ecosystem: Ecosystem) -> Self {
+    pub(crate) fn new(ecosystem: Ecosystem) -> Self {
         Builder {
             ecosystem,
             strings: HashSet::new(),
@@ -204,13 +218,11 @@ impl Builder {
         a
     }
 
-    /// Whether an affected entry's ecosystem is this index's: the same name, or the family
-    /// without a release (which the schema defines as every release).
     fn applies(&self, ecosystem: &str) -> bool {
-        ecosystem == self.ecosystem.name || ecosystem == self.ecosystem.family()
+        self.ecosystem.covers(ecosystem)
     }
 
-    fn add(&mut self, vuln: &Vulnerability) {
+    pub(crate) fn add(&mut self, vuln: &Vulnerability) {
         if vuln.withdrawn.is_some() {
             self.withdrawn += 1;
             return;
@@ -312,7 +324,7 @@ impl Builder {
         }
     }
 
-    fn finish(self) -> Index {
+    pub(crate) fn finish(self) -> Index {
         Index {
             ecosystem: self.ecosystem,
             advisories: self.advisories,

@@ -8,9 +8,11 @@
 //! - [`matching`]: OSV range semantics, one finding per (advisory, package).
 //! - [`severity`]: the distribution's rating, else the highest CVSS base score.
 //! - [`store`]: the I/O edge: download or copy exports, cache them, refresh them safely.
+//! - [`local`]: one export zip or a directory of advisory JSON, read in place.
 
 pub mod ecosystem;
 pub mod index;
+pub mod local;
 pub mod matching;
 pub mod schema;
 pub mod severity;
