@@ -2,6 +2,7 @@
 //! Palisade's CRDs.
 
 mod check;
+mod db;
 mod input;
 mod scan;
 

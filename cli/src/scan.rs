@@ -6,17 +6,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::ValueEnum;
 use palisade_imageref::ImageRef;
 use palisade_scanner::coverage::Coverage;
 use palisade_scanner::layers::Limits;
 use palisade_scanner::oci::{ClientConfig, Credentials, Platform, RegistryClient};
-use palisade_scanner::osv::store::{Source, Store};
 use palisade_scanner::report::Severity;
 use palisade_scanner::scan::{InventoryCache, ScanReport, inventory_image_cached, report};
 
-use crate::Output;
+use crate::{Output, db};
 
 /// The public OSV exports: `<base>/<ecosystem>/all.zip`.
 pub const DEFAULT_DB: &str = "https://osv-vulnerabilities.storage.googleapis.com";
@@ -27,8 +26,11 @@ pub struct ScanArgs {
     #[arg(value_name = "IMAGE")]
     pub image: String,
 
-    /// Vulnerability database: a base URL serving `<ecosystem>/all.zip` (OSV's export layout;
-    /// a mirror for air-gapped sites) or a directory with the same layout.
+    /// Vulnerability database, in OSV's format: an http(s) base URL serving
+    /// `<ecosystem>/all.zip` (OSV's export layout; a mirror for air-gapped sites), a directory
+    /// with the same layout, one `all.zip` as downloaded from OSV, or a directory of OSV
+    /// advisory `*.json` files (an unzipped export; subdirectories are read too). A single
+    /// zip's or JSON directory's ecosystems are those its advisories name.
     #[arg(long, value_name = "PATH|URL", env = "PALISADE_DB", default_value = DEFAULT_DB)]
     pub db: String,
 
@@ -179,15 +181,7 @@ async fn scan(args: &ScanArgs) -> anyhow::Result<ScanReport> {
         ..ClientConfig::default()
     })?;
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let source = if args.db.starts_with("http://") || args.db.starts_with("https://") {
-        Source::Url(args.db.trim_end_matches('/').to_owned())
-    } else {
-        let dir = PathBuf::from(&args.db);
-        if !dir.is_dir() {
-            bail!("--db {}: not a directory or an http(s) URL", args.db);
-        }
-        Source::Dir(dir)
-    };
+    let source = db::classify(&args.db, db::look).map_err(anyhow::Error::msg)?;
     let cache = InventoryCache::new(cache_dir.join("inventories"));
     let (inv, _cached) = inventory_image_cached(
         &client,
@@ -197,7 +191,6 @@ async fn scan(args: &ScanArgs) -> anyhow::Result<ScanReport> {
         Some(&cache),
     )
     .await?;
-    let store = Store::new(source, cache_dir.join("osv"), client.http_client());
     let ecosystems: Vec<_> = inv
         .inventory
         .os
@@ -205,7 +198,7 @@ async fn scan(args: &ScanArgs) -> anyhow::Result<ScanReport> {
         .and_then(palisade_scanner::osv::ecosystem_for)
         .into_iter()
         .collect();
-    let db = store.database(&ecosystems).await?;
+    let db = db::load(&source, &ecosystems, &cache_dir.join("osv"), &client).await?;
     Ok(report(&inv, &db, started.elapsed()))
 }
 
@@ -326,12 +319,22 @@ mod tests {
     }
 
     #[test]
-    fn help_lists_severities_as_reports_print_them() {
+    fn help_says_what_is_accepted() {
         let help = Cli::command().render_long_help().to_string();
         assert!(
             help.contains("[possible values: Critical, High, Medium, Low]"),
             "{help}"
         );
+        // Every form --db accepts is named.
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for form in [
+            "an http(s) base URL",
+            "a directory with the same layout",
+            "one `all.zip` as downloaded from OSV",
+            "a directory of OSV advisory `*.json` files",
+        ] {
+            assert!(flat.contains(form), "{form} in:\n{help}");
+        }
         let err = parse(&["img", "--fail-on", "severe"])
             .expect_err("not a severity")
             .to_string();

@@ -1,9 +1,11 @@
-//! `palisade scan` as a CI pipeline runs it: the real binary against a real registry and an
-//! OSV database directory holding Alpine advisories for the exact versions in the images.
+//! `palisade scan` as a CI pipeline runs it: the real binary against a real registry and OSV
+//! databases (a directory of exports, one export zip, a directory of JSON advisories) holding
+//! Alpine advisories for the exact versions in the images.
 
 use std::process::{Command, Output};
 
-use palisade_oci_fixtures::alpine::{ALPINE_OS, alpine_layer, write_alpine_db};
+use palisade_oci_fixtures::alpine::{ALPINE_OS, alpine_advisories, alpine_layer, write_alpine_db};
+use palisade_oci_fixtures::osv::{write_export, write_json_dir};
 use palisade_oci_fixtures::{Compression, LayerBuilder, Registry};
 
 fn palisade(args: &[&str]) -> Output {
@@ -213,7 +215,10 @@ async fn scan_reports_findings_and_gates_on_severity() {
         cache,
     ]);
     assert_eq!(code(&out), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory or an http(s) URL"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "--db /nonexistent/db: not a zip file, a directory of OSV JSON, a database \
+             directory or an http(s) URL"
+    ));
     let out = scan_with(db, cache, &old, &["--only-fixable"]);
     assert_eq!(code(&out), 2, "--only-fixable needs --fail-on");
     drop(registry);
@@ -221,4 +226,118 @@ async fn scan_reports_findings_and_gates_on_severity() {
     assert_eq!(code(&out), 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("registry {host}")), "{err}");
+}
+
+/// The findings of a JSON report as `id package`, in report order.
+fn finding_ids(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| format!("{} {}", f["id"], f["package"]))
+        .collect()
+}
+
+#[tokio::test]
+async fn scan_reads_one_export_zip_or_a_directory_of_json() {
+    let registry = Registry::start().expect("registry");
+    let push = registry.pusher().expect("pusher");
+    push.image(
+        "alpine",
+        "3.18.4",
+        &[alpine_layer("3.1.3-r0")],
+        "linux",
+        "amd64",
+    )
+    .await
+    .expect("image");
+    let image = format!("{}/alpine:3.18.4", registry.host());
+    let work = tempfile::tempdir().expect("tempdir");
+    let path = |p: &str| work.path().join(p).to_str().expect("utf-8").to_owned();
+
+    // The layout the operator reads, one zip as OSV serves it, and the same unzipped.
+    write_alpine_db(&work.path().join("layout")).expect("layout");
+    let zip = path("layout/Alpine:v3.18/all.zip");
+    write_json_dir(&work.path().join("json"), &alpine_advisories()).expect("json");
+    std::fs::write(work.path().join("json/README.txt"), "OSV Alpine export").expect("readme");
+
+    let expected = [
+        r#""ALPINE-CVE-2023-5363" "libcrypto3""#,
+        r#""ALPINE-CVE-2023-5363" "libssl3""#,
+        r#""ALPINE-CVE-2024-0727" "libcrypto3""#,
+        r#""ALPINE-CVE-2024-0727" "libssl3""#,
+    ];
+    for db in [path("layout"), zip.clone(), path("json")] {
+        let cache = path("cache");
+        let out = scan_with(
+            &db,
+            &cache,
+            &image,
+            &["-o", "json", "--fail-on", "Critical"],
+        );
+        assert_eq!(
+            code(&out),
+            0,
+            "--db {db}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(report["ecosystem"], "Alpine:v3.18", "--db {db}");
+        assert_eq!(report["coverage"], "Full", "--db {db}");
+        assert_eq!(finding_ids(&report), expected, "--db {db}");
+        assert!(
+            report["databaseVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("Alpine:v3.18@")),
+            "--db {db}: {report}"
+        );
+    }
+
+    // A zip of another ecosystem has no data for the image: not judged, not clean.
+    let debian = serde_json::json!({
+        "id": "DSA-0000-1",
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "openssl"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3.0.13-1"}]}]}]
+    });
+    write_export(&work.path().join("other"), "Debian:12", &[debian]).expect("debian");
+    let out = scan_with(
+        &path("other/Debian:12/all.zip"),
+        &path("cache"),
+        &image,
+        &["-o", "json", "--fail-on", "critical"],
+    );
+    assert_eq!(code(&out), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["coverage"], "None");
+    assert_eq!(report["gaps"][0]["reason"], "NoVulnerabilityData");
+    assert_eq!(
+        report["gaps"][0]["message"],
+        "the vulnerability database has no Alpine:v3.18 data: its packages were not matched"
+    );
+
+    // Anything else is refused, saying what it is; a file that is no advisory fails the load.
+    std::fs::create_dir_all(work.path().join("empty")).expect("empty");
+    std::fs::write(work.path().join("advisory.txt"), "not a zip").expect("txt");
+    std::fs::write(work.path().join("json/broken.json"), "{\"id\": 1}").expect("broken");
+    let refused = [
+        (
+            path("empty"),
+            2,
+            "not a zip file, a directory of OSV JSON, a database directory or an http(s) URL \
+             (a directory with no <ecosystem>/all.zip and no *.json file)",
+        ),
+        (
+            path("advisory.txt"),
+            2,
+            "not a zip file, a directory of OSV JSON, a database directory or an http(s) URL \
+             (a file that is not a zip archive)",
+        ),
+        (path("json"), 2, "broken.json: not an OSV record"),
+    ];
+    for (db, want_code, want) in refused {
+        let out = scan_with(&db, &path("cache"), &image, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), want_code, "--db {db}: {err}");
+        assert!(err.contains(want), "--db {db}: {err}");
+    }
 }

@@ -43,10 +43,10 @@ pub fn alpine_layer_marked(openssl: &str, marker: Option<&str>) -> Blob {
         .build(Compression::Gzip)
 }
 
-/// Write `<dir>/Alpine:v3.18/all.zip`: the advisories of openssl and musl as the Alpine OSV
-/// export writes them (ids, upstream CVEs, CVSS vectors, fixed versions).
-pub fn write_alpine_db(dir: &Path) -> Result<(), FixtureError> {
-    let advisories = [
+/// The advisories of openssl and musl as the Alpine OSV export writes them (ids, upstream
+/// CVEs, CVSS vectors, fixed versions).
+pub fn alpine_advisories() -> Vec<serde_json::Value> {
+    vec![
         serde_json::json!({
             "id": "ALPINE-CVE-2023-5363", "upstream": ["CVE-2023-5363"],
             "summary": "Incorrect cipher key and IV length processing",
@@ -66,6 +66,10 @@ pub fn write_alpine_db(dir: &Path) -> Result<(), FixtureError> {
             "affected": [{"package": {"ecosystem": "Alpine:v3.18", "name": "musl"},
                 "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2.2_pre2-r0"}]}]}]
         }),
-    ];
-    crate::osv::write_export(dir, "Alpine:v3.18", &advisories)
+    ]
+}
+
+/// Write `<dir>/Alpine:v3.18/all.zip` holding [`alpine_advisories`].
+pub fn write_alpine_db(dir: &Path) -> Result<(), FixtureError> {
+    crate::osv::write_export(dir, "Alpine:v3.18", &alpine_advisories())
 }

@@ -1,5 +1,5 @@
 //! OSV database exports as the scanner reads them: `<dir>/<ecosystem>/all.zip`, one JSON
-//! advisory per file.
+//! advisory per file, or the same advisories unzipped into a directory.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -30,5 +30,22 @@ pub fn write_export(
             .map_err(io(what.clone()))?;
     }
     zip.finish().map_err(zip_error)?;
+    Ok(())
+}
+
+/// Write `advisories` as `<id>.json` files below `dir`, as an unzipped export spread over
+/// subdirectories: the first at the top, the others in `<dir>/<n>/`, one per file.
+pub fn write_json_dir(dir: &Path, advisories: &[serde_json::Value]) -> Result<(), FixtureError> {
+    for (i, a) in advisories.iter().enumerate() {
+        let id = a["id"].as_str().unwrap_or("advisory");
+        let sub = if i == 0 {
+            dir.to_path_buf()
+        } else {
+            dir.join(i.to_string())
+        };
+        std::fs::create_dir_all(&sub).map_err(io(sub.display().to_string()))?;
+        let path = sub.join(format!("{id}.json"));
+        std::fs::write(&path, a.to_string()).map_err(io(path.display().to_string()))?;
+    }
     Ok(())
 }
