@@ -6,7 +6,8 @@
 //! kept in memory, capped in size; symbolic links are kept as metadata so lookups can follow
 //! them; whiteouts (`.wh.name`) and opaque directories (`.wh..wh..opq`) remove what lower
 //! layers put there. The compressed stream is hashed on the way through and must match the
-//! layer's digest and size.
+//! layer's digest and size. Files the inventory only needs to know exist (databases in a
+//! format it does not read) are kept as empty files, never read.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};
@@ -180,6 +181,7 @@ fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 pub struct LayerWalker {
     fs: Filesystem,
     wanted: fn(&str) -> bool,
+    noted: fn(&str) -> bool,
     limits: Limits,
 }
 
@@ -189,8 +191,17 @@ impl LayerWalker {
         LayerWalker {
             fs: Filesystem::default(),
             wanted,
+            noted: |_| false,
             limits,
         }
+    }
+
+    /// Also keep the files `noted` selects, without their content: each stands as an empty
+    /// file, so a lookup tells that it exists (after whiteouts and links) and nothing more.
+    /// No size limit applies, since nothing is read.
+    pub fn noting(mut self, noted: fn(&str) -> bool) -> Self {
+        self.noted = noted;
+        self
     }
 
     /// Read one layer blob to its end and apply it. `digest` and `size` are the descriptor's:
@@ -337,6 +348,7 @@ impl LayerWalker {
                     .or_else(|| self.fs.files.get(&target).cloned());
                 match content {
                     Some(c) if (self.wanted)(&path) => Node::File(c),
+                    _ if (self.noted)(&path) => Node::File(Arc::default()),
                     _ => Node::Other { dir: false },
                 }
             } else if kind.is_dir() {
@@ -357,6 +369,9 @@ impl LayerWalker {
                     .map_err(|e| format!("{path}: {e}"))?;
                 stats.kept_files += 1;
                 Node::File(Arc::new(content))
+            } else if (kind.is_file() || kind == tar::EntryType::Continuous) && (self.noted)(&path)
+            {
+                Node::File(Arc::default())
             } else {
                 Node::Other { dir: false }
             };
@@ -742,6 +757,47 @@ mod tests {
         let fs = w.finish();
         assert_eq!(fs.paths().collect::<Vec<_>>(), vec!["etc/os-release"]);
         assert_eq!(fs.get("etc/os-release"), Some(&b"ID=debian\n"[..]));
+    }
+
+    #[test]
+    fn noted_files_are_kept_empty() {
+        fn noted(p: &str) -> bool {
+            p.ends_with("/Packages")
+        }
+        let mut w = LayerWalker::new(wanted, Limits::default()).noting(noted);
+        let big = "db".repeat(4096);
+        apply(
+            &mut w,
+            &tar_of(&[
+                E::File("var/lib/rpm/Packages", &big),
+                E::File("usr/lib/sysimage/rpm/Packages", &big),
+                E::Hard("opt/rpm/Packages", "var/lib/rpm/Packages"),
+                E::File("var/lib/rpm/Other", &big),
+            ]),
+        )
+        .expect("layer 1");
+        apply(
+            &mut w,
+            &tar_of(&[E::File("usr/lib/sysimage/rpm/.wh.Packages", "")]),
+        )
+        .expect("layer 2");
+        let fs = w.finish();
+        assert_eq!(
+            fs.get("var/lib/rpm/Packages"),
+            Some(&b""[..]),
+            "present, not read"
+        );
+        assert_eq!(
+            fs.get("opt/rpm/Packages"),
+            Some(&b""[..]),
+            "a hard link too"
+        );
+        assert_eq!(fs.get("usr/lib/sysimage/rpm/Packages"), None, "whited out");
+        assert_eq!(
+            fs.get("var/lib/rpm/Other"),
+            None,
+            "neither wanted nor noted"
+        );
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub async fn inventory_image_cached(
         hit.platform_requested = platform_requested;
         return Ok((hit, true));
     }
-    let mut walker = LayerWalker::new(inventory::wanted, limits);
+    let mut walker = LayerWalker::new(inventory::wanted, limits).noting(inventory::noted);
     let mut layer_bytes = 0u64;
     for layer in &resolved.manifest.layers {
         check_layer_media_type(&layer.digest, &layer.media_type, !layer.urls.is_empty())?;
@@ -265,9 +265,10 @@ pub struct InventoryCache {
     dir: PathBuf,
 }
 
-/// Bumped when the inventory changes in a way old cache entries do not have (2: unreadable
-/// parts of package databases are recorded; older entries would claim none).
-const CACHE_FORMAT: u32 = 2;
+/// Bumped when the inventory changes in a way old cache entries do not have: 2 records the
+/// unreadable parts of package databases, 3 the databases in formats not read (older
+/// entries would claim none).
+const CACHE_FORMAT: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct CacheEntry {

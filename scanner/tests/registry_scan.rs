@@ -285,6 +285,48 @@ async fn distroless_status_d_zstd_and_a_multi_arch_index() {
 }
 
 #[tokio::test]
+async fn an_rpm_database_in_an_older_format_is_recorded_not_read() {
+    let registry = Registry::start().expect("registry");
+    let push = registry.pusher().expect("pusher");
+    // Rocky 8 keeps its packages in Berkeley DB; SUSE links var/lib/rpm to the ndb directory.
+    let rocky = LayerBuilder::new()
+        .file(
+            "etc/os-release",
+            "ID=\"rocky\"\nVERSION_ID=\"8.9\"\nPRETTY_NAME=\"Rocky Linux 8.9\"\n",
+        )
+        .file("var/lib/rpm/Packages", vec![0x61u8; 1 << 20])
+        .build(Compression::Gzip);
+    let suse = LayerBuilder::new()
+        .file("usr/lib/sysimage/rpm/Packages.db", vec![0x62u8; 4096])
+        .symlink("var/lib/rpm", "../../usr/lib/sysimage/rpm")
+        .build(Compression::Gzip);
+    push.image("rocky", "8", &[rocky], "linux", "amd64")
+        .await
+        .expect("rocky");
+    push.image("suse", "15", &[suse], "linux", "amd64")
+        .await
+        .expect("suse");
+    let c = client(Credentials::new());
+    let table = [
+        ("rocky:8", "var/lib/rpm/Packages", "Berkeley DB"),
+        ("suse:15", "var/lib/rpm/Packages.db", "ndb"),
+    ];
+    for (image, path, format) in table {
+        let inv = scan(&c, &format!("{}/{image}", registry.host()), "linux/amd64")
+            .await
+            .expect(image);
+        assert!(inv.inventory.packages.is_empty(), "{image}");
+        assert_eq!(inv.inventory.unreadable.len(), 1, "{image}");
+        assert_eq!(inv.inventory.unreadable[0].path, path, "{image}");
+        assert!(
+            inv.inventory.unreadable[0].reason.contains(format),
+            "{image}: {:?}",
+            inv.inventory.unreadable
+        );
+    }
+}
+
+#[tokio::test]
 async fn private_repository_needs_its_login() {
     let registry = Registry::start_with_login("ci", "s3cret").expect("registry");
     let push = registry.pusher().expect("pusher");

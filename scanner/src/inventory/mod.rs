@@ -55,6 +55,13 @@ pub fn wanted(path: &str) -> bool {
     })
 }
 
+/// Whether the layer walker must note that a file exists, without its content: package
+/// databases in formats the inventory does not read, so that it can say so.
+pub fn noted(path: &str) -> bool {
+    let path = path.trim_start_matches("./").trim_start_matches('/');
+    rpm::UNREAD_PATHS.iter().any(|(p, _)| *p == path)
+}
+
 /// A parser of one kind of package database: every database of its kind the files hold.
 type Parser = fn(&dyn FileSource) -> Result<Parsed, crate::Error>;
 
@@ -292,6 +299,26 @@ mod tests {
         ];
         for (path, want) in table {
             assert_eq!(wanted(path), *want, "{path}");
+        }
+    }
+
+    #[test]
+    fn noted_paths() {
+        let table: &[(&str, bool)] = &[
+            ("var/lib/rpm/Packages", true),
+            ("./var/lib/rpm/Packages.db", true),
+            ("/usr/lib/sysimage/rpm/Packages", true),
+            ("usr/lib/sysimage/rpm/Packages.db", true),
+            ("var/lib/rpm/rpmdb.sqlite", false),
+            ("var/lib/rpm/Packages.old", false),
+            ("var/cache/Packages", false),
+        ];
+        for (path, want) in table {
+            assert_eq!(noted(path), *want, "{path}");
+            assert!(
+                !(noted(path) && wanted(path)),
+                "{path}: noted or wanted, not both"
+            );
         }
     }
 

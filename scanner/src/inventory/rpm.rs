@@ -12,18 +12,29 @@
 //! Every offset and count of a header is checked against the blob: a hostile header is an
 //! error for that package (skipped with a warning and recorded as unreadable, like the other
 //! databases), never a panic
-//! or an allocation its counts ask for. Older Berkeley DB (`Packages`) and ndb
-//! (`Packages.db`) databases are not read.
+//! or an allocation its counts ask for. Older Berkeley DB (`Packages`: RHEL and its rebuilds
+//! up to 8, CentOS 7) and ndb (`Packages.db`: SUSE) databases are not read; an image that
+//! has one and no SQLite database gets it recorded as unreadable, since its packages are
+//! missing from the inventory.
 
 use rusqlite::{Connection, MAIN_DB, OpenFlags};
 
-use super::{FileSource, Package, PackageKind, Parsed};
+use super::{FileSource, Package, PackageKind, Parsed, Unreadable};
 use crate::Error;
 
 /// Where distributions keep the SQLite rpm database; the `-wal` file sits beside it.
 pub const RPMDB_PATHS: [&str; 2] = [
     "var/lib/rpm/rpmdb.sqlite",
     "usr/lib/sysimage/rpm/rpmdb.sqlite",
+];
+
+/// rpm databases in formats this inventory does not read, with the format's name. The
+/// layer walker notes that they exist without keeping their content ([`super::noted`]).
+pub const UNREAD_PATHS: [(&str, &str); 4] = [
+    ("var/lib/rpm/Packages", "Berkeley DB"),
+    ("usr/lib/sysimage/rpm/Packages", "Berkeley DB"),
+    ("var/lib/rpm/Packages.db", "ndb"),
+    ("usr/lib/sysimage/rpm/Packages.db", "ndb"),
 ];
 
 /// The suffix of SQLite's write-ahead log beside a database.
@@ -46,7 +57,33 @@ pub fn read(files: &dyn FileSource) -> Result<Parsed, Error> {
         let wal = files.get(&format!("{path}{WAL_SUFFIX}"));
         parsed.extend(parse_sqlite(path, db, wal)?);
     }
+    if seen.is_empty() {
+        parsed.unreadable.extend(unread_databases(files));
+    }
     Ok(parsed)
+}
+
+/// The databases in formats this inventory does not read, one per format (`var/lib/rpm` is
+/// often a link to `usr/lib/sysimage/rpm`, so one database can have both paths). Only
+/// called when there is no SQLite database: beside one, an old-format file is a leftover of
+/// a conversion.
+fn unread_databases(files: &dyn FileSource) -> Vec<Unreadable> {
+    let mut formats: Vec<&str> = Vec::new();
+    let mut unreadable = Vec::new();
+    for (path, format) in UNREAD_PATHS {
+        if files.get(path).is_none() || formats.contains(&format) {
+            continue;
+        }
+        formats.push(format);
+        unreadable.push(Unreadable {
+            path: path.to_owned(),
+            reason: format!(
+                "an rpm database in the {format} format, which this scanner does not read \
+                 (only the SQLite one): none of its packages are listed"
+            ),
+        });
+    }
+    unreadable
 }
 
 fn db_error(path: &str, reason: impl Into<String>) -> Error {
@@ -650,6 +687,59 @@ mod tests {
         assert!(
             err.to_string().contains("package header 1: is 8 bytes"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn databases_in_other_formats_are_unreadable() {
+        use crate::inventory::Files;
+        let files_of = |paths: &[&str]| {
+            let mut files = Files::new();
+            for p in paths {
+                files.insert(*p, "");
+            }
+            files
+        };
+        let sqlite = rpmdb(&[package("a", "1", "1", None, "a-1-1.src.rpm")]);
+        let table: &[(&str, &[&str], &[&str])] = &[
+            ("none", &[], &[]),
+            (
+                "Berkeley DB",
+                &["var/lib/rpm/Packages"],
+                &["var/lib/rpm/Packages"],
+            ),
+            (
+                "ndb, reached by both paths",
+                &[
+                    "var/lib/rpm/Packages.db",
+                    "usr/lib/sysimage/rpm/Packages.db",
+                ],
+                &["var/lib/rpm/Packages.db"],
+            ),
+            (
+                "both formats",
+                &["usr/lib/sysimage/rpm/Packages", "var/lib/rpm/Packages.db"],
+                &["usr/lib/sysimage/rpm/Packages", "var/lib/rpm/Packages.db"],
+            ),
+        ];
+        for (what, paths, want) in table {
+            let parsed = read(&files_of(paths)).expect(what);
+            let got: Vec<&str> = parsed.unreadable.iter().map(|u| u.path.as_str()).collect();
+            assert_eq!(got, *want, "{what}");
+            assert!(parsed.packages.is_empty());
+
+            // Beside a SQLite database, an old file is a leftover: not a gap.
+            let mut with_sqlite = files_of(paths);
+            with_sqlite.insert(RPMDB_PATHS[0], sqlite.clone());
+            let parsed = read(&with_sqlite).expect(what);
+            assert_eq!(parsed.unreadable, [], "{what} beside SQLite");
+            assert_eq!(parsed.packages.len(), 1);
+        }
+        let parsed = read(&files_of(&["var/lib/rpm/Packages"])).expect("bdb");
+        assert_eq!(
+            parsed.unreadable[0].reason,
+            "an rpm database in the Berkeley DB format, which this scanner does not read (only \
+             the SQLite one): none of its packages are listed"
         );
     }
 
