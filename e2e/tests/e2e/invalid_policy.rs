@@ -64,6 +64,7 @@ fn invalid_policies_are_refused_at_apply_with_every_field_at_fault() {
         "{out}"
     );
     let text = out.stderr.clone();
+    eprintln!("kubectl printed:\n{text}");
     assert!(
         text.contains(&format!(
             r#"admission webhook "policies.palisade.dev" denied the request: SecurityPolicy "{POLICY}" is invalid (4 problems):"#

@@ -92,6 +92,10 @@ spec:
             !out.success(),
             "round {round}: the privileged Pod was admitted: {out}"
         );
+        eprintln!(
+            "round {round}: kubectl printed:\n{}{}",
+            out.stdout, out.stderr
+        );
         let lines = out.stderr_lines();
         let expected = format!(
             "- {}",

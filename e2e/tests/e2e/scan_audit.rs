@@ -202,15 +202,19 @@ fn scan_policy_status_and_the_audit_of_running_images() {
         }
     });
 
-    // A generation the operator cannot enforce: Ready=False, naming the field.
-    // (The schema admits any duration; admission may wait only well inside its timeout.)
-    t.apply("policy.yaml", &policy("20s"));
-    let p = wait_ready(&t, "False");
-    let ready = &p["status"]["conditions"][0];
-    assert_eq!(ready["reason"], "Invalid", "{p}");
-    let message = ready["message"].as_str().unwrap_or_default();
+    // A generation that cannot be enforced is refused at apply, naming the field (the
+    // schema admits any duration; admission may wait only well inside its timeout), and the
+    // generation in force stays.
+    let file = t.write("policy-invalid.yaml", &policy("20s"));
+    let out = t.kubectl(["apply", "-f", &file]).failed();
     assert!(
-        message.starts_with("generation 2 is invalid and not enforced: spec.scanWait: "),
-        "{p}"
+        out.stderr.contains(
+            r#"admission webhook "policies.palisade.dev" denied the request: ScanPolicy "e2e-scan-audit" is invalid (1 problem):"#
+        ) && out.stderr.contains(
+            r#"- spec.scanWait: "20s" is longer than 8s: admission must answer well inside the webhook's timeout"#
+        ),
+        "{out}"
     );
+    let p = wait_ready(&t, "True");
+    assert_eq!(p["metadata"]["generation"], 1, "{p}");
 }

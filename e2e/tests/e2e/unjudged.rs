@@ -70,6 +70,15 @@ fn an_image_that_cannot_be_judged_is_refused_or_warned_as_the_policy_says() {
         .push("e2e-unjudged/static", "1.0", &[layer])
         .expect("push");
     let image = format!("{}/e2e-unjudged/static@{digest}", scan.registry_host());
+    // A report left by an earlier run on a reused cluster would be judged as it is: start
+    // from none, so the scan under test writes it.
+    t.kubectl([
+        "delete",
+        "isr",
+        &digest.replace(':', "-"),
+        "--ignore-not-found",
+    ])
+    .ok();
 
     t.apply("deny.yaml", &policy("e2e-unjudged", NS_DENY, "Deny"));
     t.apply("warn.yaml", &policy("e2e-unjudged-warn", NS_WARN, "Warn"));
