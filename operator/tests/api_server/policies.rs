@@ -218,8 +218,15 @@ async fn status_follows_valid_invalid_and_fixed_generations_across_restarts() {
 
     // Fixed: ready again, the new generation enforced, the transition time moved.
     let mut fixed = strict.clone();
+    // Owned, explained and dated, within maxExceptionDays of today.
+    let expires = k8s_openapi::jiff::Timestamp::now()
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_hours(24 * 30))
+        .expect("a time")
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     fixed["exceptions"] = serde_json::json!([{"name": "typo", "rules": ["privileged"],
-        "namespaces": ["legacy"]}]);
+        "namespaces": ["legacy"], "owner": "team-legacy", "reason": "migration",
+        "expires": expires}]);
     let g3 = apply_policy(&api, &name, fixed).await;
     let p = status_for(&api, &name, g3, "True").await;
     let c = ready_condition(&p).expect("Ready");

@@ -11,8 +11,8 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 use palisade_operator::certs::{self, CaBundle, CertConfig};
 use palisade_operator::registration::{
-    self, EXEMPT_LABEL, FailurePolicy, NamespaceSelectorMode, PODS_WEBHOOK, RegistrationConfig,
-    Target, WORKLOADS_WEBHOOK,
+    self, EXEMPT_LABEL, FailurePolicy, NamespaceSelectorMode, PODS_WEBHOOK, POLICIES_WEBHOOK,
+    RegistrationConfig, Target, WORKLOADS_WEBHOOK,
 };
 
 async fn create_namespace(client: &Client, name: &str, labels: &[(&str, &str)]) {
@@ -97,7 +97,10 @@ async fn apply_in_label_mode() {
         .flatten()
         .map(|w| w.name.as_str())
         .collect();
-    assert_eq!(names, vec![PODS_WEBHOOK, WORKLOADS_WEBHOOK]);
+    assert_eq!(
+        names,
+        vec![PODS_WEBHOOK, WORKLOADS_WEBHOOK, POLICIES_WEBHOOK]
+    );
     for w in vwc.webhooks.iter().flatten() {
         assert_eq!(
             w.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice()),
