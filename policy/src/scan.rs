@@ -75,7 +75,7 @@ impl Ignore {
                 .aliases
                 .iter()
                 .any(|a| a.eq_ignore_ascii_case(&self.id));
-        id_matches && (self.images.is_empty() || self.images.iter().any(|p| glob_match(p, image)))
+        id_matches && self.covers_image(image)
     }
 }
 
@@ -842,14 +842,7 @@ pub fn review_scans<'r>(
                 continue;
             }
             seen_ignored.push(&f.id);
-            if let Some(e) = policy.waiver_for(
-                |e| {
-                    f.id.eq_ignore_ascii_case(&e.id)
-                        || f.aliases.iter().any(|a| a.eq_ignore_ascii_case(&e.id))
-                },
-                image,
-                facts.now,
-            ) {
+            if let Some(e) = policy.waiver_for(|e| e.covers(f, image), image, facts.now) {
                 waive(RuleId::ScanVulnerabilities, e, &f.id);
             }
         }
