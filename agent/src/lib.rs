@@ -1,0 +1,10 @@
+//! palisade-agent: the node sensor. eBPF programs report what container processes do; the
+//! agent ties each process to its container and pod, judges it with the runtime rules of the
+//! SecurityPolicies, and reports detections.
+
+mod bpf;
+pub mod container;
+pub mod error;
+pub mod sensor;
+
+pub use error::{DecodeError, Error};

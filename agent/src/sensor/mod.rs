@@ -1,0 +1,5 @@
+//! The kernel side: the eBPF sensor, its records and its filters.
+
+pub mod ebpf;
+pub mod filters;
+pub mod record;
