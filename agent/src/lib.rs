@@ -5,6 +5,7 @@
 mod bpf;
 pub mod container;
 pub mod error;
+pub mod process_table;
 pub mod sensor;
 
 pub use error::{DecodeError, Error};

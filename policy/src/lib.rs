@@ -20,6 +20,7 @@ mod load;
 mod policy;
 mod request;
 mod rules;
+pub mod runtime;
 pub mod scan;
 mod selector;
 mod subject;

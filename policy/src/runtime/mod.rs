@@ -1,0 +1,3 @@
+//! Runtime rules: what container processes do after admission, judged by pure functions.
+
+pub mod event;
