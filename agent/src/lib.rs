@@ -6,6 +6,7 @@ mod bpf;
 pub mod container;
 pub mod error;
 pub mod process_table;
+pub mod procfs;
 pub mod sensor;
 
 pub use error::{DecodeError, Error};
