@@ -40,4 +40,6 @@ pub enum Error {
     Connector(#[source] std::io::Error),
     #[error("{0}")]
     Decode(#[from] DecodeError),
+    #[error("starting a sensor thread: {0}")]
+    Thread(String),
 }

@@ -1,0 +1,3 @@
+//! Where detections go: JSON lines, Kubernetes Events, PolicyReport results.
+
+pub mod throttle;
