@@ -5,6 +5,7 @@
 mod bpf;
 pub mod container;
 pub mod error;
+pub mod metrics;
 pub mod output;
 pub mod process_table;
 pub mod procfs;
