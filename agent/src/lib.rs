@@ -7,6 +7,7 @@ pub mod container;
 pub mod error;
 pub mod metrics;
 pub mod output;
+pub mod pods;
 pub mod process_table;
 pub mod procfs;
 pub mod sensor;

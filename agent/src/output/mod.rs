@@ -1,3 +1,4 @@
 //! Where detections go: JSON lines, Kubernetes Events, PolicyReport results.
 
+pub mod json;
 pub mod throttle;
