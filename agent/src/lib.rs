@@ -4,6 +4,7 @@
 
 mod bpf;
 pub mod container;
+pub mod enforce;
 pub mod error;
 pub mod metrics;
 pub mod output;
