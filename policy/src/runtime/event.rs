@@ -59,6 +59,7 @@ pub struct Process {
 
 /// Linux capability numbers the rules look at.
 pub mod cap {
+    pub const DAC_OVERRIDE: u32 = 1;
     pub const SYS_MODULE: u32 = 16;
     pub const SYS_PTRACE: u32 = 19;
     pub const SYS_ADMIN: u32 = 21;
@@ -81,23 +82,37 @@ pub enum Action {
     /// It connected a socket to a remote address.
     Connect(Connect),
     /// It called ptrace.
-    Ptrace { request: PtraceRequest, target_pid: u32 },
+    Ptrace {
+        request: PtraceRequest,
+        target_pid: u32,
+    },
     /// It created an anonymous memory file.
     MemfdCreate { name: String },
     /// It loaded a kernel module (init_module or finit_module).
     ModuleLoad,
     /// It created a socket.
-    Socket { family: u16, kind: u16, protocol: u16 },
+    Socket {
+        family: u16,
+        kind: u16,
+        protocol: u16,
+    },
     /// It removed a file or directory (unlink, unlinkat, rmdir).
     Unlink { path: String },
     /// It renamed a file.
     Rename { from: String, to: String },
     /// It created a link: `path` is the new name, `target` what it points at.
-    Link { target: String, path: String, symbolic: bool },
+    Link {
+        target: String,
+        path: String,
+        symbolic: bool,
+    },
     /// It duplicated a descriptor onto another (dup2/dup3/dup with the lowest free number):
     /// `new_fd` is the number it now also has; `socket` is set when the duplicated
     /// descriptor is a network socket.
-    Dup { new_fd: u32, socket: Option<SocketPeer> },
+    Dup {
+        new_fd: u32,
+        socket: Option<SocketPeer>,
+    },
 }
 
 /// An opened file.
