@@ -10,6 +10,9 @@
 //! 2. [`review`] runs every matching policy of a compiled [`PolicySet`] over it;
 //! 3. the [`Decision`] says allowed or not, with one [`Violation`] per problem, and renders
 //!    the denial text and the warnings.
+//!
+//! The node agent's path is [`runtime`]: a [`RuntimePolicySet`] judges what a container
+//! process did against the policies' `spec.runtime`.
 
 mod compliance;
 mod decision;
@@ -43,6 +46,10 @@ pub use request::{PodRequest, ReviewTarget};
 pub use subject::{PodCarrier, Subject};
 pub use validate::{KINDS as POLICY_KINDS, policy_problems};
 
-pub use palisade_crds::{Mode, ScanPolicy, SecurityPolicy};
+pub use palisade_crds::{Mode, RuntimeMode, ScanPolicy, SecurityPolicy};
 pub use palisade_pod_security::{ContainerKind, ContainerRef};
+pub use runtime::{
+    ClusterFacts, Detection, HookSet, Interest, PodFacts, RuntimeEvent, RuntimePolicySet,
+    RuntimeRule, Verdict,
+};
 pub use scan::{CompiledScanPolicy, ImageTally, ScanPolicySet, review_scans, tally_scans};

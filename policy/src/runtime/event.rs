@@ -59,6 +59,7 @@ pub struct Process {
 
 /// Linux capability numbers the rules look at.
 pub mod cap {
+    pub const DAC_OVERRIDE: u32 = 1;
     pub const SYS_MODULE: u32 = 16;
     pub const SYS_PTRACE: u32 = 19;
     pub const SYS_ADMIN: u32 = 21;
