@@ -167,6 +167,7 @@ fn the_sensor_reports_what_contained_processes_do() {
         ports: [port].into(),
         addresses: [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))].into(),
         comms: Default::default(),
+        traversal: true,
     });
 
     // exec: arguments, the resolved executable, the namespace
@@ -198,6 +199,14 @@ fn the_sensor_reports_what_contained_processes_do() {
             header, path, raw, ..
         } if header.pid == pid => {
             (path == "/etc/passwd" && raw == "/tmp/../etc/passwd").then_some(())
+        }
+        _ => None,
+    });
+    // with the traversal flag, any open through ../ is sent, watched or not
+    let pid = h.contained(&["cat", "/tmp/../etc/hostname"]);
+    h.wait_for("open through ../ of an unwatched file", |r| match r {
+        Record::Open { header, path, .. } if header.pid == pid => {
+            (path == "/etc/hostname").then_some(())
         }
         _ => None,
     });

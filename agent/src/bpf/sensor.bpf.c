@@ -19,7 +19,11 @@ const volatile u32 agent_pid = 0;   /* the agent's own thread group */
 
 struct settings {
 	u32 hooks; /* HOOK_BIT(kind) for each system-call record wanted */
+	u32 flags; /* SEND_TRAVERSAL */
 };
+
+/* Send every open whose path as passed contains "..", wherever it leads. */
+#define SEND_TRAVERSAL 1u
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -206,6 +210,13 @@ static __always_inline bool hook_on(u32 kind)
 	u32 zero = 0;
 	struct settings *c = bpf_map_lookup_elem(&settings, &zero);
 	return c && (c->hooks & HOOK_BIT(kind));
+}
+
+static __always_inline bool flag_on(u32 flag)
+{
+	u32 zero = 0;
+	struct settings *c = bpf_map_lookup_elem(&settings, &zero);
+	return c && (c->flags & flag);
 }
 
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
@@ -544,7 +555,8 @@ static __always_inline int handle_open(struct task_struct *t, struct pt_regs *re
 	BPF_CORE_READ_INTO(&fpath, f, f_path);
 	r->path[0] = 0;
 	resolve_path(t, &fpath, r->path);
-	if ((!absolute || traversal) && !path_watched(s, r->path) && !name_watched(f)) {
+	if ((!absolute || traversal) && !(traversal && flag_on(SEND_TRAVERSAL)) &&
+	    !path_watched(s, r->path) && !name_watched(f)) {
 		bpf_ringbuf_discard(r, 0);
 		return 0;
 	}

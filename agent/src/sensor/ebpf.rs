@@ -52,8 +52,9 @@ impl EbpfSensor {
     /// Replaces the kernel's filters with `filters`.
     pub fn set_filters(&self, filters: &Filters) -> Result<(), Error> {
         let maps = &self.skel.maps;
-        let hooks = filters.hook_bits().to_ne_bytes();
-        update(&maps.settings, &0u32.to_ne_bytes(), &hooks, "hooks")?;
+        let mut settings = filters.hook_bits().to_ne_bytes().to_vec();
+        settings.extend(filters.flag_bits().to_ne_bytes());
+        update(&maps.settings, &0u32.to_ne_bytes(), &settings, "hooks")?;
 
         clear(&maps.watched_paths, "paths")?;
         for (prefix, exact) in filters.paths() {

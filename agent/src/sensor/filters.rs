@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use palisade_policy::runtime::{Hook, Interest, PathMatch, RuntimeRule};
+
 use super::record::Kind;
 
 /// The LPM trie's key width in bytes (KEY_LEN in sensor.bpf.c).
@@ -27,12 +29,22 @@ pub struct Filters {
     pub addresses: BTreeSet<IpAddr>,
     /// Process names (as `comm`) whose every connection matters.
     pub comms: BTreeSet<String>,
+    /// Send every open whose path as passed contains `..`, wherever it resolves to.
+    pub traversal: bool,
 }
+
+/// `settings.flags` bits (sensor.bpf.c).
+pub const SEND_TRAVERSAL: u32 = 1;
 
 impl Filters {
     /// The settings map's hook mask: bit n for record kind n.
     pub fn hook_bits(&self) -> u32 {
         self.kinds.iter().fold(0, |bits, k| bits | 1 << (*k as u32))
+    }
+
+    /// The settings map's flags.
+    pub fn flag_bits(&self) -> u32 {
+        if self.traversal { SEND_TRAVERSAL } else { 0 }
     }
 
     /// Every path entry with whether it is exact.
@@ -41,6 +53,65 @@ impl Filters {
             .iter()
             .map(|p| (p.as_str(), false))
             .chain(self.exact_paths.iter().map(|p| (p.as_str(), true)))
+    }
+}
+
+/// The record kinds a hook stands for.
+fn kinds_of(hook: Hook) -> &'static [Kind] {
+    match hook {
+        Hook::Exec => &[],
+        Hook::Open => &[Kind::Open],
+        Hook::Connect => &[Kind::Connect],
+        Hook::Ptrace => &[Kind::Ptrace],
+        Hook::Memfd => &[Kind::Memfd],
+        Hook::ModuleLoad => &[Kind::Module],
+        Hook::Socket => &[Kind::Socket],
+        Hook::Unlink => &[Kind::Unlink],
+        Hook::Rename => &[Kind::Rename],
+        Hook::Link => &[Kind::Link, Kind::Symlink],
+        Hook::Dup => &[Kind::Dup],
+    }
+}
+
+impl Filters {
+    /// The kernel filters for what the applied `rules` need. The kernel's filters are
+    /// coarser than the rules' patterns (no access modes; links, unlinks and renames, ptrace
+    /// and module loads all sent), so they let through at least what the rules look at.
+    pub fn from_interest(interest: &Interest, rules: &[RuntimeRule]) -> Filters {
+        let mut f = Filters {
+            kinds: interest
+                .hooks
+                .iter()
+                .flat_map(|h| kinds_of(h).iter().copied())
+                .collect(),
+            traversal: interest.open_raw_traversal,
+            ..Filters::default()
+        };
+        for p in &interest.open {
+            match p.how {
+                PathMatch::Exact => {
+                    f.exact_paths.insert(p.text.to_string());
+                }
+                PathMatch::Prefix => {
+                    f.path_prefixes.insert(p.text.to_string());
+                }
+                // The kernel matches file names: a suffix `/syslog` or `release_agent` is the
+                // name `syslog` or `release_agent`.
+                PathMatch::Suffix => {
+                    f.names.insert(p.text.trim_start_matches('/').to_string());
+                }
+            }
+        }
+        f.ports.extend(interest.connect_ports.iter().copied());
+        for endpoint in &interest.connect_endpoints {
+            f.addresses.insert(endpoint.ip());
+            f.ports.insert(endpoint.port());
+        }
+        // The SSH rule is about the ssh client whatever port it dials.
+        if rules.contains(&RuntimeRule::SshNonStandardPort) {
+            f.comms.insert("ssh".into());
+        }
+        f
     }
 }
 
@@ -80,6 +151,49 @@ mod tests {
         let long = format!("/{}", "a".repeat(100));
         let k = path_key(&long, true);
         assert_eq!(prefixlen(&k), (KEY_LEN * 8) as u32, "cut to a prefix");
+    }
+
+    #[test]
+    fn filters_from_what_the_rules_need() {
+        let rules = RuntimeRule::ALL.to_vec();
+        let cluster = palisade_policy::ClusterFacts {
+            api_server: vec!["10.96.0.1:443".parse().expect("an address")],
+        };
+        let interest = Interest::of(rules.iter().copied(), &cluster);
+        let f = Filters::from_interest(&interest, &rules);
+        for k in [
+            Kind::Open,
+            Kind::Connect,
+            Kind::Ptrace,
+            Kind::Module,
+            Kind::Socket,
+            Kind::Unlink,
+            Kind::Rename,
+            Kind::Link,
+            Kind::Symlink,
+            Kind::Dup,
+        ] {
+            assert!(f.kinds.contains(&k), "{k:?}");
+        }
+        assert!(f.exact_paths.contains("/etc/shadow"));
+        assert!(f.path_prefixes.contains("/var/log/"));
+        assert!(f.names.contains("release_agent") && f.names.contains("syslog"));
+        assert!(
+            f.addresses
+                .contains(&"10.96.0.1".parse::<IpAddr>().expect("an address"))
+        );
+        assert!(f.ports.contains(&443) && f.ports.contains(&3333));
+        assert!(f.comms.contains("ssh"));
+        assert!(f.traversal);
+        assert!(!f.kinds.contains(&Kind::Memfd), "fileless execution is seen at exec");
+
+        let shell = [RuntimeRule::TerminalShell];
+        let f = Filters::from_interest(&Interest::of(shell, &cluster), &shell);
+        assert_eq!(
+            f,
+            Filters::default(),
+            "exec rules need no filter: execs are always sent"
+        );
     }
 
     #[test]
