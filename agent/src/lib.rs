@@ -4,6 +4,7 @@
 
 mod bpf;
 pub mod container;
+pub mod detect;
 pub mod enforce;
 pub mod error;
 pub mod metrics;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod, SecurityContext};
 use palisade_imageref::ImageRef;
+use palisade_policy::PodFacts;
 
 use crate::container;
 
@@ -26,8 +27,26 @@ pub struct ContainerInfo {
     pub started_ns: Option<u64>,
 }
 
+/// A container with the facts the rules judge it by, its namespace's labels included.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Known {
+    pub info: ContainerInfo,
+    pub facts: PodFacts,
+}
+
 /// Container id → container.
-pub type Index = HashMap<String, Arc<ContainerInfo>>;
+pub type Index = HashMap<String, Arc<Known>>;
+
+/// A namespace's labels, when known.
+pub trait NamespaceLabels {
+    fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
+}
+
+impl NamespaceLabels for HashMap<String, BTreeMap<String, String>> {
+    fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.get(namespace).cloned()
+    }
+}
 
 /// Every running or terminated container of `pod` that has an id yet.
 pub fn containers(pod: &Pod) -> Vec<(String, ContainerInfo)> {
@@ -91,11 +110,31 @@ pub fn containers(pod: &Pod) -> Vec<(String, ContainerInfo)> {
         .collect()
 }
 
-/// The index of every container of `pods`.
-pub fn index<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Index {
+/// The index of every container of `pods`, with their namespaces' labels (a namespace not
+/// known yet has only `kubernetes.io/metadata.name`, which every namespace has).
+pub fn index<'a>(
+    pods: impl IntoIterator<Item = &'a Pod>,
+    namespaces: &impl NamespaceLabels,
+) -> Index {
     pods.into_iter()
         .flat_map(containers)
-        .map(|(id, info)| (id, Arc::new(info)))
+        .map(|(id, info)| {
+            let mut namespace_labels = namespaces.labels(&info.namespace).unwrap_or_default();
+            namespace_labels
+                .entry("kubernetes.io/metadata.name".into())
+                .or_insert_with(|| info.namespace.clone());
+            let facts = PodFacts {
+                namespace: info.namespace.clone(),
+                pod_name: info.pod_name.clone(),
+                labels: info.labels.clone(),
+                namespace_labels,
+                service_account: info.service_account.clone(),
+                container_name: info.container_name.clone(),
+                image: info.image.clone(),
+                privileged: info.privileged,
+            };
+            (id, Arc::new(Known { info, facts }))
+        })
         .collect()
 }
 
@@ -162,9 +201,26 @@ mod tests {
 
     #[test]
     fn containers_with_ids_are_indexed_with_their_pod() {
-        let idx = index([&pod()]);
+        let namespaces = HashMap::from([(
+            "shop".to_string(),
+            BTreeMap::from([("team".to_string(), "payments".to_string())]),
+        )]);
+        let idx = index([&pod()], &namespaces);
         assert_eq!(idx.len(), 2, "the init container has no id yet");
-        let app = &idx[ID1];
+        let facts = &idx[ID1].facts;
+        assert_eq!(
+            facts.namespace_labels.get("team").map(String::as_str),
+            Some("payments")
+        );
+        assert_eq!(
+            facts
+                .namespace_labels
+                .get("kubernetes.io/metadata.name")
+                .map(String::as_str),
+            Some("shop")
+        );
+        assert_eq!(facts.image, "docker.io/library/nginx:1.25");
+        let app = &idx[ID1].info;
         assert_eq!(app.namespace, "shop");
         assert_eq!(app.pod_name, "web-1");
         assert_eq!(app.service_account, "web");
@@ -173,8 +229,8 @@ mod tests {
         assert_eq!(app.labels.get("app").map(String::as_str), Some("web"));
         assert!(!app.privileged);
         assert_eq!(app.started_ns, Some(1_796_457_600_000_000_000));
-        let debug = &idx[ID2];
-        assert!(debug.privileged);
+        let debug = &idx[ID2].info;
+        assert!(debug.privileged && idx[ID2].facts.privileged);
         assert_eq!(
             debug.image,
             "registry.example.com:5000/tools/busybox:latest"
@@ -197,6 +253,14 @@ mod tests {
         if let Some(spec) = p.spec.as_mut() {
             spec.service_account_name = None;
         }
-        assert_eq!(index([&p])[ID1].service_account, "default");
+        let none = HashMap::new();
+        assert_eq!(index([&p], &none)[ID1].info.service_account, "default");
+        assert_eq!(
+            index([&p], &none)[ID1].facts.namespace_labels,
+            BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_string(),
+                "shop".to_string()
+            )])
+        );
     }
 }

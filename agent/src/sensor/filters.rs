@@ -185,7 +185,10 @@ mod tests {
         assert!(f.ports.contains(&443) && f.ports.contains(&3333));
         assert!(f.comms.contains("ssh"));
         assert!(f.traversal);
-        assert!(!f.kinds.contains(&Kind::Memfd), "fileless execution is seen at exec");
+        assert!(
+            !f.kinds.contains(&Kind::Memfd),
+            "fileless execution is seen at exec"
+        );
 
         let shell = [RuntimeRule::TerminalShell];
         let f = Filters::from_interest(&Interest::of(shell, &cluster), &shell);
