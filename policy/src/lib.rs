@@ -19,6 +19,7 @@ mod decision;
 mod engine;
 mod error;
 mod exceptions;
+mod in_force;
 mod load;
 mod policy;
 mod request;
@@ -37,6 +38,7 @@ pub use decision::{
 pub use engine::{Facts, review, review_request, review_request_keeping_subject, review_target};
 pub use error::{Error, Problem};
 pub use exceptions::{DEFAULT_MAX_EXCEPTION_DAYS, Waivers};
+pub use in_force::{InForce, compile_in_force, object_error_message};
 pub use load::{
     Document, enforced_generation, parse_documents, parse_policies, policy_from_document,
     policy_from_value,
