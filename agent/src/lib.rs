@@ -13,5 +13,6 @@ pub mod pods;
 pub mod process_table;
 pub mod procfs;
 pub mod sensor;
+pub mod watches;
 
 pub use error::{DecodeError, Error};
