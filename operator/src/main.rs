@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{ArgAction, Parser, ValueEnum};
-use palisade_operator::admin::{self, Health, Role};
+use palisade_kube_plumbing::lease::{self, Health, Role};
+use palisade_kube_plumbing::{admin, shutdown};
+use palisade_operator::admin::OperatorProbes;
 use palisade_operator::metrics::Metrics;
 use palisade_operator::scan_db::ScanDb;
 use palisade_operator::{
-    audit, certs, error, leader, owner, policy_controller, registration, running_images,
+    LEASE_NAME, audit, certs, error, owner, policy_controller, registration, running_images,
     scan_controller, scan_policy_controller,
 };
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
@@ -305,9 +307,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let admin = admin::serve(
         args.admin_addr,
-        health.clone(),
-        metrics.clone(),
-        leader::triggered(shutdown_rx.clone()),
+        OperatorProbes {
+            health: health.clone(),
+            metrics: metrics.clone(),
+        },
+        shutdown::triggered(shutdown_rx.clone()),
     )
     .await?;
     let admin = tokio::spawn(admin);
@@ -319,7 +323,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let identity = args
         .leader_identity
         .clone()
-        .unwrap_or_else(leader::default_identity);
+        .unwrap_or_else(lease::default_identity);
 
     let (cert_config, registration_config) = webhook_configs(&args)?;
     let audit_config = audit::Config {
@@ -399,7 +403,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 audit_config,
                 metrics.clone(),
                 view.clone(),
-                leader::triggered(stop.clone()),
+                shutdown::triggered(stop.clone()),
             );
             let scans = {
                 let (client, metrics, stop) = (client.clone(), metrics.clone(), stop.clone());
@@ -416,14 +420,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     instance: identity.clone(),
                 },
                 metrics.clone(),
-                leader::triggered(stop.clone()),
+                shutdown::triggered(stop.clone()),
             );
             let policies = policy_controller::run(
                 client,
                 policy_controller::Config { instance: identity },
                 metrics,
                 health,
-                leader::triggered(stop),
+                shutdown::triggered(stop),
             );
             // The policy controller, the audit and scanning return once told to stop (after
             // their in-flight work); the certificate loop never does and is dropped with them.
@@ -435,10 +439,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let result = if args.leader_elect {
-        let config = leader::Config::new(args.namespace.clone(), identity);
-        leader::run(client, config, &metrics, &health, shutdown_rx.clone(), lead)
-            .await
-            .map_err(anyhow::Error::from)
+        let config = lease::Config::new(args.namespace.clone(), LEASE_NAME, identity);
+        let on_leading = |leading| metrics.set_leader(leading);
+        lease::run(
+            client,
+            config,
+            &health,
+            on_leading,
+            shutdown_rx.clone(),
+            lead,
+        )
+        .await
+        .map_err(anyhow::Error::from)
     } else {
         info!("leader election off: this process runs the controllers");
         health.set_role(Role::Leader);

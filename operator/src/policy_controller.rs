@@ -4,7 +4,7 @@
 //! Objects are watched untyped, like the webhook does, so that one object this version
 //! cannot read is reported on its own status instead of stalling the whole watch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -15,16 +15,19 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use palisade_crds::{SecurityPolicy, SecurityPolicyStatus};
+use palisade_kube_plumbing::backoff::PerObject;
+use palisade_kube_plumbing::controller::log_result;
+use palisade_kube_plumbing::events::Publisher;
+use palisade_kube_plumbing::lease::Health;
 use palisade_policy::CompiledPolicy;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::FIELD_MANAGER;
-use crate::admin::Health;
 use crate::error::{Error, report};
 use crate::metrics::Metrics;
 use crate::status::{self, Verdict};
@@ -42,12 +45,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 pub struct Context {
     client: Client,
     resource: ApiResource,
-    recorder: Recorder,
-    instance: String,
+    events: Publisher,
     metrics: Arc<Metrics>,
     store: Store<DynamicObject>,
     /// Consecutive failures per policy, for the backoff of [`error_policy`].
-    failures: Mutex<HashMap<String, u32>>,
+    backoff: PerObject,
     /// Ready per policy as last written, for the `palisade_securitypolicies` gauge.
     ready: Mutex<BTreeMap<String, bool>>,
 }
@@ -66,21 +68,6 @@ impl Context {
         map.retain(|n, _| n == name || live.contains(n));
         let ready = map.values().filter(|r| **r).count();
         self.metrics.set_policies(ready, map.len() - ready);
-    }
-
-    fn backoff(&self, name: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = failures.entry(name.to_owned()).or_insert(0);
-        *n = n.saturating_add(1);
-        let secs = 1u64.checked_shl(n.saturating_sub(1)).unwrap_or(u64::MAX);
-        Duration::from_secs(secs).min(MAX_BACKOFF)
-    }
-
-    fn succeeded(&self, name: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(name);
     }
 }
 
@@ -105,21 +92,20 @@ pub async fn run(
     let controller = Controller::new_with(api, watcher::Config::default(), resource.clone())
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
-    let recorder = Recorder::new(
+    let events = Publisher::new(
         client.clone(),
         Reporter {
             controller: FIELD_MANAGER.into(),
-            instance: Some(config.instance.clone()),
+            instance: Some(config.instance),
         },
     );
     let context = Arc::new(Context {
         client,
         resource,
-        recorder,
-        instance: config.instance,
+        events,
         metrics,
         store: store.clone(),
-        failures: Mutex::default(),
+        backoff: PerObject::new(MAX_BACKOFF),
         ready: Mutex::default(),
     });
     let readiness = async move {
@@ -131,14 +117,7 @@ pub async fn run(
     let controller = controller
         .run(reconcile, error_policy, context)
         .for_each(|result| {
-            match result {
-                Ok((object, _)) => debug!(policy = %object.name, "reconciled"),
-                Err(kube::runtime::controller::Error::ReconcilerFailed(e, object)) => {
-                    warn!(policy = %object.name, error = %report(&e), "reconcile failed; retrying with backoff");
-                }
-                Err(kube::runtime::controller::Error::ObjectNotFound(_)) => {}
-                Err(e) => warn!(error = %report(&e), "SecurityPolicy controller"),
-            }
+            log_result("SecurityPolicy controller", result);
             futures::future::ready(())
         });
     tokio::join!(controller, readiness);
@@ -152,7 +131,7 @@ pub async fn reconcile(object: Arc<DynamicObject>, ctx: Arc<Context>) -> Result<
     ctx.metrics
         .reconciled(CONTROLLER, result.is_ok(), started.elapsed());
     if result.is_ok() {
-        ctx.succeeded(&object.name_any());
+        ctx.backoff.succeeded(&object.name_any());
     }
     result
 }
@@ -215,15 +194,7 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Action
             };
             let reference = object.object_ref(&ctx.resource);
             // Events are for people; a lost one must not hold up the status.
-            if let Err(e) = crate::events::publish(
-                &ctx.recorder,
-                &ctx.client,
-                &ctx.instance,
-                &event,
-                &reference,
-            )
-            .await
-            {
+            if let Err(e) = ctx.events.publish(&event, &reference).await {
                 warn!(policy = %name, error = %report(&e), reason = notice.reason, "cannot publish Event");
             }
             if notice.warning {
@@ -288,7 +259,7 @@ pub fn check(object: &DynamicObject, now: Timestamp) -> Verdict {
 /// API errors: retry the object with exponential backoff, per object.
 pub fn error_policy(object: Arc<DynamicObject>, _error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed(CONTROLLER);
-    Action::requeue(ctx.backoff(&object.name_any()))
+    Action::requeue(ctx.backoff.failed(&object.name_any()))
 }
 
 /// The SecurityPolicy kind as the API server names it, for other modules and tests.

@@ -5,9 +5,8 @@
 //! audit's, written under its own field manager, so neither write removes the other's
 //! fields.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -15,12 +14,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use palisade_crds::{ScanPolicy, ScanPolicyStatus};
+use palisade_kube_plumbing::backoff::PerObject;
+use palisade_kube_plumbing::controller::log_result;
+use palisade_kube_plumbing::events::Publisher;
 use palisade_policy::scan::CompiledScanPolicy;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::FIELD_MANAGER;
 use crate::error::{Error, report};
@@ -42,10 +44,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// What every reconcile shares.
 pub struct Context {
     client: Client,
-    recorder: Recorder,
-    instance: String,
+    events: Publisher,
     metrics: Arc<Metrics>,
-    failures: Mutex<HashMap<String, u32>>,
+    /// Consecutive failures per policy, for the backoff of [`error_policy`].
+    backoff: PerObject,
 }
 
 /// Settings of the controller.
@@ -67,31 +69,23 @@ pub async fn run(
         watcher::Config::default(),
     )
     .graceful_shutdown_on(shutdown);
-    let recorder = Recorder::new(
+    let events = Publisher::new(
         client.clone(),
         Reporter {
             controller: FIELD_MANAGER.into(),
-            instance: Some(config.instance.clone()),
+            instance: Some(config.instance),
         },
     );
     let context = Arc::new(Context {
         client,
-        recorder,
-        instance: config.instance,
+        events,
         metrics,
-        failures: Mutex::default(),
+        backoff: PerObject::new(MAX_BACKOFF),
     });
     controller
         .run(reconcile, error_policy, context)
         .for_each(|result| {
-            match result {
-                Ok((object, _)) => debug!(policy = %object.name, "reconciled"),
-                Err(kube::runtime::controller::Error::ReconcilerFailed(e, object)) => {
-                    warn!(policy = %object.name, error = %report(&e), "reconcile failed; retrying with backoff");
-                }
-                Err(kube::runtime::controller::Error::ObjectNotFound(_)) => {}
-                Err(e) => warn!(error = %report(&e), "ScanPolicy controller"),
-            }
+            log_result("ScanPolicy controller", result);
             futures::future::ready(())
         })
         .await;
@@ -105,10 +99,7 @@ pub async fn reconcile(policy: Arc<ScanPolicy>, ctx: Arc<Context>) -> Result<Act
     ctx.metrics
         .reconciled(CONTROLLER, result.is_ok(), started.elapsed());
     if result.is_ok() {
-        ctx.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&policy.name_any());
+        ctx.backoff.succeeded(&policy.name_any());
     }
     result
 }
@@ -166,15 +157,7 @@ async fn reconcile_inner(policy: &ScanPolicy, ctx: &Context) -> Result<Action, E
         };
         let reference = policy.object_ref(&());
         // Events are for people; a lost one must not hold up the status.
-        if let Err(e) = crate::events::publish(
-            &ctx.recorder,
-            &ctx.client,
-            &ctx.instance,
-            &event,
-            &reference,
-        )
-        .await
-        {
+        if let Err(e) = ctx.events.publish(&event, &reference).await {
             warn!(policy = %name, error = %report(&e), "cannot publish Event");
         }
         if warning {
@@ -222,11 +205,7 @@ pub fn next_check(policy: &ScanPolicy, now: Timestamp) -> Duration {
 /// API errors: retry the object with exponential backoff, per object.
 pub fn error_policy(policy: Arc<ScanPolicy>, _error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed(CONTROLLER);
-    let mut failures = ctx.failures.lock().unwrap_or_else(PoisonError::into_inner);
-    let n = failures.entry(policy.name_any()).or_insert(0);
-    *n = n.saturating_add(1);
-    let secs = 1u64.checked_shl(n.saturating_sub(1)).unwrap_or(u64::MAX);
-    Action::requeue(Duration::from_secs(secs).min(MAX_BACKOFF))
+    Action::requeue(ctx.backoff.failed(&policy.name_any()))
 }
 
 /// The fields this controller owns (`conditions`, `observedGeneration`) for the policy's
