@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -27,7 +27,7 @@ use k8s_openapi::jiff::Timestamp as Instant;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use palisade_crds::{ImageScanReport, ScanPolicy, report_name as scan_report_name};
@@ -43,7 +43,7 @@ use crate::error::{Error, report};
 use crate::metrics::Metrics;
 use crate::policy_controller;
 use crate::policy_report::{self, Outcome, PolicyReport, ReportBody, ReportResult, Severity};
-use crate::running_images::DigestBook;
+use crate::scan_view::ScanView;
 
 /// The field manager of the audit's writes (reports and the policies' audit status fields).
 pub const FIELD_MANAGER: &str = palisade_kube_plumbing::field_manager::OPERATOR_AUDIT;
@@ -96,14 +96,6 @@ pub struct Judged {
     pub namespace: String,
     pub reference: ObjectReference,
     pub outcome: Result<Decision, String>,
-}
-
-/// What scanning shares with the audit: the reports the scan controller holds (set once
-/// it runs) and the digests the running-images watcher saw. One per leadership term.
-#[derive(Clone, Default)]
-pub struct ScanView {
-    pub reports: Arc<OnceLock<Store<ImageScanReport>>>,
-    pub digests: DigestBook,
 }
 
 /// What judging images by ScanPolicies takes, and what it counts. The lookups answer from

@@ -14,10 +14,12 @@ pub mod owner;
 pub mod policy_controller;
 pub mod policy_report;
 pub mod registration;
+pub mod registry_access;
 pub mod running_images;
 pub mod scan_controller;
 pub mod scan_db;
 pub mod scan_policy_controller;
+pub mod scan_view;
 pub mod status;
 
 pub use error::Error;

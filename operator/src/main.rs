@@ -15,7 +15,7 @@ use palisade_operator::metrics::Metrics;
 use palisade_operator::scan_db::ScanDb;
 use palisade_operator::{
     LEASE_NAME, audit, certs, error, owner, policy_controller, registration, running_images,
-    scan_controller, scan_policy_controller,
+    scan_controller, scan_policy_controller, scan_view,
 };
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
@@ -397,7 +397,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             };
             // The scan controller fills the view (its report store, the digests of running
             // tags); the audit reads it to judge running workloads against ScanPolicies.
-            let view = scanning.is_some().then(audit::ScanView::default);
+            let view = scanning.is_some().then(scan_view::ScanView::default);
             let audit = audit::run(
                 client.clone(),
                 audit_config,

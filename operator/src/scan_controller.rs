@@ -7,7 +7,7 @@
 //! for it ([`RESCAN_ANNOTATION`]); a Failed one is retried every [`RETRY`]. The full findings list goes to `<cache>/reports/<hex>.json`; the status
 //! carries the counts and the [`MAX_REPORT_FINDINGS`] most severe findings.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,16 +20,15 @@ use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use palisade_crds::ScanPolicy;
 use palisade_crds::{
     Coverage, CoverageGap, GapReason, ImageScanReport, ImageScanReportStatus, MAX_REPORT_FINDINGS,
     ReportFinding, ScanPhase, SeveritySummary,
 };
-use palisade_crds::{ScanPolicy, SecretRef};
 use palisade_imageref::ImageRef;
 use palisade_kube_plumbing::backoff::PerObject;
 use palisade_kube_plumbing::controller::log_result;
 use palisade_kube_plumbing::events::Publisher;
-use palisade_kube_plumbing::registry_credentials::reader::read_docker_configs;
 use palisade_kube_plumbing::shutdown;
 use palisade_scanner::coverage::{Coverage as ScannerCoverage, Gap, GapReason as ScannerGapReason};
 use palisade_scanner::layers::Limits;
@@ -43,6 +42,7 @@ use tracing::{debug, info, warn};
 use crate::FIELD_MANAGER;
 use crate::error::{Error, report as error_report};
 use crate::metrics::Metrics;
+use crate::registry_access::RegistryAccess;
 use crate::scan_db::ScanDb;
 
 /// The `controller` label of this controller's metrics.
@@ -53,9 +53,6 @@ pub const RETRY: Duration = Duration::from_secs(300);
 
 /// A scan (download, inventory, matching) that takes longer fails.
 const SCAN_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Registry logins are read again after this long.
-const CREDENTIALS_TTL: Duration = Duration::from_secs(60);
 
 /// Retry delays after API errors: doubling from 1 s, at most this.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -85,80 +82,6 @@ pub struct Config {
     pub db_refresh: Duration,
     /// Create reports for the images pods run; `None`: only for reports created otherwise.
     pub running: Option<crate::running_images::Config>,
-}
-
-/// When the logins were read, from which Secrets, and the client carrying them.
-type CachedLogins = (Instant, Vec<(String, String)>, RegistryClient);
-
-/// Registry access with the logins named by ScanPolicies, shared by the controller and the
-/// running-images watcher.
-pub struct RegistryAccess {
-    client: Client,
-    base: RegistryClient,
-    namespace: String,
-    policies: Store<ScanPolicy>,
-    cached: tokio::sync::Mutex<Option<CachedLogins>>,
-}
-
-impl RegistryAccess {
-    pub fn new(
-        client: Client,
-        base: RegistryClient,
-        namespace: String,
-        policies: Store<ScanPolicy>,
-    ) -> Self {
-        RegistryAccess {
-            client,
-            base,
-            namespace,
-            policies,
-            cached: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    /// The registry client with the current logins (re-read at most every
-    /// [`CREDENTIALS_TTL`], or at once when the set of Secrets changes).
-    pub async fn registry(&self) -> RegistryClient {
-        let refs = secret_refs(
-            self.policies
-                .state()
-                .iter()
-                .flat_map(|p| p.spec.registry_credentials.iter()),
-            &self.namespace,
-        );
-        let mut cached = self.cached.lock().await;
-        if let Some((at, key, client)) = cached.as_ref()
-            && at.elapsed() < CREDENTIALS_TTL
-            && *key == refs
-        {
-            return client.clone();
-        }
-        let credentials = read_docker_configs(&self.client, &refs).await;
-        let client = self.base.with_credentials(credentials);
-        *cached = Some((Instant::now(), refs, client.clone()));
-        client
-    }
-}
-
-/// The Secrets to read, as (namespace, name), each once; no namespace means `default_ns`.
-pub fn secret_refs<'a>(
-    refs: impl IntoIterator<Item = &'a SecretRef>,
-    default_ns: &str,
-) -> Vec<(String, String)> {
-    let set: BTreeSet<(String, String)> = refs
-        .into_iter()
-        .filter(|r| !r.name.is_empty())
-        .map(|r| {
-            (
-                r.namespace
-                    .clone()
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| default_ns.to_owned()),
-                r.name.clone(),
-            )
-        })
-        .collect();
-    set.into_iter().collect()
 }
 
 /// Why a scan did not produce a report. Written on the status as one line.
@@ -463,7 +386,7 @@ pub async fn run(
     registry: RegistryClient,
     db: Arc<ScanDb>,
     metrics: Arc<Metrics>,
-    view: crate::audit::ScanView,
+    view: crate::scan_view::ScanView,
     stop: watch::Receiver<bool>,
 ) {
     let refresh = config.db_refresh;
@@ -1173,29 +1096,6 @@ mod tests {
                 "no known vulnerabilities in 2 packages; coverage Partial: lib/apk/db/installed: \
                  1 unreadable record(s) skipped; the image has no linux/arm/v6 manifest"
             )
-        );
-    }
-
-    #[test]
-    fn secret_refs_default_their_namespace_and_dedupe() {
-        let r = |name: &str, ns: Option<&str>| SecretRef {
-            name: name.into(),
-            namespace: ns.map(str::to_owned),
-        };
-        let refs = [
-            r("b", None),
-            r("a", Some("team")),
-            r("b", Some("palisade")),
-            r("", None),
-            r("c", Some("")),
-        ];
-        assert_eq!(
-            secret_refs(refs.iter(), "palisade"),
-            [
-                ("palisade".to_owned(), "b".to_owned()),
-                ("palisade".to_owned(), "c".to_owned()),
-                ("team".to_owned(), "a".to_owned()),
-            ]
         );
     }
 
