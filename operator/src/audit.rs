@@ -39,9 +39,9 @@ use palisade_policy::{
 };
 use tracing::{debug, info, warn};
 
+use crate::controllers::security_policy as policy_controller;
 use crate::error::{Error, report};
 use crate::metrics::Metrics;
-use crate::policy_controller;
 use crate::policy_report::{self, Outcome, PolicyReport, ReportBody, ReportResult, Severity};
 use crate::scan_view::ScanView;
 

@@ -8,19 +8,17 @@
 pub mod admin;
 pub mod audit;
 pub mod certs;
+pub mod controllers;
 pub mod error;
 pub mod metrics;
 pub mod owner;
-pub mod policy_controller;
 pub mod policy_report;
 pub mod registration;
 pub mod registry_access;
 pub mod running_images;
 pub mod scan_controller;
 pub mod scan_db;
-pub mod scan_policy_controller;
 pub mod scan_view;
-pub mod status;
 
 pub use error::Error;
 

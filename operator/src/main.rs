@@ -11,11 +11,12 @@ use clap::{ArgAction, Parser, ValueEnum};
 use palisade_kube_plumbing::lease::{self, Health, Role};
 use palisade_kube_plumbing::{admin, shutdown};
 use palisade_operator::admin::OperatorProbes;
+use palisade_operator::controllers::{scan_policy, security_policy};
 use palisade_operator::metrics::Metrics;
 use palisade_operator::scan_db::ScanDb;
 use palisade_operator::{
-    LEASE_NAME, audit, certs, error, owner, policy_controller, registration, running_images,
-    scan_controller, scan_policy_controller, scan_view,
+    LEASE_NAME, audit, certs, error, owner, registration, running_images, scan_controller,
+    scan_view,
 };
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
@@ -414,17 +415,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     }
                 }
             };
-            let scan_policies = scan_policy_controller::run(
+            let scan_policies = scan_policy::run(
                 client.clone(),
-                scan_policy_controller::Config {
+                scan_policy::Config {
                     instance: identity.clone(),
                 },
                 metrics.clone(),
                 shutdown::triggered(stop.clone()),
             );
-            let policies = policy_controller::run(
+            let policies = security_policy::run(
                 client,
-                policy_controller::Config { instance: identity },
+                security_policy::Config { instance: identity },
                 metrics,
                 health,
                 shutdown::triggered(stop),

@@ -19,8 +19,8 @@ use kube::{Api, Client, ResourceExt};
 use palisade_crds::SecurityPolicy;
 use palisade_kube_plumbing::lease::{self, Health};
 use palisade_kube_plumbing::shutdown;
+use palisade_operator::controllers::security_policy as policy_controller;
 use palisade_operator::metrics::Metrics;
-use palisade_operator::policy_controller;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
