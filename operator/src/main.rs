@@ -11,12 +11,12 @@ use clap::{ArgAction, Parser, ValueEnum};
 use palisade_kube_plumbing::lease::{self, Health, Role};
 use palisade_kube_plumbing::{admin, shutdown};
 use palisade_operator::admin::OperatorProbes;
+use palisade_operator::certs::registration;
 use palisade_operator::controllers::{scan_policy, security_policy};
 use palisade_operator::metrics::Metrics;
 use palisade_operator::scan_db::ScanDb;
 use palisade_operator::{
-    LEASE_NAME, audit, certs, error, owner, registration, running_images, scan_controller,
-    scan_view,
+    LEASE_NAME, audit, certs, error, running_images, scan_controller, scan_view,
 };
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
@@ -367,7 +367,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 // Without the owner, the registration would outlive an uninstall: nothing is
                 // registered until it can be read.
                 let owner = loop {
-                    match owner::cluster_role(&client, name).await {
+                    match certs::cluster_role(&client, name).await {
                         Ok(owner) => break owner,
                         Err(e) => {
                             tracing::warn!(error = %error::report(&e), "retrying in 5s");

@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 pub const CONTROLLER: &str = "scanpolicy";
 
 /// Retry delays after API errors: doubling from 1 s, at most this.
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(300);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// What every reconcile shares.
 pub struct Context {

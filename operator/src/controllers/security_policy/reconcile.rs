@@ -31,7 +31,7 @@ pub const CONTROLLER: &str = "securitypolicy";
 pub const RESYNC: Duration = Duration::from_secs(300);
 
 /// Retry delays after API errors: doubling from 1 s, at most this.
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(300);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// What every reconcile shares.
 pub struct Context {
