@@ -16,20 +16,22 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Event as CoreEvent, EventSource, Namespace, ObjectReference};
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp as Instant;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind, TypeMeta};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use palisade_crds::{ImageScanReport, ScanPolicy, report_name as scan_report_name};
+use palisade_kube_plumbing::events::{core_event, create_core};
 use palisade_policy::scan::{ImageFacts, ImageTally, tally_scans};
 use palisade_policy::{
     CompiledPolicy, Decision, Facts, Framework, Mode, PolicyKind, PolicySet, RuleDocs, RuleId,
@@ -37,14 +39,14 @@ use palisade_policy::{
 };
 use tracing::{debug, info, warn};
 
+use crate::controllers::security_policy as policy_controller;
 use crate::error::{Error, report};
 use crate::metrics::Metrics;
-use crate::policy_controller;
 use crate::policy_report::{self, Outcome, PolicyReport, ReportBody, ReportResult, Severity};
-use crate::running_images::DigestBook;
+use crate::scan_view::ScanView;
 
 /// The field manager of the audit's writes (reports and the policies' audit status fields).
-pub const FIELD_MANAGER: &str = "palisade-operator-audit";
+pub const FIELD_MANAGER: &str = palisade_kube_plumbing::field_manager::OPERATOR_AUDIT;
 /// Label on every report the audit writes; stale ones are found and deleted by it.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "palisade-operator");
 /// `source` of every result.
@@ -94,14 +96,6 @@ pub struct Judged {
     pub namespace: String,
     pub reference: ObjectReference,
     pub outcome: Result<Decision, String>,
-}
-
-/// What scanning shares with the audit: the reports the scan controller holds (set once
-/// it runs) and the digests the running-images watcher saw. One per leadership term.
-#[derive(Clone, Default)]
-pub struct ScanView {
-    pub reports: Arc<OnceLock<Store<ImageScanReport>>>,
-    pub digests: DigestBook,
 }
 
 /// What judging images by ScanPolicies takes, and what it counts. The lookups answer from
@@ -972,37 +966,30 @@ async fn announce(
         message.push_str(&format!(": {}", change.by_rule));
     }
     message.push_str("; details in the PolicyReports (kubectl get policyreports -A)");
-    let event = CoreEvent {
-        metadata: ObjectMeta {
-            name: Some(format!("{name}.audit.{:x}", now.as_nanosecond())),
-            namespace: Some("default".into()),
-            ..ObjectMeta::default()
+    let event = Event {
+        type_: if change.now > 0 {
+            EventType::Warning
+        } else {
+            EventType::Normal
         },
-        involved_object: change.object.object_ref(resource),
-        type_: Some(if change.now > 0 { "Warning" } else { "Normal" }.into()),
-        reason: Some(
-            if scan {
-                SCAN_EVENT_REASON
-            } else {
-                EVENT_REASON
-            }
-            .into(),
-        ),
-        message: Some(truncate(message, MAX_MESSAGE)),
-        action: Some("Audit".into()),
-        source: Some(EventSource {
-            component: Some(crate::FIELD_MANAGER.into()),
-            host: None,
-        }),
-        first_timestamp: Some(Time(now)),
-        last_timestamp: Some(Time(now)),
-        count: Some(1),
-        ..CoreEvent::default()
+        reason: if scan {
+            SCAN_EVENT_REASON
+        } else {
+            EVENT_REASON
+        }
+        .into(),
+        note: Some(truncate(message, MAX_MESSAGE)),
+        action: "Audit".into(),
+        secondary: None,
     };
-    Api::<CoreEvent>::namespaced(client.clone(), "default")
-        .create(&PostParams::default(), &event)
-        .await
-        .map(|_| ())
+    let event = core_event(
+        &change.object.object_ref(resource),
+        &event,
+        crate::FIELD_MANAGER,
+        format!("{name}.audit.{:x}", now.as_nanosecond()),
+        now,
+    );
+    create_core(client, &event).await
 }
 
 /// Write `violations` and `lastAuditTime` of every policy in force, under the audit's own

@@ -3,8 +3,6 @@
 //! `Display` says what was being done; the cause stays reachable through `source()`.
 //! [`report`] renders the whole chain on one line for logs.
 
-use std::net::SocketAddr;
-
 /// An error of the operator library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -24,32 +22,6 @@ pub enum Error {
         source: serde_json::Error,
     },
 
-    /// The Lease could not be read, created or renewed.
-    #[error("leader election on Lease {namespace}/{name}")]
-    Lease {
-        namespace: String,
-        name: String,
-        #[source]
-        source: kube_lease_manager::LeaseManagerError,
-    },
-
-    /// This replica was the leader and no longer is (or can no longer prove it is).
-    #[error("lost leadership of Lease {namespace}/{name}; stopping so that only one replica acts")]
-    LostLeadership { namespace: String, name: String },
-
-    #[error("cannot listen on {addr} for the admin server")]
-    Listen {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-
-    #[error("admin server failed")]
-    Serve {
-        #[source]
-        source: std::io::Error,
-    },
-
     /// The object meant to own what the operator creates cannot serve as an owner.
     #[error("{kind} {name} cannot own the webhook registration: {reason}")]
     Owner {
@@ -67,16 +39,3 @@ impl Error {
 }
 
 pub use palisade_process::report;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn report_names_every_cause_once() {
-        let e = Error::Serve {
-            source: std::io::Error::other("connection reset"),
-        };
-        assert_eq!(report(&e), "admin server failed: connection reset");
-    }
-}

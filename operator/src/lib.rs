@@ -8,25 +8,25 @@
 pub mod admin;
 pub mod audit;
 pub mod certs;
+pub mod controllers;
 pub mod error;
-pub mod events;
-pub mod leader;
 pub mod metrics;
-pub mod owner;
-pub mod policy_controller;
 pub mod policy_report;
-pub mod registration;
+pub mod registry_access;
 pub mod running_images;
 pub mod scan_controller;
 pub mod scan_db;
-pub mod scan_policy_controller;
-pub mod status;
+pub mod scan_view;
 
 pub use error::Error;
 
-/// The field manager of every write the operator makes.
+/// The field manager of every write the operator makes, the audit's aside; also the
+/// component named on its Events.
 ///
 /// Server-side apply removes fields a manager stops sending, so every status write under
 /// this name carries all the fields it owns; a writer of other status fields (the audit's
 /// `violations`) must send them all too, or use a field manager of its own.
-pub const FIELD_MANAGER: &str = "palisade-operator";
+pub const FIELD_MANAGER: &str = palisade_kube_plumbing::field_manager::OPERATOR;
+
+/// The Lease the replicas compete for, in the operator's namespace.
+pub const LEASE_NAME: &str = "palisade-operator";

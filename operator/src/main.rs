@@ -8,12 +8,15 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{ArgAction, Parser, ValueEnum};
-use palisade_operator::admin::{self, Health, Role};
+use palisade_kube_plumbing::lease::{self, Health, Role};
+use palisade_kube_plumbing::{admin, shutdown};
+use palisade_operator::admin::OperatorProbes;
+use palisade_operator::certs::registration;
+use palisade_operator::controllers::{scan_policy, security_policy};
 use palisade_operator::metrics::Metrics;
 use palisade_operator::scan_db::ScanDb;
 use palisade_operator::{
-    audit, certs, error, leader, owner, policy_controller, registration, running_images,
-    scan_controller, scan_policy_controller,
+    LEASE_NAME, audit, certs, error, running_images, scan_controller, scan_view,
 };
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
@@ -305,9 +308,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let admin = admin::serve(
         args.admin_addr,
-        health.clone(),
-        metrics.clone(),
-        leader::triggered(shutdown_rx.clone()),
+        OperatorProbes {
+            health: health.clone(),
+            metrics: metrics.clone(),
+        },
+        shutdown::triggered(shutdown_rx.clone()),
     )
     .await?;
     let admin = tokio::spawn(admin);
@@ -319,7 +324,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let identity = args
         .leader_identity
         .clone()
-        .unwrap_or_else(leader::default_identity);
+        .unwrap_or_else(lease::default_identity);
 
     let (cert_config, registration_config) = webhook_configs(&args)?;
     let audit_config = audit::Config {
@@ -362,7 +367,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 // Without the owner, the registration would outlive an uninstall: nothing is
                 // registered until it can be read.
                 let owner = loop {
-                    match owner::cluster_role(&client, name).await {
+                    match certs::cluster_role(&client, name).await {
                         Ok(owner) => break owner,
                         Err(e) => {
                             tracing::warn!(error = %error::report(&e), "retrying in 5s");
@@ -393,13 +398,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             };
             // The scan controller fills the view (its report store, the digests of running
             // tags); the audit reads it to judge running workloads against ScanPolicies.
-            let view = scanning.is_some().then(audit::ScanView::default);
+            let view = scanning.is_some().then(scan_view::ScanView::default);
             let audit = audit::run(
                 client.clone(),
                 audit_config,
                 metrics.clone(),
                 view.clone(),
-                leader::triggered(stop.clone()),
+                shutdown::triggered(stop.clone()),
             );
             let scans = {
                 let (client, metrics, stop) = (client.clone(), metrics.clone(), stop.clone());
@@ -410,20 +415,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     }
                 }
             };
-            let scan_policies = scan_policy_controller::run(
+            let scan_policies = scan_policy::run(
                 client.clone(),
-                scan_policy_controller::Config {
+                scan_policy::Config {
                     instance: identity.clone(),
                 },
                 metrics.clone(),
-                leader::triggered(stop.clone()),
+                shutdown::triggered(stop.clone()),
             );
-            let policies = policy_controller::run(
+            let policies = security_policy::run(
                 client,
-                policy_controller::Config { instance: identity },
+                security_policy::Config { instance: identity },
                 metrics,
                 health,
-                leader::triggered(stop),
+                shutdown::triggered(stop),
             );
             // The policy controller, the audit and scanning return once told to stop (after
             // their in-flight work); the certificate loop never does and is dropped with them.
@@ -435,10 +440,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let result = if args.leader_elect {
-        let config = leader::Config::new(args.namespace.clone(), identity);
-        leader::run(client, config, &metrics, &health, shutdown_rx.clone(), lead)
-            .await
-            .map_err(anyhow::Error::from)
+        let config = lease::Config::new(args.namespace.clone(), LEASE_NAME, identity);
+        let on_leading = |leading| metrics.set_leader(leading);
+        lease::run(
+            client,
+            config,
+            &health,
+            on_leading,
+            shutdown_rx.clone(),
+            lead,
+        )
+        .await
+        .map_err(anyhow::Error::from)
     } else {
         info!("leader election off: this process runs the controllers");
         health.set_role(Role::Leader);

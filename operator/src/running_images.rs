@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -20,7 +20,8 @@ use palisade_imageref::ImageRef;
 use tracing::{debug, info, warn};
 
 use crate::error::report;
-use crate::scan_controller::RegistryAccess;
+use crate::registry_access::RegistryAccess;
+use crate::scan_view::DigestBook;
 
 /// A tag's digest is looked up again after this long.
 const TAG_TTL: Duration = Duration::from_secs(300);
@@ -101,29 +102,6 @@ pub fn images_of(pod: &Pod) -> Vec<(String, Option<String>)> {
         }
     }
     out
-}
-
-/// The last digest seen for each image reference (normalized, as [`ImageRef`] prints it),
-/// from container statuses or the registry. The audit reads it to judge workloads' images
-/// by the reports of what runs, without registry calls of its own.
-#[derive(Debug, Clone, Default)]
-pub struct DigestBook(Arc<RwLock<HashMap<String, String>>>);
-
-impl DigestBook {
-    pub fn record(&self, image: &str, digest: &str) {
-        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        if map.get(image).is_none_or(|d| d != digest) {
-            map.insert(image.to_owned(), digest.to_owned());
-        }
-    }
-
-    pub fn get(&self, image: &str) -> Option<String> {
-        self.0
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(image)
-            .cloned()
-    }
 }
 
 struct Watcher {

@@ -7,29 +7,32 @@
 //! for it ([`RESCAN_ANNOTATION`]); a Failed one is retried every [`RETRY`]. The full findings list goes to `<cache>/reports/<hex>.json`; the status
 //! carries the counts and the [`MAX_REPORT_FINDINGS`] most severe findings.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
+use palisade_crds::ScanPolicy;
 use palisade_crds::{
     Coverage, CoverageGap, GapReason, ImageScanReport, ImageScanReportStatus, MAX_REPORT_FINDINGS,
     ReportFinding, ScanPhase, SeveritySummary,
 };
-use palisade_crds::{ScanPolicy, SecretRef};
 use palisade_imageref::ImageRef;
+use palisade_kube_plumbing::backoff::PerObject;
+use palisade_kube_plumbing::controller::log_result;
+use palisade_kube_plumbing::events::Publisher;
+use palisade_kube_plumbing::shutdown;
 use palisade_scanner::coverage::{Coverage as ScannerCoverage, Gap, GapReason as ScannerGapReason};
 use palisade_scanner::layers::Limits;
-use palisade_scanner::oci::{Credentials, Platform, RegistryClient};
+use palisade_scanner::oci::{Platform, RegistryClient};
 use palisade_scanner::osv::{Database, ecosystem_for};
 use palisade_scanner::report::{Finding, SeverityCounts};
 use palisade_scanner::scan::{InventoryCache, ScanReport, inventory_image_cached, report};
@@ -39,6 +42,7 @@ use tracing::{debug, info, warn};
 use crate::FIELD_MANAGER;
 use crate::error::{Error, report as error_report};
 use crate::metrics::Metrics;
+use crate::registry_access::RegistryAccess;
 use crate::scan_db::ScanDb;
 
 /// The `controller` label of this controller's metrics.
@@ -50,9 +54,6 @@ pub const RETRY: Duration = Duration::from_secs(300);
 /// A scan (download, inventory, matching) that takes longer fails.
 const SCAN_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Registry logins are read again after this long.
-const CREDENTIALS_TTL: Duration = Duration::from_secs(60);
-
 /// Retry delays after API errors: doubling from 1 s, at most this.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -61,10 +62,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// again. Both times come from this operator's clock, so the new scan answers it. (The
 /// webhook defines the same key.)
 pub const RESCAN_ANNOTATION: &str = "palisade.dev/rescan-requested";
-
-/// The Secret type and key holding a Docker config.
-const DOCKER_CONFIG_TYPE: &str = "kubernetes.io/dockerconfigjson";
-const DOCKER_CONFIG_KEY: &str = ".dockerconfigjson";
 
 /// Settings of the controller.
 #[derive(Debug, Clone)]
@@ -85,111 +82,6 @@ pub struct Config {
     pub db_refresh: Duration,
     /// Create reports for the images pods run; `None`: only for reports created otherwise.
     pub running: Option<crate::running_images::Config>,
-}
-
-/// When the logins were read, from which Secrets, and the client carrying them.
-type CachedLogins = (Instant, Vec<(String, String)>, RegistryClient);
-
-/// Registry access with the logins named by ScanPolicies, shared by the controller and the
-/// running-images watcher.
-pub struct RegistryAccess {
-    client: Client,
-    base: RegistryClient,
-    namespace: String,
-    policies: Store<ScanPolicy>,
-    cached: tokio::sync::Mutex<Option<CachedLogins>>,
-}
-
-impl RegistryAccess {
-    pub fn new(
-        client: Client,
-        base: RegistryClient,
-        namespace: String,
-        policies: Store<ScanPolicy>,
-    ) -> Self {
-        RegistryAccess {
-            client,
-            base,
-            namespace,
-            policies,
-            cached: tokio::sync::Mutex::new(None),
-        }
-    }
-
-    /// The registry client with the current logins (re-read at most every
-    /// [`CREDENTIALS_TTL`], or at once when the set of Secrets changes).
-    pub async fn registry(&self) -> RegistryClient {
-        let refs = secret_refs(
-            self.policies
-                .state()
-                .iter()
-                .flat_map(|p| p.spec.registry_credentials.iter()),
-            &self.namespace,
-        );
-        let mut cached = self.cached.lock().await;
-        if let Some((at, key, client)) = cached.as_ref()
-            && at.elapsed() < CREDENTIALS_TTL
-            && *key == refs
-        {
-            return client.clone();
-        }
-        let mut credentials = Credentials::new();
-        for (namespace, name) in &refs {
-            let what = format!("Secret {namespace}/{name}");
-            let api = Api::<Secret>::namespaced(self.client.clone(), namespace);
-            match api.get_opt(name).await {
-                Ok(Some(secret)) => {
-                    let added = docker_config_of(&secret)
-                        .and_then(|json| credentials.add_docker_config(&what, json));
-                    if let Err(reason) = added {
-                        warn!(secret = %what, %reason, "registry credentials skipped");
-                    }
-                }
-                Ok(None) => warn!(secret = %what, "registry credentials skipped: no such Secret"),
-                Err(e) => {
-                    warn!(secret = %what, error = %error_report(&e), "registry credentials skipped")
-                }
-            }
-        }
-        let client = self.base.with_credentials(credentials);
-        *cached = Some((Instant::now(), refs, client.clone()));
-        client
-    }
-}
-
-/// The Secrets to read, as (namespace, name), each once; no namespace means `default_ns`.
-pub fn secret_refs<'a>(
-    refs: impl IntoIterator<Item = &'a SecretRef>,
-    default_ns: &str,
-) -> Vec<(String, String)> {
-    let set: BTreeSet<(String, String)> = refs
-        .into_iter()
-        .filter(|r| !r.name.is_empty())
-        .map(|r| {
-            (
-                r.namespace
-                    .clone()
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| default_ns.to_owned()),
-                r.name.clone(),
-            )
-        })
-        .collect();
-    set.into_iter().collect()
-}
-
-/// The `.dockerconfigjson` of a Secret of type `kubernetes.io/dockerconfigjson`.
-pub fn docker_config_of(secret: &Secret) -> Result<&[u8], String> {
-    let type_ = secret.type_.as_deref().unwrap_or("Opaque");
-    if type_ != DOCKER_CONFIG_TYPE {
-        return Err(format!("type is {type_:?}, not {DOCKER_CONFIG_TYPE:?}"));
-    }
-    secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(DOCKER_CONFIG_KEY))
-        .map(|b| b.0.as_slice())
-        .ok_or_else(|| format!("no {DOCKER_CONFIG_KEY:?} key"))
 }
 
 /// Why a scan did not produce a report. Written on the status as one line.
@@ -228,8 +120,7 @@ pub enum ScanError {
 /// What every reconcile shares.
 pub struct Context {
     client: Client,
-    recorder: Recorder,
-    instance: String,
+    events: Publisher,
     registry: Arc<RegistryAccess>,
     db: Arc<ScanDb>,
     inventories: InventoryCache,
@@ -242,7 +133,7 @@ pub struct Context {
     /// When a Failed report may be retried (in memory: a restart retries at once).
     retry_at: Mutex<HashMap<String, Instant>>,
     /// Consecutive API failures per report, for [`error_policy`].
-    api_failures: Mutex<HashMap<String, u32>>,
+    backoff: PerObject,
 }
 
 impl Context {
@@ -495,12 +386,12 @@ pub async fn run(
     registry: RegistryClient,
     db: Arc<ScanDb>,
     metrics: Arc<Metrics>,
-    view: crate::audit::ScanView,
+    view: crate::scan_view::ScanView,
     stop: watch::Receiver<bool>,
 ) {
     let refresh = config.db_refresh;
     let running = config.running.clone();
-    let triggered = || crate::leader::triggered(stop.clone());
+    let triggered = || shutdown::triggered(stop.clone());
     let (policies, writer) = reflector::store();
     let ages_tx = watch::Sender::new(0u64);
     let policy_watch = reflector::reflector(
@@ -546,7 +437,7 @@ pub async fn run(
     let reports = controller.store();
     // Set once per leadership term: the view is made with the term.
     let _ = view.reports.set(reports.clone());
-    let recorder = Recorder::new(
+    let events = Publisher::new(
         client.clone(),
         Reporter {
             controller: FIELD_MANAGER.into(),
@@ -555,8 +446,7 @@ pub async fn run(
     );
     let context = Arc::new(Context {
         client: client.clone(),
-        recorder,
-        instance: config.instance.clone(),
+        events,
         registry: access.clone(),
         db,
         inventories: InventoryCache::new(config.cache_dir.join("inventories")),
@@ -567,19 +457,12 @@ pub async fn run(
         platform: config.platform.clone(),
         metrics,
         retry_at: Mutex::default(),
-        api_failures: Mutex::default(),
+        backoff: PerObject::new(MAX_BACKOFF),
     });
     let controller = controller
         .run(reconcile, error_policy, context)
         .for_each(|result| {
-            match result {
-                Ok((object, _)) => debug!(report = %object.name, "reconciled"),
-                Err(kube::runtime::controller::Error::ReconcilerFailed(e, object)) => {
-                    warn!(report = %object.name, error = %error_report(&e), "reconcile failed; retrying with backoff");
-                }
-                Err(kube::runtime::controller::Error::ObjectNotFound(_)) => {}
-                Err(e) => warn!(error = %error_report(&e), "ImageScanReport controller"),
-            }
+            log_result("ImageScanReport controller", result);
             futures::future::ready(())
         });
     let running = async {
@@ -647,10 +530,7 @@ pub async fn reconcile(object: Arc<ImageScanReport>, ctx: Arc<Context>) -> Resul
     ctx.metrics
         .reconciled(CONTROLLER, result.is_ok(), started.elapsed());
     if result.is_ok() {
-        ctx.api_failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&object.name_any());
+        ctx.backoff.succeeded(&object.name_any());
     }
     ctx.count_phases();
     result
@@ -747,15 +627,7 @@ async fn reconcile_inner(object: &ImageScanReport, ctx: &Context) -> Result<Acti
     };
     let reference = object.object_ref(&());
     // Events are for people; a lost one must not hold up the next scan.
-    if let Err(e) = crate::events::publish(
-        &ctx.recorder,
-        &ctx.client,
-        &ctx.instance,
-        &event,
-        &reference,
-    )
-    .await
-    {
+    if let Err(e) = ctx.events.publish(&event, &reference).await {
         warn!(report = %name, error = %error_report(&e), "cannot publish Event");
     }
     Ok(action)
@@ -848,20 +720,12 @@ async fn write_full_report(dir: &Path, r: &ScanReport) -> std::io::Result<()> {
 /// API errors: retry the object with exponential backoff, per object.
 pub fn error_policy(object: Arc<ImageScanReport>, _error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed(CONTROLLER);
-    let mut failures = ctx
-        .api_failures
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let n = failures.entry(object.name_any()).or_insert(0);
-    *n = n.saturating_add(1);
-    let secs = 1u64.checked_shl(n.saturating_sub(1)).unwrap_or(u64::MAX);
-    Action::requeue(Duration::from_secs(secs).min(MAX_BACKOFF))
+    Action::requeue(ctx.backoff.failed(&object.name_any()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::ByteString;
     use palisade_scanner::report::Severity;
 
     fn at(secs: i64) -> jiff::Timestamp {
@@ -1232,63 +1096,6 @@ mod tests {
                 "no known vulnerabilities in 2 packages; coverage Partial: lib/apk/db/installed: \
                  1 unreadable record(s) skipped; the image has no linux/arm/v6 manifest"
             )
-        );
-    }
-
-    fn secret(type_: Option<&str>, key: &str, value: &str) -> Secret {
-        Secret {
-            type_: type_.map(str::to_owned),
-            data: Some([(key.to_owned(), ByteString(value.as_bytes().to_vec()))].into()),
-            ..Secret::default()
-        }
-    }
-
-    #[test]
-    fn docker_config_secrets() {
-        let json = r#"{"auths":{"registry.example.com":{"username":"u","password":"p"}}}"#;
-        let ok = secret(Some(DOCKER_CONFIG_TYPE), DOCKER_CONFIG_KEY, json);
-        let bytes = docker_config_of(&ok).expect("a docker config");
-        let mut c = Credentials::new();
-        c.add_docker_config("s", bytes).expect("parses");
-        assert!(c.for_host("registry.example.com").is_some());
-        for (what, s) in [
-            ("opaque", secret(None, DOCKER_CONFIG_KEY, json)),
-            (
-                "other type",
-                secret(Some("kubernetes.io/dockercfg"), ".dockercfg", json),
-            ),
-            (
-                "no key",
-                secret(Some(DOCKER_CONFIG_TYPE), "config.json", json),
-            ),
-        ] {
-            assert!(docker_config_of(&s).is_err(), "{what}");
-        }
-        let bad = secret(Some(DOCKER_CONFIG_TYPE), DOCKER_CONFIG_KEY, "{not json");
-        let bytes = docker_config_of(&bad).expect("the key is there");
-        assert!(Credentials::new().add_docker_config("s", bytes).is_err());
-    }
-
-    #[test]
-    fn secret_refs_default_their_namespace_and_dedupe() {
-        let r = |name: &str, ns: Option<&str>| SecretRef {
-            name: name.into(),
-            namespace: ns.map(str::to_owned),
-        };
-        let refs = [
-            r("b", None),
-            r("a", Some("team")),
-            r("b", Some("palisade")),
-            r("", None),
-            r("c", Some("")),
-        ];
-        assert_eq!(
-            secret_refs(refs.iter(), "palisade"),
-            [
-                ("palisade".to_owned(), "b".to_owned()),
-                ("palisade".to_owned(), "c".to_owned()),
-                ("team".to_owned(), "a".to_owned()),
-            ]
         );
     }
 

@@ -4,7 +4,7 @@ use std::fmt;
 
 use palisade_pod_security::CheckId;
 
-use crate::policy::RuleId;
+use crate::rule_id::RuleId;
 use crate::runtime::RuntimeRule;
 
 /// A compliance framework.

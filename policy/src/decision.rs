@@ -8,7 +8,7 @@ use palisade_pod_security::ContainerRef;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::compliance::ComplianceRef;
-use crate::policy::RuleId;
+use crate::rule_id::RuleId;
 
 /// The kind of policy a violation comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

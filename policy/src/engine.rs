@@ -14,8 +14,9 @@ use crate::decision::{
 };
 use crate::error::Error;
 use crate::exceptions::Target;
-use crate::policy::{CompiledPolicy, PolicySet, RuleId, Scope};
+use crate::policy::{CompiledPolicy, PolicySet, Scope};
 use crate::request::ReviewTarget;
+use crate::rule_id::RuleId;
 use crate::rules::{self, Finding};
 use crate::subject::Subject;
 

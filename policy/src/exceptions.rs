@@ -4,7 +4,7 @@ use k8s_openapi::jiff::Timestamp;
 use palisade_crds::PolicyException;
 
 use crate::error::Problem;
-use crate::policy::RuleId;
+use crate::rule_id::RuleId;
 use crate::selector::{Selector, is_dns_label};
 
 #[derive(Debug, Clone)]

@@ -23,6 +23,7 @@ mod in_force;
 mod load;
 mod policy;
 mod request;
+mod rule_id;
 mod rules;
 pub mod runtime;
 pub mod scan;
@@ -43,8 +44,9 @@ pub use load::{
     Document, enforced_generation, parse_documents, parse_policies, policy_from_document,
     policy_from_value,
 };
-pub use policy::{CompiledPolicy, PolicySet, RuleId};
+pub use policy::{CompiledPolicy, PolicySet};
 pub use request::{PodRequest, ReviewTarget};
+pub use rule_id::RuleId;
 pub use subject::{PodCarrier, Subject};
 pub use validate::{KINDS as POLICY_KINDS, policy_problems};
 

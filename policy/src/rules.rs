@@ -5,7 +5,8 @@ use k8s_openapi::api::core::v1::PodSpec;
 use palisade_imageref::ImageRef;
 use palisade_pod_security::{ContainerRef, ContainerView, containers};
 
-use crate::policy::{Controls, RuleId, canonical_capability};
+use crate::policy::{Controls, canonical_capability};
+use crate::rule_id::RuleId;
 
 /// A rule's finding before policy, mode and exceptions are applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

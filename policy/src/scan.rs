@@ -19,7 +19,8 @@ use crate::decision::{Decision, ExpiredException, PolicyKind, Undecided, Violati
 use crate::engine::{Applies, Facts, applies};
 use crate::error::{Error, Problem};
 use crate::exceptions::{WaiverLimits, Waivers, check_accountability, glob_match};
-use crate::policy::{RuleId, Scope};
+use crate::policy::Scope;
+use crate::rule_id::RuleId;
 use crate::subject::Subject;
 
 /// The longest `scanWait` a ScanPolicy may ask for: admission must answer well inside the

@@ -1,50 +1,33 @@
-//! The plain-HTTP admin port: probes and metrics, kept off the TLS port so that kubelet
-//! and Prometheus need no certificate.
+//! The webhook's answers on the plain-HTTP admin port (`/livez`, `/readyz`, `/metrics`),
+//! served by the shared admin router: ready once policies (and, with the scan gate,
+//! ScanPolicies and reports) are synced, and not while draining.
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use palisade_kube_plumbing::admin::{self, Probes};
 
 use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/livez", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state)
+    admin::router(state)
 }
 
-async fn readyz(State(state): State<AppState>) -> Response {
-    if state.is_draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
-    } else if !state.is_synced() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "waiting for SecurityPolicies, Namespaces, ScanPolicies and ImageScanReports to sync\n",
-        )
-            .into_response()
-    } else {
-        "ok\n".into_response()
+impl Probes for AppState {
+    fn readiness(&self) -> Result<&'static str, &'static str> {
+        if self.is_draining() {
+            Err("shutting down\n")
+        } else if !self.is_synced() {
+            Err(
+                "waiting for SecurityPolicies, Namespaces, ScanPolicies and ImageScanReports to sync\n",
+            )
+        } else {
+            Ok("ok\n")
+        }
     }
-}
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    // The same test as /readyz, so alerts can tell "up but not ready" from "ready".
-    state
-        .metrics
-        .set_ready(!state.is_draining() && state.is_synced());
-    match state.metrics.encode() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    fn metrics(&self) -> Result<String, std::fmt::Error> {
+        // The same test as /readyz, so alerts can tell "up but not ready" from "ready".
+        self.metrics
+            .set_ready(!self.is_draining() && self.is_synced());
+        self.metrics.encode()
     }
 }

@@ -58,19 +58,6 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-
-    /// A pull Secret or ServiceAccount the scan gate could not read; it is logged and the
-    /// next source of registry logins is tried.
-    #[error("cannot read {what} from the API server")]
-    ApiRead {
-        what: String,
-        #[source]
-        source: kube::Error,
-    },
-
-    /// A pull Secret whose logins cannot be used; `reason` names the Secret.
-    #[error("{reason}")]
-    PullSecret { reason: String },
 }
 
 /// Why a certificate and key cannot be served.

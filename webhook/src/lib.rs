@@ -10,7 +10,6 @@ pub mod error;
 pub mod metrics;
 pub mod namespaces;
 pub mod policies;
-pub mod pull_secrets;
 pub mod scans;
 pub mod server;
 pub mod tls;

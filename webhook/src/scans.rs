@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -29,15 +28,14 @@ use palisade_crds::{
     ImageScanReport, ImageScanReportSpec, ImageScanReportStatus, ScanPhase, ScanPolicy, report_name,
 };
 use palisade_imageref::ImageRef;
+use palisade_kube_plumbing::registry_credentials::reader::{PullSecretReader, read_docker_configs};
+use palisade_kube_plumbing::registry_credentials::{LoginSource, logins_for};
 use palisade_policy::scan::{ImageFacts, ImageNeed};
 use palisade_policy::{Decision, Facts, ScanPolicySet, Subject, review_scans};
 use palisade_scanner::oci::RegistryClient;
 use palisade_scanner::oci::auth::Credentials;
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
-
-use crate::pull_secrets::reader::PullSecretReader;
-use crate::pull_secrets::{LoginSource, logins_for};
 
 /// Set on an ImageScanReport the gate found older than a ScanPolicy's `maxReportAge`, to
 /// the report's `status.scannedAt`: the operator scans again a report scanned at or before
@@ -310,43 +308,18 @@ impl ScanGate {
             return;
         };
         let set = self.policies();
-        let mut credentials = Credentials::new();
-        let mut seen = Vec::new();
+        let mut refs: Vec<(String, String)> = Vec::new();
         for r in set.policies().iter().flat_map(|p| p.registry_credentials()) {
             let ns = r
                 .namespace
                 .clone()
                 .unwrap_or_else(|| self.inner.config.namespace.clone());
-            if seen.contains(&(ns.clone(), r.name.clone())) {
-                continue;
-            }
-            seen.push((ns.clone(), r.name.clone()));
-            let what = format!("Secret {ns}/{}", r.name);
-            match Api::<Secret>::namespaced(client.clone(), &ns)
-                .get(&r.name)
-                .await
-            {
-                Ok(secret) => {
-                    let data = secret
-                        .data
-                        .as_ref()
-                        .and_then(|d| d.get(".dockerconfigjson"));
-                    match data {
-                        Some(bytes) => {
-                            if let Err(e) = credentials.add_docker_config(&what, &bytes.0) {
-                                warn!(secret = %what, error = %e, "registry credentials not used");
-                            }
-                        }
-                        None => {
-                            warn!(secret = %what, "registry credentials not used: no .dockerconfigjson key (type kubernetes.io/dockerconfigjson)")
-                        }
-                    }
-                }
-                Err(e) => {
-                    warn!(secret = %what, error = %crate::error::report(&e), "registry credentials not readable")
-                }
+            let key = (ns, r.name.clone());
+            if !refs.contains(&key) {
+                refs.push(key);
             }
         }
+        let credentials = read_docker_configs(client, &refs).await;
         *self
             .inner
             .policy_credentials

@@ -15,10 +15,12 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use palisade_crds::SecurityPolicy;
-use palisade_operator::admin::Health;
+use palisade_kube_plumbing::lease::Health;
+use palisade_kube_plumbing::shutdown;
+use palisade_operator::audit;
+use palisade_operator::controllers::security_policy as policy_controller;
 use palisade_operator::metrics::Metrics;
 use palisade_operator::policy_report::{Outcome, PolicyReport};
-use palisade_operator::{audit, leader, policy_controller};
 use tokio::sync::watch;
 
 const MANAGER: &str = "palisade-audit-tests";
@@ -103,7 +105,7 @@ async fn an_audit_pass_reports_a_privileged_deployment_and_counts_it_on_the_poli
         },
         Arc::new(Metrics::new()),
         Health::default(),
-        leader::triggered(stop_rx),
+        shutdown::triggered(stop_rx),
     ));
     let policies = Api::<SecurityPolicy>::all(client.clone());
     let spec = serde_json::json!({

@@ -485,7 +485,7 @@ async fn operator_and_webhook_run_with_the_chart_rbac() {
     }
     let policies = Api::<DynamicObject>::all_with(
         client.clone(),
-        &palisade_operator::policy_controller::resource(),
+        &palisade_operator::controllers::security_policy::resource(),
     );
     eventually("the SecurityPolicy CRD served", 60, &[], || async {
         policies.list(&Default::default()).await.ok().map(|_| ())
@@ -625,7 +625,7 @@ async fn exercise(
     .await;
     let policies = Api::<DynamicObject>::all_with(
         client.clone(),
-        &palisade_operator::policy_controller::resource(),
+        &palisade_operator::controllers::security_policy::resource(),
     );
     eventually("SecurityPolicy status Ready", 60, &logs, || async {
         let p = policies.get_opt(policy_name).await.ok().flatten()?;

@@ -17,9 +17,10 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use palisade_crds::SecurityPolicy;
-use palisade_operator::admin::Health;
+use palisade_kube_plumbing::lease::{self, Health};
+use palisade_kube_plumbing::shutdown;
+use palisade_operator::controllers::security_policy as policy_controller;
 use palisade_operator::metrics::Metrics;
-use palisade_operator::{leader, policy_controller};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -45,7 +46,7 @@ impl Operator {
             },
             metrics.clone(),
             health.clone(),
-            leader::triggered(stop_rx),
+            shutdown::triggered(stop_rx),
         ));
         Operator {
             stop,
@@ -323,11 +324,11 @@ async fn one_replica_leads_and_hands_over_on_shutdown() {
         let metrics = Arc::new(Metrics::new());
         let health = Health::default();
         let task = tokio::spawn(async move {
-            leader::run(
+            lease::run(
                 client,
-                leader::Config::new(namespace, identity),
-                &metrics,
+                lease::Config::new(namespace, palisade_operator::LEASE_NAME, identity),
                 &health,
+                |leading| metrics.set_leader(leading),
                 stop_rx,
                 move |mut stop: watch::Receiver<bool>| async move {
                     let _ = lead_tx.send(identity);

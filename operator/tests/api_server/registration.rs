@@ -9,11 +9,11 @@ use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Client, ResourceExt};
-use palisade_operator::certs::{self, CaBundle, CertConfig};
-use palisade_operator::registration::{
+use palisade_operator::certs::registration::{
     self, EXEMPT_LABEL, FailurePolicy, NamespaceSelectorMode, PODS_WEBHOOK, POLICIES_WEBHOOK,
     RegistrationConfig, Target, WORKLOADS_WEBHOOK,
 };
+use palisade_operator::certs::{self, CaBundle, CertConfig};
 
 async fn create_namespace(client: &Client, name: &str, labels: &[(&str, &str)]) {
     let ns = Namespace {
@@ -266,7 +266,7 @@ async fn registration_and_secret_go_with_their_owner_cluster_role() {
         .create(&PostParams::default(), &role)
         .await
         .expect("create ClusterRole");
-    let owner = palisade_operator::owner::cluster_role(&client, &name)
+    let owner = palisade_operator::certs::cluster_role(&client, &name)
         .await
         .expect("owner reference");
 

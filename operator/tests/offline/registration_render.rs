@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhook;
 use k8s_openapi::apimachinery::pkg::version::Info;
 use palisade_operator::certs::CaBundle;
-use palisade_operator::registration::{
+use palisade_operator::certs::registration::{
     self, EXEMPT_LABEL, FailurePolicy, METADATA_NAME_LABEL, NAMESPACES_WEBHOOK,
     NamespaceSelectorMode, PODS_WEBHOOK, POLICIES_WEBHOOK, RegistrationConfig, Target,
     WORKLOADS_WEBHOOK,

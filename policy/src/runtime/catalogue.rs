@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::event::Action;
 use crate::compliance::{ComplianceRef, Framework};
-use crate::policy::RuleId;
+use crate::rule_id::RuleId;
 
 /// A runtime rule. Falco's rules keep Falco's name and meaning; the last three are
 /// Palisade's own.

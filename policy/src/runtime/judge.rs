@@ -16,7 +16,8 @@ use crate::decision::ExpiredException;
 use crate::engine::{Applies, applies_to};
 use crate::error::Error;
 use crate::exceptions::Target;
-use crate::policy::{CompiledPolicy, RuleId};
+use crate::policy::CompiledPolicy;
+use crate::rule_id::RuleId;
 
 /// What happens to the process a detection is about.
 #[derive(Debug, Clone, PartialEq, Eq)]

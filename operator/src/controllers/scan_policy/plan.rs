@@ -1,233 +1,21 @@
-//! The ScanPolicy controller: checks each generation with the compiler the webhook uses and
-//! says on the status (`Ready`, `observedGeneration`) and in Events whether it is in force.
-//!
-//! The counts on the status (`imagesScanned`, `imagesFailing`, `lastEvaluationTime`) are the
-//! audit's, written under its own field manager, so neither write removes the other's
-//! fields.
+//! What a ScanPolicy's status should say (`Ready`, `observedGeneration`,
+//! `expiringExceptions`), as pure functions of its current generation compiled as the
+//! webhook compiles it, and when to check it again.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
 use palisade_crds::{ScanPolicy, ScanPolicyStatus};
 use palisade_policy::scan::CompiledScanPolicy;
-use tracing::{debug, info, warn};
 
-use crate::FIELD_MANAGER;
-use crate::error::{Error, report};
-use crate::metrics::Metrics;
-use crate::status::{
-    Notice, REASON_INVALID, REASON_VALID, invalid_message, problems_of, ready_conditions,
-    ready_notice,
+use crate::controllers::conditions::{
+    EXPIRY_WINDOW, Notice, REASON_INVALID, REASON_VALID, invalid_message, problems_of,
+    ready_conditions, ready_notice,
 };
-
-/// The `controller` label of this controller's metrics.
-pub const CONTROLLER: &str = "scanpolicy";
 
 /// How often a policy is checked again with no change (ignore entries expire).
 pub const RESYNC: Duration = Duration::from_secs(300);
-
-/// Retry delays after API errors: doubling from 1 s, at most this.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// What every reconcile shares.
-pub struct Context {
-    client: Client,
-    recorder: Recorder,
-    instance: String,
-    metrics: Arc<Metrics>,
-    failures: Mutex<HashMap<String, u32>>,
-}
-
-/// Settings of the controller.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// `reportingInstance` of Events.
-    pub instance: String,
-}
-
-/// Run the controller until `shutdown` fires, then finish in-flight reconciles.
-pub async fn run(
-    client: Client,
-    config: Config,
-    metrics: Arc<Metrics>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
-    let controller = Controller::new(
-        Api::<ScanPolicy>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(shutdown);
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance: Some(config.instance.clone()),
-        },
-    );
-    let context = Arc::new(Context {
-        client,
-        recorder,
-        instance: config.instance,
-        metrics,
-        failures: Mutex::default(),
-    });
-    controller
-        .run(reconcile, error_policy, context)
-        .for_each(|result| {
-            match result {
-                Ok((object, _)) => debug!(policy = %object.name, "reconciled"),
-                Err(kube::runtime::controller::Error::ReconcilerFailed(e, object)) => {
-                    warn!(policy = %object.name, error = %report(&e), "reconcile failed; retrying with backoff");
-                }
-                Err(kube::runtime::controller::Error::ObjectNotFound(_)) => {}
-                Err(e) => warn!(error = %report(&e), "ScanPolicy controller"),
-            }
-            futures::future::ready(())
-        })
-        .await;
-    info!("ScanPolicy controller stopped");
-}
-
-/// Check the current generation and bring `Ready` and `observedGeneration` in line.
-pub async fn reconcile(policy: Arc<ScanPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let result = reconcile_inner(&policy, &ctx).await;
-    ctx.metrics
-        .reconciled(CONTROLLER, result.is_ok(), started.elapsed());
-    if result.is_ok() {
-        ctx.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&policy.name_any());
-    }
-    result
-}
-
-async fn reconcile_inner(policy: &ScanPolicy, ctx: &Context) -> Result<Action, Error> {
-    let name = policy.name_any();
-    if policy.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
-    let now = Timestamp::now();
-    let previous = policy.status.as_ref();
-    let desired = desired(policy, previous, Time(now));
-    let next = Action::requeue(next_check(policy, now));
-    ctx.metrics.set_exceptions(
-        "ScanPolicy",
-        &name,
-        policy
-            .spec
-            .ignore
-            .iter()
-            .map(|e| crate::metrics::ExceptionInfo {
-                name: &e.id,
-                owner: e.owner.as_deref(),
-                reason: e.reason.as_deref(),
-                expires: e.expires.as_ref().map(|t| t.0),
-            }),
-    );
-    if !needs_write(previous, &desired) {
-        return Ok(next);
-    }
-    let expiry = crate::status::expiry_notices(
-        previous
-            .map(|p| p.expiring_exceptions.as_slice())
-            .unwrap_or_default(),
-        &desired.expiring_exceptions,
-        "ignore entry",
-        now,
-    );
-    for Notice {
-        warning,
-        reason,
-        message,
-    } in notice(previous, &desired).into_iter().chain(expiry)
-    {
-        let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            note: Some(message.clone()),
-            action: "Validate".into(),
-            secondary: None,
-        };
-        let reference = policy.object_ref(&());
-        // Events are for people; a lost one must not hold up the status.
-        if let Err(e) = crate::events::publish(
-            &ctx.recorder,
-            &ctx.client,
-            &ctx.instance,
-            &event,
-            &reference,
-        )
-        .await
-        {
-            warn!(policy = %name, error = %report(&e), "cannot publish Event");
-        }
-        if warning {
-            warn!(policy = %name, %message, "ScanPolicy invalid");
-        } else {
-            info!(policy = %name, %message, "ScanPolicy accepted");
-        }
-    }
-    let patch = serde_json::json!({
-        "apiVersion": ScanPolicy::api_version(&()),
-        "kind": ScanPolicy::kind(&()),
-        "status": {
-            "conditions": desired.conditions,
-            "observedGeneration": desired.observed_generation,
-            "expiringExceptions": desired.expiring_exceptions,
-        },
-    });
-    Api::<ScanPolicy>::all(ctx.client.clone())
-        .patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .map_err(Error::kube(format!(
-            "write the status of ScanPolicy {name}"
-        )))?;
-    Ok(next)
-}
-
-/// When to check the policy again with no change: just after its next ignore entry
-/// expires (so Ready's message names it at once), else after [`RESYNC`].
-pub fn next_check(policy: &ScanPolicy, now: Timestamp) -> Duration {
-    policy
-        .spec
-        .ignore
-        .iter()
-        .filter_map(|i| i.expires.as_ref())
-        .filter_map(|t| Duration::try_from(t.0.duration_since(now)).ok())
-        .filter(|d| !d.is_zero())
-        .map(|d| d + Duration::from_secs(1))
-        .fold(RESYNC, Duration::min)
-}
-
-/// API errors: retry the object with exponential backoff, per object.
-pub fn error_policy(policy: Arc<ScanPolicy>, _error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.failed(CONTROLLER);
-    let mut failures = ctx.failures.lock().unwrap_or_else(PoisonError::into_inner);
-    let n = failures.entry(policy.name_any()).or_insert(0);
-    *n = n.saturating_add(1);
-    let secs = 1u64.checked_shl(n.saturating_sub(1)).unwrap_or(u64::MAX);
-    Action::requeue(Duration::from_secs(secs).min(MAX_BACKOFF))
-}
 
 /// The fields this controller owns (`conditions`, `observedGeneration`) for the policy's
 /// current generation; the audit's counts are left `None`. `lastTransitionTime` moves only
@@ -241,7 +29,7 @@ pub fn desired(
     let mut expiring = Vec::new();
     let (status, reason, message) = match CompiledScanPolicy::compile_at(policy, now.0) {
         Ok(compiled) => {
-            expiring = compiled.expiring_exceptions(now.0, crate::status::EXPIRY_WINDOW);
+            expiring = compiled.expiring_exceptions(now.0, EXPIRY_WINDOW);
             (
                 "True",
                 REASON_VALID,
@@ -328,11 +116,26 @@ pub fn notice(previous: Option<&ScanPolicyStatus>, desired: &ScanPolicyStatus) -
     )
 }
 
+/// When to check the policy again with no change: just after its next ignore entry
+/// expires (so Ready's message names it at once), else after [`RESYNC`].
+pub fn next_check(policy: &ScanPolicy, now: Timestamp) -> Duration {
+    policy
+        .spec
+        .ignore
+        .iter()
+        .filter_map(|i| i.expires.as_ref())
+        .filter_map(|t| Duration::try_from(t.0.duration_since(now)).ok())
+        .filter(|d| !d.is_zero())
+        .map(|d| d + Duration::from_secs(1))
+        .fold(RESYNC, Duration::min)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::status::READY;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
+    use super::*;
+    use crate::controllers::conditions::READY;
 
     fn policy(generation: i64, spec: serde_json::Value) -> ScanPolicy {
         let mut p: ScanPolicy = serde_json::from_value(serde_json::json!({

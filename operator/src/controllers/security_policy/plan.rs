@@ -1,30 +1,17 @@
 //! What a SecurityPolicy's status should say, as pure functions of the check of its current
-//! generation and the status it has now. The controller only does the I/O around these.
+//! generation (the engine the webhook runs) and the status it has now. The controller only
+//! does the I/O around these.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::core::DynamicObject;
 use palisade_crds::{EnforcedSpec, ExpiringException, SecurityPolicySpec, SecurityPolicyStatus};
-use palisade_policy::Problem;
+use palisade_policy::{CompiledPolicy, Problem};
 
-/// The condition type the operator owns.
-pub const READY: &str = "Ready";
-/// Ready=True: the current generation is valid and in force.
-pub const REASON_VALID: &str = "Valid";
-/// Ready=False: the current generation cannot be put in force.
-pub const REASON_INVALID: &str = "Invalid";
-
-/// Event reasons, on transitions only.
-pub const EVENT_INVALID: &str = "InvalidPolicy";
-pub const EVENT_ACCEPTED: &str = "PolicyAccepted";
-/// A Warning when an exception (or ignore entry) comes within [`EXPIRY_WINDOW`] of its
-/// expiry, and when it expires.
-pub const EVENT_EXPIRING: &str = "ExceptionExpiring";
-pub const EVENT_EXPIRED: &str = "ExceptionExpired";
-
-/// How long before its expiry an exception is announced and listed on the status.
-pub const EXPIRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
-
-/// API servers accept 32 KiB; a message this long is unreadable anyway.
-const MAX_MESSAGE: usize = 4096;
+use crate::controllers::conditions::{
+    EXPIRY_WINDOW, Notice, REASON_INVALID, REASON_VALID, invalid_message, problems_of,
+    ready_conditions, ready_notice,
+};
 
 /// The check of one generation of a policy.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,12 +35,6 @@ impl Verdict {
             problems: problems_of(e),
         }
     }
-}
-
-/// The problems of a compile error of either policy kind, each with its field: the same
-/// list the webhook refuses a policy with at `kubectl apply`.
-pub fn problems_of(e: &palisade_policy::Error) -> Vec<Problem> {
-    e.problems()
 }
 
 /// The status fields this controller owns (`conditions`, `observedGeneration`, `enforced`)
@@ -135,14 +116,6 @@ pub fn needs_write(
     }
 }
 
-/// What users are told in an Event, once per change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub warning: bool,
-    pub reason: &'static str,
-    pub message: String,
-}
-
 /// The Event for going from `previous` to `desired`: when Ready changes, or a new generation
 /// is judged. Nothing when a periodic reconcile (or a restart) finds the same state.
 pub fn notice(
@@ -153,88 +126,6 @@ pub fn notice(
         previous.map(|p| (p.conditions.as_slice(), p.observed_generation)),
         (&desired.conditions, desired.observed_generation),
     )
-}
-
-/// The Event for a policy kind's Ready condition going from `previous` to `desired`, each
-/// as (conditions, observedGeneration): news when Ready's status or generation changes.
-pub fn ready_notice(
-    previous: Option<(&[Condition], Option<i64>)>,
-    desired: (&[Condition], Option<i64>),
-) -> Option<Notice> {
-    let ready = desired.0.iter().find(|c| c.type_ == READY)?;
-    let same = previous.is_some_and(|(conditions, observed)| {
-        observed == desired.1
-            && conditions.iter().any(|o| {
-                o.type_ == READY
-                    && o.status == ready.status
-                    && o.observed_generation == ready.observed_generation
-            })
-    });
-    if same {
-        return None;
-    }
-    let warning = ready.status != "True";
-    Some(Notice {
-        warning,
-        reason: if warning {
-            EVENT_INVALID
-        } else {
-            EVENT_ACCEPTED
-        },
-        message: ready.message.clone(),
-    })
-}
-
-/// The Warnings for exceptions that entered the expiry window or expired since `previous`
-/// was written: one per exception and state, so a resync or a restart says nothing new.
-/// `kind_word` is `exception` (SecurityPolicy) or `ignore entry` (ScanPolicy).
-pub fn expiry_notices(
-    previous: &[ExpiringException],
-    desired: &[ExpiringException],
-    kind_word: &str,
-    now: k8s_openapi::jiff::Timestamp,
-) -> Vec<Notice> {
-    desired
-        .iter()
-        .filter(|d| {
-            !previous
-                .iter()
-                .any(|p| p.name == d.name && p.expires == d.expires && p.expired == d.expired)
-        })
-        .map(|d| {
-            let owner = d
-                .owner
-                .as_deref()
-                .map(|o| format!(" (owner {o})"))
-                .unwrap_or_default();
-            let at = d.expires.0.strftime("%Y-%m-%dT%H:%M:%SZ");
-            if d.expired {
-                Notice {
-                    warning: true,
-                    reason: EVENT_EXPIRED,
-                    message: format!(
-                        "{kind_word} {:?}{owner} expired at {at}: what it waived counts again; renew it with a new expiry or remove it",
-                        d.name
-                    ),
-                }
-            } else {
-                let hours = d.expires.0.duration_since(now).as_hours().max(0);
-                let left = if hours >= 48 {
-                    format!("{} days", hours / 24)
-                } else {
-                    format!("{hours} hours")
-                };
-                Notice {
-                    warning: true,
-                    reason: EVENT_EXPIRING,
-                    message: format!(
-                        "{kind_word} {:?}{owner} expires at {at}, in {left}: review it, then renew it with a new expiry or let it lapse",
-                        d.name
-                    ),
-                }
-            }
-        })
-        .collect()
 }
 
 /// `generation 3 in force (Enforce mode, restricted v1.37 preset; controls: privileged; 1 exception)`.
@@ -288,73 +179,46 @@ pub fn summary(spec: &SecurityPolicySpec, expired: &[String]) -> String {
     parts.join("; ")
 }
 
-/// `generation 4 is invalid; generation 3 stays in force: spec.x: …; spec.y: …`.
-pub fn invalid_message(generation: i64, in_force: Option<i64>, problems: &[Problem]) -> String {
-    let head = match in_force {
-        Some(g) if g != generation => {
-            format!("generation {generation} is invalid; generation {g} stays in force")
+/// Judge a policy object exactly as the webhook reads and compiles it.
+pub fn check(object: &DynamicObject, now: Timestamp) -> Verdict {
+    let value = match serde_json::to_value(object) {
+        Ok(v) => v,
+        Err(e) => {
+            return Verdict::Invalid {
+                problems: vec![palisade_policy::Problem {
+                    field: "spec".into(),
+                    message: e.to_string(),
+                }],
+            };
         }
-        _ => format!("generation {generation} is invalid and not enforced"),
     };
-    format!("{head}: {}", problem_list(problems))
-}
-
-/// The conditions with Ready set to `status` for `generation`: its `lastTransitionTime`
-/// moves only when the status does, and conditions of other types stay as they are (the
-/// list is written whole).
-pub fn ready_conditions(
-    previous: Option<&[Condition]>,
-    status: &str,
-    reason: &str,
-    message: String,
-    generation: i64,
-    now: Time,
-) -> Vec<Condition> {
-    let previous = previous.unwrap_or_default();
-    let last_transition_time = match previous.iter().find(|c| c.type_ == READY) {
-        Some(c) if c.status == status => c.last_transition_time.clone(),
-        _ => now,
+    let policy = match palisade_policy::policy_from_value(&value) {
+        Ok(p) => p,
+        Err(e) => return Verdict::from_error(&e),
     };
-    let mut conditions = Vec::with_capacity(previous.len().max(1));
-    conditions.push(Condition {
-        type_: READY.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: truncate(message),
-        observed_generation: Some(generation),
-        last_transition_time,
-    });
-    conditions.extend(previous.iter().filter(|c| c.type_ != READY).cloned());
-    conditions
-}
-
-/// `spec.x: …; spec.y: …`
-pub fn problem_list(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("{}: {}", p.field, p.message))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// A condition message cut to [`MAX_MESSAGE`] bytes, on a character boundary.
-pub fn truncate(mut s: String) -> String {
-    if s.len() > MAX_MESSAGE {
-        let mut cut = MAX_MESSAGE - 3;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
+    match CompiledPolicy::compile_at(&policy, now) {
+        Ok(compiled) => Verdict::Valid {
+            expired_exceptions: compiled
+                .expired_exceptions(now)
+                .map(str::to_owned)
+                .collect(),
+            expiring: compiled.expiring_exceptions(now, EXPIRY_WINDOW),
+            spec: Box::new(policy.spec),
+        },
+        Err(e) => Verdict::from_error(&e),
     }
-    s
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
     use k8s_openapi::jiff::Timestamp;
     use palisade_crds::{Mode, PodSecurity, PodSecurityLevel, Privileged};
+
+    use super::*;
+    use crate::controllers::conditions::{
+        EVENT_EXPIRED, EVENT_EXPIRING, EXPIRY_WINDOW, MAX_MESSAGE, READY, expiry_notices, truncate,
+    };
 
     fn at(s: &str) -> Time {
         Time(s.parse::<Timestamp>().expect("timestamp"))
@@ -630,5 +494,46 @@ mod tests {
         assert_eq!(notices.len(), 1);
         assert_eq!(notices[0].reason, EVENT_EXPIRED);
         assert!(notices[0].message.starts_with("exception \"soon\""));
+    }
+
+    fn object(v: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(v).expect("an object")
+    }
+
+    #[test]
+    fn the_check_is_the_webhooks() {
+        let now = Timestamp::now();
+        let ok = object(serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
+            "metadata": {"name": "p", "generation": 2},
+            "spec": {"privileged": "Deny", "exceptions": [{"name": "old", "rules": ["privileged"],
+                "owner": "sre", "reason": "migration", "expires": "2020-01-01T00:00:00Z"}]}
+        }));
+        match check(&ok, now) {
+            Verdict::Valid {
+                expired_exceptions, ..
+            } => assert_eq!(expired_exceptions, ["old"]),
+            v => panic!("{v:?}"),
+        }
+        let bad = object(serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
+            "metadata": {"name": "p", "generation": 3},
+            "spec": {"exceptions": [{"name": "x", "rules": ["noSuchRule"]}],
+                "match": {"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Nope"}]}}}
+        }));
+        let Verdict::Invalid { problems } = check(&bad, now) else {
+            panic!("invalid");
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert!(
+            fields.contains(&"spec.exceptions[0].rules[0]"),
+            "{problems:?}"
+        );
+        assert!(
+            fields
+                .iter()
+                .any(|f| f.starts_with("spec.match.namespaceSelector")),
+            "{problems:?}"
+        );
     }
 }

@@ -1,6 +1,8 @@
-//! A pod's pull Secrets and its ServiceAccount, read from the API server at admission.
+//! Registry logins read from the API server: a pod's pull Secrets and its ServiceAccount,
+//! at admission ([`PullSecretReader`]), and the Secrets a configuration names
+//! ([`read_docker_configs`]).
 //!
-//! Every read is bounded by the request's deadline and cached by (namespace, name) for the
+//! Every read of [`PullSecretReader`] is bounded by the request's deadline and cached by (namespace, name) for the
 //! gate's `credentials_ttl`, answers that say "missing" or "forbidden" included, so a busy
 //! namespace costs a few reads a minute, not one per pod. Nothing here fails a request: a
 //! Secret that is missing or unreadable is passed over (logged at debug), one that cannot
@@ -16,7 +18,9 @@ use palisade_scanner::oci::auth::Credentials;
 use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 
-use super::{LoginSource, parse_pull_secret, pull_secret_names, service_account_of};
+use super::{
+    LoginSource, docker_config_of, parse_pull_secret, pull_secret_names, service_account_of,
+};
 use crate::error::{Error, report};
 
 /// Entries past this many are pruned of the expired ones.
@@ -201,4 +205,29 @@ fn store<V>(cache: &Cache<V>, key: (String, String), value: V, ttl: Duration) {
         cache.retain(|_, (at, _)| at.elapsed() < ttl);
     }
     cache.insert(key, (Instant::now(), value));
+}
+
+/// The logins of the `kubernetes.io/dockerconfigjson` Secrets named (namespace, name), in
+/// that order, as one set. A Secret that is missing, unreadable or of another form is
+/// skipped with a warning naming it.
+pub async fn read_docker_configs(client: &Client, refs: &[(String, String)]) -> Credentials {
+    let mut credentials = Credentials::new();
+    for (namespace, name) in refs {
+        let what = format!("Secret {namespace}/{name}");
+        let api = Api::<Secret>::namespaced(client.clone(), namespace);
+        match api.get_opt(name).await {
+            Ok(Some(secret)) => {
+                let added = docker_config_of(&secret)
+                    .and_then(|json| credentials.add_docker_config(&what, json));
+                if let Err(reason) = added {
+                    warn!(secret = %what, %reason, "registry credentials skipped");
+                }
+            }
+            Ok(None) => warn!(secret = %what, "registry credentials skipped: no such Secret"),
+            Err(e) => {
+                warn!(secret = %what, error = %report(&e), "registry credentials skipped")
+            }
+        }
+    }
+    credentials
 }

@@ -9,6 +9,8 @@
 //! still its own resumes at once.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use kube::Client;
@@ -16,14 +18,73 @@ use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::admin::{Health, Role};
-use crate::error::Error;
-use crate::metrics::Metrics;
+use crate::error::{Error, report};
+
+/// What this replica is doing, for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Role {
+    /// Not yet in the election, or not yet running controllers.
+    Starting = 0,
+    /// Another replica leads; this one waits, ready to take over.
+    Standby = 1,
+    /// Runs the controllers.
+    Leader = 2,
+    /// Shutting down.
+    Stopping = 3,
+}
+
+/// Liveness and readiness, shared by the election, the controllers and the admin server.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    inner: Arc<HealthInner>,
+}
+
+#[derive(Debug, Default)]
+struct HealthInner {
+    role: AtomicU8,
+    synced: AtomicBool,
+}
+
+impl Health {
+    pub fn set_role(&self, role: Role) {
+        self.inner.role.store(role as u8, Ordering::Release);
+    }
+
+    pub fn role(&self) -> Role {
+        match self.inner.role.load(Ordering::Acquire) {
+            1 => Role::Standby,
+            2 => Role::Leader,
+            3 => Role::Stopping,
+            _ => Role::Starting,
+        }
+    }
+
+    /// The controllers' stores hold the first full list.
+    pub fn set_synced(&self, synced: bool) {
+        self.inner.synced.store(synced, Ordering::Release);
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.inner.synced.load(Ordering::Acquire)
+    }
+
+    /// Ready when standing by, or leading with synced stores; the text says why not.
+    pub fn readiness(&self) -> Result<&'static str, &'static str> {
+        match self.role() {
+            Role::Standby => Ok("ok: standing by, another replica leads\n"),
+            Role::Leader if self.is_synced() => Ok("ok: leading\n"),
+            Role::Leader => Err("leading, waiting for the controllers' caches to sync\n"),
+            Role::Starting => Err("starting\n"),
+            Role::Stopping => Err("shutting down\n"),
+        }
+    }
+}
 
 /// How the election is held.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Namespace of the Lease (the operator's own).
+    /// Namespace of the Lease (the binary's own).
     pub namespace: String,
     /// Lease name.
     pub lease_name: String,
@@ -36,12 +97,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// The Lease `palisade-operator` in `namespace`, held 15 s and renewed every 10 s (the
+    /// The Lease `lease_name` in `namespace`, held 15 s and renewed every 10 s (the
     /// kube-controller-manager's figures).
-    pub fn new(namespace: impl Into<String>, identity: impl Into<String>) -> Config {
+    pub fn new(
+        namespace: impl Into<String>,
+        lease_name: impl Into<String>,
+        identity: impl Into<String>,
+    ) -> Config {
         Config {
             namespace: namespace.into(),
-            lease_name: crate::FIELD_MANAGER.into(),
+            lease_name: lease_name.into(),
             identity: identity.into(),
             duration: 15,
             grace: 5,
@@ -69,19 +134,16 @@ pub fn default_identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// A future that completes when `rx` turns true (or its sender is gone).
-pub async fn triggered(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|stop| *stop).await;
-}
-
 /// Wait for the Lease, then run `lead` until `shutdown` turns true, releasing the Lease on
 /// the way out so the standby takes over at once. `lead` gets a receiver that turns true
-/// when it must stop. Returns an error when leadership is lost or cannot be renewed.
+/// when it must stop. `health` follows the replica's role; `on_leading` is told when this
+/// replica starts leading (true) and when its work has stopped (false), for a metric.
+/// Returns an error when leadership is lost or cannot be renewed.
 pub async fn run<F, Fut>(
     client: Client,
     config: Config,
-    metrics: &Metrics,
     health: &Health,
+    on_leading: impl Fn(bool),
     mut shutdown: watch::Receiver<bool>,
     lead: F,
 ) -> Result<(), Error>
@@ -110,7 +172,7 @@ where
     }
     info!(identity = %config.identity, "leading: starting controllers");
     health.set_role(Role::Leader);
-    metrics.set_leader(true);
+    on_leading(true);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let work = lead(stop_rx);
@@ -129,9 +191,9 @@ where
     match end {
         End::Lost(cause) => {
             // Stop at once: dropping `work` cancels every in-flight reconcile.
-            metrics.set_leader(false);
+            on_leading(false);
             match cause {
-                Some(e) => warn!(error = %crate::error::report(&e), "cannot renew the Lease"),
+                Some(e) => warn!(error = %report(&e), "cannot renew the Lease"),
                 None => warn!("another replica holds the Lease"),
             }
             Err(Error::LostLeadership {
@@ -148,9 +210,9 @@ where
             {
                 warn!("controllers did not stop within 10 s");
             }
-            metrics.set_leader(false);
+            on_leading(false);
             if let Err(e) = manager.release().await {
-                warn!(error = %crate::error::report(&e), "cannot release the Lease; the standby takes over when it expires");
+                warn!(error = %report(&e), "cannot release the Lease; the standby takes over when it expires");
             } else {
                 info!("Lease released");
             }
@@ -172,7 +234,7 @@ async fn acquire(manager: &LeaseManager, shutdown: &mut watch::Receiver<bool>) -
             Ok(true) => return true,
             Ok(false) => {}
             Err(e) => {
-                warn!(error = %crate::error::report(&e), "leader election; retrying");
+                warn!(error = %report(&e), "leader election; retrying");
                 tokio::select! {
                     _ = shutdown.wait_for(|s| *s) => return false,
                     () = tokio::time::sleep(delay) => {}
@@ -192,19 +254,20 @@ mod tests {
         assert!(!default_identity().is_empty());
     }
 
-    #[tokio::test]
-    async fn triggered_completes_on_true_or_a_dropped_sender() {
-        let (tx, rx) = watch::channel(false);
-        let t = tokio::spawn(triggered(rx));
-        tx.send_replace(true);
-        tokio::time::timeout(Duration::from_secs(5), t)
-            .await
-            .expect("completes")
-            .expect("no panic");
-        let (tx, rx) = watch::channel(false);
-        drop(tx);
-        tokio::time::timeout(Duration::from_secs(5), triggered(rx))
-            .await
-            .expect("completes");
+    #[test]
+    fn ready_when_standing_by_or_leading_with_synced_caches() {
+        let h = Health::default();
+        assert!(h.readiness().is_err(), "starting");
+        h.set_role(Role::Standby);
+        assert!(h.readiness().is_ok());
+        h.set_role(Role::Leader);
+        assert_eq!(
+            h.readiness(),
+            Err("leading, waiting for the controllers' caches to sync\n")
+        );
+        h.set_synced(true);
+        assert!(h.readiness().is_ok());
+        h.set_role(Role::Stopping);
+        assert!(h.readiness().is_err());
     }
 }

@@ -1,42 +1,5 @@
-//! The ValidatingWebhookConfiguration the operator owns.
-//!
-//! [`render`] is pure: two webhooks, `pods.palisade.dev` (pods, and the
-//! `pods/ephemeralcontainers` sub-resource that `kubectl debug` writes) and
-//! `workloads.palisade.dev` (every kind that carries a pod template), both with
-//! `sideEffects: None`, `admissionReviewVersions: [v1]`, `matchPolicy: Equivalent`, the
-//! configured timeout and failure policy, and the `caBundle` from [`crate::certs`]; and
-//! `policies.palisade.dev` (SecurityPolicy and ScanPolicy CREATE/UPDATE, `/validate/policies`)
-//! with `failurePolicy: Ignore`, so `kubectl apply` of an invalid policy is refused at once
-//! with its problems while a webhook that is down never blocks fixing one.
-//! [`apply`] writes it by server-side apply under [`crate::FIELD_MANAGER`].
-//!
-//! # Leaving namespaces out
-//!
-//! `kube-system`, the operator's namespace and the configured namespaces are never judged,
-//! so the webhook can never block the control plane or itself. How the `namespaceSelector`
-//! names them depends on the API server ([`selector_mode_for`]):
-//!
-//! - Kubernetes ≥ 1.21 ([`NamespaceSelectorMode::MetadataName`]):
-//!   `kubernetes.io/metadata.name NotIn [...]`. The API server sets that label on every
-//!   namespace to its name and refuses any other value, so nobody can escape by relabelling.
-//! - Kubernetes 1.20 and older ([`NamespaceSelectorMode::ExemptLabel`]): that label does not
-//!   exist. The operator labels the excluded namespaces [`EXEMPT_LABEL`]`=true` and the
-//!   selector is `palisade.dev/exempt NotIn [true]` (a namespace without the label is
-//!   judged). This label *can* be set by anyone allowed to patch namespaces, so:
-//!   1. [`apply`] removes it from every namespace not in the excluded list, each time it
-//!      runs (it corrects, it does not prevent);
-//!   2. with [`RegistrationConfig::protect_exempt_label`], a third webhook
-//!      `namespaces.palisade.dev` sees every namespace CREATE/UPDATE whose old or new labels
-//!      carry the key (`objectSelector: palisade.dev/exempt Exists`, so unrelated namespace
-//!      writes never depend on the webhook) with `failurePolicy: Fail`. The webhook server
-//!      (`/validate/namespaces`) refuses the label on any namespace outside the list it is
-//!      given (the same `--namespace` and `--exclude-namespace` as the operator) and always
-//!      admits removing it and the operator's own service account, so what [`apply`] does to
-//!      labels is never refused. Off in [`RegistrationConfig::new`]; the operator binary
-//!      turns it on when the webhook is registered by Service (see its
-//!      `--protect-exempt-label`).
-//!   3. In any case, who may patch namespaces is an RBAC decision: grant it to cluster
-//!      administrators only.
+//! The ValidatingWebhookConfiguration, as pure functions: its settings, the rendering, and
+//! whether what the API server holds already says it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,16 +8,11 @@ use k8s_openapi::api::admissionregistration::v1::{
     RuleWithOperations, ServiceReference, ValidatingWebhook, ValidatingWebhookConfiguration,
     WebhookClientConfig,
 };
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference,
 };
 use k8s_openapi::apimachinery::pkg::version::Info;
-use kube::Client;
-use kube::api::{Api, ListParams, Patch, PatchParams};
-use tracing::{info, warn};
 
-use crate::FIELD_MANAGER;
 use crate::certs::CaBundle;
 
 /// The label the API server (≥ 1.21) sets to each namespace's name.
@@ -184,7 +142,7 @@ impl RegistrationConfig {
         set.into_iter().collect()
     }
 
-    fn validate(&self) -> Result<(), Error> {
+    pub(super) fn validate(&self) -> Result<(), Error> {
         if self.name.is_empty() {
             return Err(Error::Config("empty name".into()));
         }
@@ -395,56 +353,15 @@ pub fn render(cfg: &RegistrationConfig, ca_bundle: &CaBundle) -> ValidatingWebho
         metadata: ObjectMeta {
             name: Some(cfg.name.clone()),
             labels: Some(labels()),
-            owner_references: crate::owner::references(cfg.owner.as_ref()),
+            owner_references: crate::certs::owner::references(cfg.owner.as_ref()),
             ..ObjectMeta::default()
         },
         webhooks: Some(webhooks),
     }
 }
 
-/// Register the webhooks: in label mode first label the excluded namespaces (so they are
-/// left out from the first moment) and unlabel the others, then apply the configuration.
-/// Idempotent: a second call with the same input writes nothing.
-pub async fn apply(
-    client: &Client,
-    cfg: &RegistrationConfig,
-    ca_bundle: &CaBundle,
-) -> Result<(), Error> {
-    cfg.validate()?;
-    if cfg.namespace_selector_mode == NamespaceSelectorMode::ExemptLabel {
-        sync_exempt_labels(client, cfg).await?;
-    }
-    let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
-    let desired = render(cfg, ca_bundle);
-    // Skip the write when nothing differs, so the resourceVersion (and every API server's
-    // webhook client cache) stays put.
-    if let Some(current) = api
-        .get_opt(&cfg.name)
-        .await
-        .map_err(|source| Error::Apply {
-            name: cfg.name.clone(),
-            source: Box::new(source),
-        })?
-        && same(&current, &desired)
-    {
-        return Ok(());
-    }
-    api.patch(
-        &cfg.name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&desired),
-    )
-    .await
-    .map_err(|source| Error::Apply {
-        name: cfg.name.clone(),
-        source: Box::new(source),
-    })?;
-    info!(name = %cfg.name, "webhook configuration applied");
-    Ok(())
-}
-
 /// Whether `current` already holds everything `desired` sets.
-fn same(
+pub(super) fn same(
     current: &ValidatingWebhookConfiguration,
     desired: &ValidatingWebhookConfiguration,
 ) -> bool {
@@ -476,77 +393,6 @@ fn same(
         .owner_references
         .iter()
         .flatten()
-        .all(|o| crate::owner::has(&current.metadata, Some(o)));
+        .all(|o| crate::certs::owner::has(&current.metadata, Some(o)));
     labels_present && owners_present && webhooks(current) == webhooks(desired)
-}
-
-async fn sync_exempt_labels(client: &Client, cfg: &RegistrationConfig) -> Result<(), Error> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let excluded = cfg.excluded();
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..PatchParams::default()
-    };
-    for name in &excluded {
-        let namespace = match api.get_opt(name).await {
-            Ok(Some(ns)) => ns,
-            // Not there (yet): nothing to exclude; the next apply labels it.
-            Ok(None) => continue,
-            Err(source) => {
-                return Err(Error::Namespace {
-                    action: "read",
-                    namespace: name.clone(),
-                    source: Box::new(source),
-                });
-            }
-        };
-        let labelled = namespace
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(EXEMPT_LABEL))
-            .is_some_and(|v| v == "true");
-        if labelled {
-            continue;
-        }
-        // A merge patch, not apply: apply would create a namespace deleted meanwhile.
-        let patch = serde_json::json!({"metadata": {"labels": {EXEMPT_LABEL: "true"}}});
-        match api.patch(name, &params, &Patch::Merge(&patch)).await {
-            Ok(_) => info!(namespace = %name, "namespace exempted from admission checks"),
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(source) => {
-                return Err(Error::Namespace {
-                    action: "label",
-                    namespace: name.clone(),
-                    source: Box::new(source),
-                });
-            }
-        }
-    }
-    let labelled = api
-        .list_metadata(&ListParams::default().labels(EXEMPT_LABEL))
-        .await
-        .map_err(|e| Error::ListNamespaces(Box::new(e)))?;
-    for namespace in labelled.items {
-        let Some(name) = namespace.metadata.name else {
-            continue;
-        };
-        if excluded.contains(&name) {
-            continue;
-        }
-        warn!(namespace = %name, label = EXEMPT_LABEL, "namespace carries the exempt label but is not configured as excluded; removing it");
-        let patch = serde_json::json!({"metadata": {"labels": {EXEMPT_LABEL: null}}});
-        match api.patch(&name, &params, &Patch::Merge(&patch)).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(source) => {
-                return Err(Error::Namespace {
-                    action: "unlabel",
-                    namespace: name,
-                    source: Box::new(source),
-                });
-            }
-        }
-    }
-    Ok(())
 }

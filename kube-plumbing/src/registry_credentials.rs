@@ -1,9 +1,9 @@
-//! Registry logins for tag resolution, found where the kubelet finds them: the pod's
-//! `spec.imagePullSecrets`, then its ServiceAccount's `imagePullSecrets`, then (Palisade's
-//! own) the ScanPolicies' `registryCredentials`.
+//! Registry logins from Secrets, found where the kubelet finds them: a pod's
+//! `spec.imagePullSecrets`, then its ServiceAccount's `imagePullSecrets`; and Secrets named
+//! by configuration (Palisade's ScanPolicies' `registryCredentials`).
 //!
 //! This module is pure: parsing pull Secrets and choosing the logins to try for a registry.
-//! [`reader`] reads the Secrets and ServiceAccounts from the API server, cached.
+//! [`reader`] reads the Secrets and ServiceAccounts from the API server.
 
 pub mod reader;
 
@@ -17,6 +17,28 @@ pub const DOCKER_CONFIG_JSON_TYPE: &str = "kubernetes.io/dockerconfigjson";
 pub const DOCKER_CONFIG_JSON_KEY: &str = ".dockerconfigjson";
 pub const DOCKER_CFG_TYPE: &str = "kubernetes.io/dockercfg";
 pub const DOCKER_CFG_KEY: &str = ".dockercfg";
+
+/// The `.dockerconfigjson` of a Secret of type `kubernetes.io/dockerconfigjson`, the only
+/// form a Secret named by configuration may take.
+pub fn docker_config_of(secret: &Secret) -> Result<&[u8], String> {
+    let type_ = secret.type_.as_deref().unwrap_or("Opaque");
+    if type_ != DOCKER_CONFIG_JSON_TYPE {
+        return Err(format!(
+            "type is {type_:?}, not {DOCKER_CONFIG_JSON_TYPE:?}"
+        ));
+    }
+    data_of(secret, DOCKER_CONFIG_JSON_KEY)
+        .ok_or_else(|| format!("no {DOCKER_CONFIG_JSON_KEY:?} key"))
+}
+
+/// The bytes under `key` of a Secret's `data`.
+fn data_of<'a>(secret: &'a Secret, key: &str) -> Option<&'a [u8]> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| b.0.as_slice())
+}
 
 /// The ServiceAccount of a pod that names none.
 pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";
@@ -43,12 +65,7 @@ pub fn parse_pull_secret(what: &str, secret: &Secret) -> Result<Credentials, Str
             ));
         }
     };
-    let bytes = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get(key))
-        .map(|b| b.0.as_slice())
-        .ok_or_else(|| format!("{what}: no {key:?} key"))?;
+    let bytes = data_of(secret, key).ok_or_else(|| format!("{what}: no {key:?} key"))?;
     let mut credentials = Credentials::new();
     if key == DOCKER_CONFIG_JSON_KEY {
         credentials.add_docker_config(what, bytes)?;
@@ -218,6 +235,36 @@ mod tests {
                 (got, want) => panic!("{case}: got {got:?}, want {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn docker_config_secrets() {
+        let json = r#"{"auths":{"registry.example.com":{"username":"u","password":"p"}}}"#;
+        let ok = secret(Some(DOCKER_CONFIG_JSON_TYPE), DOCKER_CONFIG_JSON_KEY, json);
+        let bytes = docker_config_of(&ok).expect("a docker config");
+        let mut c = Credentials::new();
+        c.add_docker_config("s", bytes).expect("parses");
+        assert!(c.for_host("registry.example.com").is_some());
+        for (what, s) in [
+            ("opaque", secret(None, DOCKER_CONFIG_JSON_KEY, json)),
+            (
+                "other type",
+                secret(Some("kubernetes.io/dockercfg"), ".dockercfg", json),
+            ),
+            (
+                "no key",
+                secret(Some(DOCKER_CONFIG_JSON_TYPE), "config.json", json),
+            ),
+        ] {
+            assert!(docker_config_of(&s).is_err(), "{what}");
+        }
+        let bad = secret(
+            Some(DOCKER_CONFIG_JSON_TYPE),
+            DOCKER_CONFIG_JSON_KEY,
+            "{not json",
+        );
+        let bytes = docker_config_of(&bad).expect("the key is there");
+        assert!(Credentials::new().add_docker_config("s", bytes).is_err());
     }
 
     #[test]

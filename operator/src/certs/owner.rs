@@ -10,25 +10,7 @@
 
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::Api;
-use kube::{Client, Resource};
-
-use crate::Error;
-
-/// The owner reference to ClusterRole `name`, read from the API server for its uid.
-pub async fn cluster_role(client: &Client, name: &str) -> Result<OwnerReference, Error> {
-    let role = Api::<ClusterRole>::all(client.clone())
-        .get(name)
-        .await
-        .map_err(Error::kube(format!(
-            "cannot read ClusterRole {name}, the owner of the webhook registration and certificate Secret"
-        )))?;
-    reference_to(&role).ok_or_else(|| Error::Owner {
-        kind: "ClusterRole",
-        name: name.to_owned(),
-        reason: "it has no uid",
-    })
-}
+use kube::Resource;
 
 /// A plain (not controller, not blocking) owner reference to `role`.
 pub fn reference_to(role: &ClusterRole) -> Option<OwnerReference> {
