@@ -149,7 +149,7 @@ impl Case {
         self
     }
 
-    pub(super) fn from_memfd(mut self) -> Case {
+    pub(super) fn memfd_exe(mut self) -> Case {
         self.event.process.exe_from_memfd = true;
         self
     }

@@ -201,34 +201,34 @@ fn table(rule: RuntimeRule) -> Vec<Row> {
                 "a memfd payload",
                 exec("payload", &[])
                     .exe("/memfd:payload (deleted)")
-                    .from_memfd(),
+                    .memfd_exe(),
                 true,
             ),
             (
                 "below a shell",
-                exec("x", &[]).parent(Some("bash")).from_memfd(),
+                exec("x", &[]).parent(Some("bash")).memfd_exe(),
                 true,
             ),
             (
                 "with a kernel-thread name",
-                exec("kworker", &[]).exe("/memfd: (deleted)").from_memfd(),
+                exec("kworker", &[]).exe("/memfd: (deleted)").memfd_exe(),
                 true,
             ),
             (
                 "runc's own copy",
-                exec("runc", &["init"]).from_memfd(),
+                exec("runc", &["init"]).memfd_exe(),
                 false,
             ),
             (
                 "runc's cloned binary",
                 exec("x", &[])
                     .exe("/memfd:runc_cloned:/proc/self/exe (deleted)")
-                    .from_memfd(),
+                    .memfd_exe(),
                 false,
             ),
             (
                 "started by runc",
-                exec("x", &[]).parent(Some("runc")).from_memfd(),
+                exec("x", &[]).parent(Some("runc")).memfd_exe(),
                 false,
             ),
             ("a file on disk", exec("x", &[]).exe("/usr/bin/x"), false),
