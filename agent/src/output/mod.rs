@@ -3,4 +3,5 @@
 pub mod events;
 pub mod json;
 pub mod publisher;
+pub mod reports;
 pub mod throttle;

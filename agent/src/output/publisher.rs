@@ -6,10 +6,14 @@ use std::time::Duration;
 
 use hashlink::LruCache;
 use kube::Client;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use palisade_crds::policy_report::PolicyReport;
 use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::events::{Notice, publish};
+use super::reports::{MANAGED_BY, NODE_LABEL, Reports, Seen, label_value, report_name};
+use crate::status::FIELD_MANAGER;
 use super::throttle::{Key, Throttle, Verdict};
 use crate::metrics::Metrics;
 use crate::sensor::epoch_ns;
@@ -77,6 +81,77 @@ async fn send(client: &Client, notice: &Notice, total: u64, instance: &str, metr
                 pod = %format!("{}/{}", notice.container.namespace, notice.container.pod_name),
                 "could not publish a detection Event"
             );
+        }
+    }
+}
+
+/// Report settings.
+pub struct ReportSettings {
+    pub node: String,
+    pub max_results: usize,
+    pub retention: Duration,
+    /// How often changed reports are written.
+    pub interval: Duration,
+}
+
+/// Keeps this node's runtime PolicyReports: restores what earlier runs wrote, records every
+/// detection, writes changed reports every `interval` and expires old results.
+pub async fn run_reports(
+    client: Client,
+    settings: ReportSettings,
+    mut seen: mpsc::Receiver<Seen>,
+    metrics: Arc<Metrics>,
+) {
+    let mut reports = Reports::new(
+        &settings.node,
+        settings.max_results,
+        settings.retention.as_nanos() as u64,
+    );
+    let all = Api::<PolicyReport>::all(client.clone());
+    let selector = format!(
+        "{}={},{}={}",
+        MANAGED_BY.0,
+        MANAGED_BY.1,
+        NODE_LABEL,
+        label_value(&settings.node)
+    );
+    match all.list(&ListParams::default().labels(&selector)).await {
+        Ok(list) => {
+            for report in &list.items {
+                reports.restore(report);
+            }
+        }
+        Err(e) => warn!(error = %e, "could not read this node's earlier runtime reports; starting afresh"),
+    }
+    let mut tick = tokio::time::interval(settings.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            s = seen.recv() => {
+                let Some(s) = s else { return };
+                reports.record(&s);
+            }
+            _ = tick.tick() => {
+                reports.expire(epoch_ns());
+                for namespace in reports.take_dirty() {
+                    let api = Api::<PolicyReport>::namespaced(client.clone(), &namespace);
+                    let name = report_name(&settings.node);
+                    let result = match reports.report(&namespace) {
+                        Some(report) => api
+                            .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&report))
+                            .await
+                            .map(|_| ()),
+                        None => match api.delete(&name, &DeleteParams::default()).await {
+                            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                            other => other.map(|_| ()),
+                        },
+                    };
+                    if let Err(e) = result {
+                        metrics.output_dropped("reports");
+                        warn!(error = %e, namespace = %namespace, "could not write the runtime PolicyReport");
+                    }
+                }
+            }
         }
     }
 }
