@@ -43,7 +43,7 @@ use crate::controllers::security_policy as policy_controller;
 use crate::error::{Error, report};
 use crate::metrics::Metrics;
 use crate::policy_report::{self, Outcome, PolicyReport, ReportBody, ReportResult, Severity};
-use crate::scan_view::ScanView;
+use crate::scanning::ScanView;
 
 /// The field manager of the audit's writes (reports and the policies' audit status fields).
 pub const FIELD_MANAGER: &str = palisade_kube_plumbing::field_manager::OPERATOR_AUDIT;

@@ -12,11 +12,7 @@ pub mod controllers;
 pub mod error;
 pub mod metrics;
 pub mod policy_report;
-pub mod registry_access;
-pub mod running_images;
-pub mod scan_controller;
-pub mod scan_db;
-pub mod scan_view;
+pub mod scanning;
 
 pub use error::Error;
 
