@@ -11,7 +11,6 @@ pub mod certs;
 pub mod controllers;
 pub mod error;
 pub mod metrics;
-pub mod policy_report;
 pub mod scanning;
 
 pub use error::Error;
