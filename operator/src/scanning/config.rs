@@ -12,7 +12,7 @@ pub struct Config {
     pub instance: String,
     /// Where a ScanPolicy's credential Secret is looked up when it names no namespace.
     pub namespace: String,
-    /// Holds `inventories/` and `reports/` (the OSV cache is the [`ScanDb`]'s).
+    /// Holds `inventories/` and `reports/` (the OSV cache is the [`ScanDb`](super::db::ScanDb)'s).
     pub cache_dir: PathBuf,
     /// At most this many scans at a time.
     pub concurrency: u16,

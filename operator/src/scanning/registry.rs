@@ -45,7 +45,7 @@ impl RegistryAccess {
     }
 
     /// The registry client with the current logins (re-read at most every
-    /// [`CREDENTIALS_TTL`], or at once when the set of Secrets changes).
+    /// `CREDENTIALS_TTL`, or at once when the set of Secrets changes).
     pub async fn registry(&self) -> RegistryClient {
         let refs = secret_refs(
             self.policies
