@@ -5,6 +5,7 @@
 #   docker build --target palisade-operator -t palisade-operator .
 #   docker build --target palisade-webhook  -t palisade-webhook .
 #   docker build --target palisade          -t palisade .
+#   docker build --target palisade-agent    -t palisade-agent .
 #
 # `make images` builds the same targets with buildah from binaries built on the machine,
 # handing hack/image-rootfs.sh's output in as the `rootfs` stage
@@ -14,11 +15,16 @@ ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
+# The agent's kernel programs are compiled by clang; libbpf needs libelf and zlib.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      clang llvm libelf-dev zlib1g-dev pkg-config \
+ && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p palisade-operator -p palisade-webhook -p palisade-cli \
- && hack/image-rootfs.sh target/release /rootfs palisade-operator palisade-webhook palisade
+    cargo build --release --locked -p palisade-operator -p palisade-webhook -p palisade-cli -p palisade-agent \
+ && hack/image-rootfs.sh target/release /rootfs palisade-operator palisade-webhook palisade palisade-agent
 
 FROM scratch AS rootfs
 COPY --from=build /rootfs/ /
@@ -52,3 +58,11 @@ LABEL org.opencontainers.image.title="palisade" \
       org.opencontainers.image.description="Palisade CLI: check workloads against policies, scan images"
 COPY --from=rootfs /bin/palisade /usr/local/bin/palisade
 ENTRYPOINT ["/usr/local/bin/palisade"]
+
+# The node agent. The image runs as 65532 like the others; the DaemonSet the operator
+# writes runs it as root with only the capabilities it needs (see the chart's agent values).
+FROM runtime AS palisade-agent
+LABEL org.opencontainers.image.title="palisade-agent" \
+      org.opencontainers.image.description="Palisade node agent: eBPF runtime threat detection for the containers of one node"
+COPY --from=rootfs /bin/palisade-agent /usr/local/bin/palisade-agent
+ENTRYPOINT ["/usr/local/bin/palisade-agent"]

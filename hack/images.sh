@@ -11,13 +11,14 @@
 # --no-push    build only (into buildah's storage under target/buildah)
 #
 # Prints one line per image to stdout: REFERENCE DIGEST COMPRESSED_BYTES UNPACKED_BYTES;
-# progress goes to stderr. Images: palisade-operator, palisade-webhook, palisade (the CLI).
+# progress goes to stderr. Images: palisade-operator, palisade-webhook, palisade (the CLI),
+# palisade-agent.
 # The Dockerfile's build stage is replaced by hack/image-rootfs.sh's output, so nothing is
 # pulled: the images hold this machine's Debian glibc, libgcc and CA certificates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-readonly IMAGES=(palisade-operator palisade-webhook palisade)
+readonly IMAGES=(palisade-operator palisade-webhook palisade palisade-agent)
 say() { printf '==> %s\n' "$*" >&2; }
 die() {
   printf 'ERROR: %s\n' "$*" >&2
@@ -57,8 +58,9 @@ if [[ -z $tag ]]; then
   [[ -z $(git status --porcelain --untracked-files=no 2>/dev/null) ]] || tag+=-dirty
 fi
 
+hack/agent-tools.sh
 say "building the release binaries"
-cargo build --release --locked -p palisade-operator -p palisade-webhook -p palisade-cli >&2
+cargo build --release --locked -p palisade-operator -p palisade-webhook -p palisade-cli -p palisade-agent >&2
 say "laying out the images' files (hack/image-rootfs.sh)"
 hack/image-rootfs.sh target/release target/image-rootfs "${IMAGES[@]}"
 

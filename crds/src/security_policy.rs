@@ -67,6 +67,12 @@ pub struct SecurityPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<ImageRules>,
 
+    /// What the node agent watches running containers of the matched pods for: runtime rules
+    /// (Falco's stable rule names and Palisade's own), reported or, opt-in per rule, acted on
+    /// by killing the offending process. Independent of `mode`, which is about admission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeRules>,
+
     /// Named, owned and dated waivers of specific rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exceptions: Vec<PolicyException>,
@@ -96,6 +102,46 @@ impl Mode {
             Mode::Enforce => "Enforce",
             Mode::Warn => "Warn",
             Mode::Audit => "Audit",
+        }
+    }
+}
+
+/// The runtime rules a policy applies to the running containers of the pods it matches.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeRules {
+    /// `Audit` (the default) only reports detections (Events, PolicyReport results, metrics,
+    /// JSON lines); `Enforce` also kills the offending process for the rules in `enforce`.
+    #[serde(default)]
+    pub mode: RuntimeMode,
+
+    /// Runtime rule ids to apply (`runtime.terminalShell`, …; see docs/rules/). Empty or
+    /// unset: every default rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+
+    /// With `mode: Enforce`, the rule ids whose offending process is killed (each must be
+    /// among the applied rules), or `"*"` for every applied rule. Detections of other rules
+    /// are reported only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enforce: Vec<String>,
+}
+
+/// What the node agent does with a runtime detection.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum RuntimeMode {
+    /// Report only.
+    #[default]
+    Audit,
+    /// Report, and kill the offending process for the rules listed in `enforce`.
+    Enforce,
+}
+
+impl RuntimeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeMode::Audit => "Audit",
+            RuntimeMode::Enforce => "Enforce",
         }
     }
 }
@@ -216,8 +262,9 @@ pub struct PolicyException {
     /// A name for the exception, shown in decisions and reports.
     #[schemars(length(min = 1))]
     pub name: String,
-    /// Rule ids it waives (as shown in denials, e.g. `podSecurity.privileged`,
-    /// `capabilities.allowed`); a trailing `*` matches a prefix, `*` alone every rule.
+    /// Rule ids it waives (as shown in denials and detections, e.g. `podSecurity.privileged`,
+    /// `capabilities.allowed`, `runtime.terminalShell`); a trailing `*` matches a prefix
+    /// (`runtime.*`), `*` alone every rule.
     #[schemars(length(min = 1))]
     pub rules: Vec<String>,
     /// Namespaces it covers (all when unset).
@@ -226,7 +273,8 @@ pub struct PolicyException {
     /// Image patterns it covers (`*` matches any run of characters, e.g.
     /// `docker.io/library/nginx:*`); a container-level violation is waived only for a
     /// container whose normalized image matches. Pod-level violations are never covered by an
-    /// image-scoped exception.
+    /// image-scoped exception. A runtime detection is waived for the image of the container
+    /// the process runs in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<String>,
     /// Service accounts it covers: `name` (any covered namespace) or `namespace/name`.

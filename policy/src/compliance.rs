@@ -5,6 +5,7 @@ use std::fmt;
 use palisade_pod_security::CheckId;
 
 use crate::rule_id::RuleId;
+use crate::runtime::RuntimeRule;
 
 /// A compliance framework.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -316,6 +317,89 @@ pub fn refs(rule: RuleId) -> &'static [ComplianceRef] {
                 ]
             }
         }
+        RuleId::Runtime(rule) => runtime_refs(rule),
+    }
+}
+
+// The runtime rules: every one is system monitoring; the MITRE ATT&CK ids of Falco's rules
+// are Falco's tags, with the technique added where Falco tags only a tactic (TA0003) or a
+// technique that fits poorly (T1565 for API server contact).
+const MONITORING: ComplianceRef = r(N53, "SI-4", "System Monitoring");
+const MALICIOUS_CODE: ComplianceRef = r(N53, "SI-3", "Malicious Code Protection");
+const INTEGRITY: ComplianceRef = r(N53, "SI-7", "Software, Firmware, and Information Integrity");
+const AUDIT_PROTECTION: ComplianceRef = r(N53, "AU-9", "Protection of Audit Information");
+const USER_SOFTWARE: ComplianceRef = r(N53, "CM-11", "User-Installed Software");
+const SCRIPTING: ComplianceRef = r(ATTACK, "T1059", "Command and Scripting Interpreter");
+const UNIX_SHELL: ComplianceRef = r(
+    ATTACK,
+    "T1059.004",
+    "Command and Scripting Interpreter: Unix Shell",
+);
+const PERSISTENCE: ComplianceRef = r(ATTACK, "TA0003", "Persistence");
+const TOOL_TRANSFER: ComplianceRef = r(ATTACK, "T1105", "Ingress Tool Transfer");
+const REFLECTIVE_LOADING: ComplianceRef = r(ATTACK, "T1620", "Reflective Code Loading");
+const KERNEL_MODULES: ComplianceRef = r(
+    ATTACK,
+    "T1547.006",
+    "Boot or Logon Autostart Execution: Kernel Modules and Extensions",
+);
+const PTRACE_INJECTION: ComplianceRef = r(
+    ATTACK,
+    "T1055.008",
+    "Process Injection: Ptrace System Calls",
+);
+const DEBUGGER_EVASION: ComplianceRef = r(ATTACK, "T1622", "Debugger Evasion");
+const PASSWORD_STORES: ComplianceRef = r(ATTACK, "T1555", "Credentials from Password Stores");
+const UNSECURED_CREDENTIALS: ComplianceRef = r(ATTACK, "T1552", "Unsecured Credentials");
+const CREDENTIALS_IN_FILES: ComplianceRef = r(
+    ATTACK,
+    "T1552.001",
+    "Unsecured Credentials: Credentials In Files",
+);
+const INDICATOR_REMOVAL: ComplianceRef = r(ATTACK, "T1070", "Indicator Removal");
+const DATA_DESTRUCTION: ComplianceRef = r(ATTACK, "T1485", "Data Destruction");
+const DATA_MANIPULATION: ComplianceRef = r(ATTACK, "T1565", "Data Manipulation");
+const RESOURCE_DISCOVERY: ComplianceRef = r(ATTACK, "T1613", "Container and Resource Discovery");
+const ARP_POISONING: ComplianceRef = r(
+    ATTACK,
+    "T1557.002",
+    "Adversary-in-the-Middle: ARP Cache Poisoning",
+);
+const RESOURCE_HIJACKING: ComplianceRef = r(ATTACK, "T1496", "Resource Hijacking");
+const SYSTEM_PROCESS: ComplianceRef = r(ATTACK, "T1543", "Create or Modify System Process");
+const ACCOUNT_MANIPULATION: ComplianceRef = r(ATTACK, "T1098", "Account Manipulation");
+
+/// The references of a runtime rule: NIST SP 800-53 first, then MITRE ATT&CK.
+fn runtime_refs(rule: RuntimeRule) -> &'static [ComplianceRef] {
+    use RuntimeRule as R;
+    match rule {
+        R::TerminalShell
+        | R::NetcatRemoteCodeExecution
+        | R::RedirectStdioToNetwork
+        | R::SshNonStandardPort => &[MONITORING, SCRIPTING],
+        R::RunShellUntrusted | R::ExecutionFromDevShm => &[MONITORING, UNIX_SHELL],
+        R::DropAndExecuteNewBinary => &[MONITORING, INTEGRITY, PERSISTENCE, TOOL_TRANSFER],
+        R::FilelessExecution => &[MONITORING, MALICIOUS_CODE, REFLECTIVE_LOADING],
+        R::DebugfsInPrivilegedContainer | R::ReleaseAgentEscape => &[MONITORING, ESCAPE],
+        R::KernelModuleInjection => &[MONITORING, PERSISTENCE, KERNEL_MODULES],
+        R::PtraceAttached => &[MONITORING, PTRACE_INJECTION],
+        R::PtraceAntiDebug => &[MONITORING, DEBUGGER_EVASION],
+        R::ReadSensitiveFileUntrusted
+        | R::ReadSensitiveFileTrustedAfterStartup
+        | R::DirectoryTraversalRead
+        | R::SymlinkOverSensitiveFiles
+        | R::HardlinkOverSensitiveFiles => &[MONITORING, PASSWORD_STORES],
+        R::SearchPrivateKeysOrPasswords => &[MONITORING, CREDENTIALS_IN_FILES],
+        R::FindAwsCredentials => &[MONITORING, UNSECURED_CREDENTIALS],
+        R::ClearLogActivities => &[MONITORING, AUDIT_PROTECTION, INDICATOR_REMOVAL],
+        R::RemoveBulkData => &[MONITORING, DATA_DESTRUCTION],
+        R::ContactK8sApiServer => &[MONITORING, DATA_MANIPULATION, RESOURCE_DISCOVERY],
+        R::PacketSocket => &[MONITORING, ARP_POISONING],
+        R::PackageManagement => &[MONITORING, USER_SOFTWARE, TOOL_TRANSFER],
+        R::WriteBelowBinaryDirOrEtc => {
+            &[MONITORING, INTEGRITY, SYSTEM_PROCESS, ACCOUNT_MANIPULATION]
+        }
+        R::CryptoMiningPool => &[MONITORING, MALICIOUS_CODE, RESOURCE_HIJACKING],
     }
 }
 
@@ -325,12 +409,28 @@ mod tests {
 
     #[test]
     fn every_security_rule_has_a_nist_reference() {
-        for rule in RuleId::ALL.iter().chain(RuleId::SCAN) {
+        for rule in RuleId::ALL
+            .iter()
+            .chain(RuleId::SCAN)
+            .chain(RuleId::RUNTIME)
+        {
             assert!(
                 refs(*rule)
                     .iter()
                     .any(|r| r.framework == Framework::Nist80053),
                 "{rule} has no NIST SP 800-53 reference"
+            );
+        }
+    }
+
+    #[test]
+    fn every_runtime_rule_has_a_mitre_technique() {
+        for rule in RuntimeRule::ALL {
+            assert!(
+                rule.mitre()
+                    .any(|id| id.starts_with('T') && !id.starts_with("TA")),
+                "{} has no MITRE ATT&CK technique",
+                rule.id()
             );
         }
     }

@@ -101,6 +101,9 @@ pub fn review(set: &PolicySet, subject: &Subject, facts: &Facts<'_>) -> Decision
     };
     let mut findings = Vec::new();
     for policy in set.policies() {
+        if !policy.judges_admission() {
+            continue;
+        }
         match applies(&policy.scope, subject, facts) {
             Applies::Yes => {
                 decision.matched_policies.push(policy.name.clone());
@@ -160,8 +163,25 @@ fn evaluate(
 
 /// Whether a policy's `match` / `exclude` select the subject.
 pub(crate) fn applies(scope: &Scope, subject: &Subject, facts: &Facts<'_>) -> Applies {
-    let ns = subject.namespace.as_str();
-    let pod_labels = subject.pod_metadata.labels.as_ref();
+    applies_to(
+        scope,
+        &subject.namespace,
+        subject.pod_metadata.labels.as_ref(),
+        facts.namespace_labels,
+        facts.namespace_unreadable,
+    )
+}
+
+/// Whether `match` / `exclude` select a pod in namespace `ns` with `pod_labels`, its
+/// namespace having `namespace_labels` (`None`: unknown, and unreadable when
+/// `namespace_unreadable`). Admission and the runtime rules select pods alike.
+pub(crate) fn applies_to(
+    scope: &Scope,
+    ns: &str,
+    pod_labels: Option<&BTreeMap<String, String>>,
+    namespace_labels: Option<&BTreeMap<String, String>>,
+    namespace_unreadable: bool,
+) -> Applies {
     if scope.exclude_namespaces.iter().any(|n| n == ns)
         || scope
             .exclude_object_selector
@@ -181,12 +201,11 @@ pub(crate) fn applies(scope: &Scope, subject: &Subject, facts: &Facts<'_>) -> Ap
     let Some(selector) = scope.namespace_selector.as_ref() else {
         return Applies::Yes;
     };
-    if facts.namespace_labels.is_none() && facts.namespace_unreadable {
+    if namespace_labels.is_none() && namespace_unreadable {
         return Applies::Unknown;
     }
     let matches = selector.matches_with(|key| {
-        facts
-            .namespace_labels
+        namespace_labels
             .and_then(|l| l.get(key))
             .map(String::as_str)
             .or_else(|| (key == NAMESPACE_NAME_LABEL).then_some(ns))

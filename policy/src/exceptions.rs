@@ -140,16 +140,13 @@ impl CompiledException {
             ));
         }
         for (i, r) in e.rules.iter().enumerate() {
-            if !RuleId::ALL.iter().any(|id| rule_matches(r, *id)) {
+            let known = || RuleId::ALL.iter().chain(RuleId::RUNTIME);
+            if !known().any(|id| rule_matches(r, *id)) {
                 problems.push(Problem::new(
                     format!("{field}.rules[{i}]"),
                     format!(
                         "{r:?} names no rule; rule ids are: {}",
-                        RuleId::ALL
-                            .iter()
-                            .map(|id| id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        known().map(|id| id.as_str()).collect::<Vec<_>>().join(", ")
                     ),
                 ));
             }

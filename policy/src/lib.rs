@@ -10,17 +10,22 @@
 //! 2. [`review`] runs every matching policy of a compiled [`PolicySet`] over it;
 //! 3. the [`Decision`] says allowed or not, with one [`Violation`] per problem, and renders
 //!    the denial text and the warnings.
+//!
+//! The node agent's path is [`runtime`]: a [`RuntimePolicySet`] judges what a container
+//! process did against the policies' `spec.runtime`.
 
 mod compliance;
 mod decision;
 mod engine;
 mod error;
 mod exceptions;
+mod in_force;
 mod load;
 mod policy;
 mod request;
 mod rule_id;
 mod rules;
+pub mod runtime;
 pub mod scan;
 mod selector;
 mod subject;
@@ -34,6 +39,7 @@ pub use decision::{
 pub use engine::{Facts, review, review_request, review_request_keeping_subject, review_target};
 pub use error::{Error, Problem};
 pub use exceptions::{DEFAULT_MAX_EXCEPTION_DAYS, Waivers};
+pub use in_force::{InForce, compile_in_force, object_error_message};
 pub use load::{
     Document, enforced_generation, parse_documents, parse_policies, policy_from_document,
     policy_from_value,
@@ -44,6 +50,10 @@ pub use rule_id::RuleId;
 pub use subject::{PodCarrier, Subject};
 pub use validate::{KINDS as POLICY_KINDS, policy_problems};
 
-pub use palisade_crds::{Mode, ScanPolicy, SecurityPolicy};
+pub use palisade_crds::{Mode, RuntimeMode, ScanPolicy, SecurityPolicy};
 pub use palisade_pod_security::{ContainerKind, ContainerRef};
+pub use runtime::{
+    ClusterFacts, Detection, HookSet, Interest, PodFacts, RuntimeEvent, RuntimePolicySet,
+    RuntimeRule, Verdict,
+};
 pub use scan::{CompiledScanPolicy, ImageTally, ScanPolicySet, review_scans, tally_scans};

@@ -19,6 +19,8 @@ pub struct CompiledPolicy {
     pub(crate) pod_security: Option<(Level, Version)>,
     pub(crate) controls: Controls,
     pub(crate) exceptions: Vec<CompiledException>,
+    /// `spec.runtime`, for the node agent.
+    pub(crate) runtime: Option<crate::runtime::CompiledRuntime>,
 }
 
 /// Where a policy applies.
@@ -79,6 +81,17 @@ pub(crate) struct Controls {
 impl Controls {
     pub(crate) fn checks_images(&self) -> bool {
         self.allowed_registries.is_some() || self.forbid_latest_tag || self.require_digest
+    }
+
+    /// Whether any control is on.
+    fn any(&self) -> bool {
+        self.deny_privileged
+            || self.run_as_non_root
+            || self.forbid_privilege_escalation
+            || self.read_only_root_filesystem
+            || self.allowed_capabilities.is_some()
+            || self.require_drop_all
+            || self.checks_images()
     }
 }
 
@@ -161,6 +174,11 @@ impl CompiledPolicy {
             }
         }
 
+        let runtime = spec
+            .runtime
+            .as_ref()
+            .map(|r| crate::runtime::CompiledRuntime::compile(r, &mut problems));
+
         let limits = WaiverLimits::new(now, spec.max_exception_days, waivers);
         let mut exceptions = Vec::with_capacity(spec.exceptions.len());
         for (i, e) in spec.exceptions.iter().enumerate() {
@@ -188,6 +206,7 @@ impl CompiledPolicy {
                 pod_security,
                 controls,
                 exceptions,
+                runtime,
             })
         } else {
             Err(Error::InvalidPolicy {
@@ -207,6 +226,17 @@ impl CompiledPolicy {
 
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Whether the policy judges anything at admission. A policy that sets only
+    /// `spec.runtime` does not: admission skips it (it neither matches nor passes a pod).
+    pub fn judges_admission(&self) -> bool {
+        self.runtime.is_none() || self.pod_security.is_some() || self.controls.any()
+    }
+
+    /// Whether the policy has runtime rules (`spec.runtime`) for the node agent.
+    pub fn has_runtime(&self) -> bool {
+        self.runtime.is_some()
     }
 
     /// `metadata.generation` of the policy this was compiled from.
@@ -380,7 +410,7 @@ impl PolicySet {
     pub fn uses_namespace_labels(&self) -> bool {
         self.policies
             .iter()
-            .any(|p| p.scope.namespace_selector.is_some())
+            .any(|p| p.judges_admission() && p.scope.namespace_selector.is_some())
     }
 
     pub fn len(&self) -> usize {
@@ -395,6 +425,7 @@ impl PolicySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
 
     #[test]
     fn capability_names() {

@@ -27,6 +27,8 @@ pub enum RuleId {
     ScanUnscanned,
     /// A ScanPolicy: the image's scan could not judge all of it (`onUnjudged`).
     ScanUnjudged,
+    /// A runtime rule (`runtime.<rule>`), judged by the node agent.
+    Runtime(crate::runtime::RuntimeRule),
 }
 
 impl RuleId {
@@ -37,8 +39,12 @@ impl RuleId {
         RuleId::ScanUnjudged,
     ];
 
-    /// Every SecurityPolicy rule id, for validating exception patterns and for
-    /// documentation. ScanPolicy's own ([`RuleId::SCAN`]) are waived by `spec.ignore`.
+    /// The runtime rule ids (`spec.runtime`), which exceptions also name.
+    pub const RUNTIME: &'static [RuleId] = &crate::runtime::RULE_IDS;
+
+    /// Every SecurityPolicy admission rule id, for validating exception patterns and for
+    /// documentation. ScanPolicy's own ([`RuleId::SCAN`]) are waived by `spec.ignore`; the
+    /// runtime ones are [`RuleId::RUNTIME`].
     pub const ALL: &'static [RuleId] = &[
         RuleId::PodSecurity(CheckId::Privileged),
         RuleId::PodSecurity(CheckId::HostNamespaces),
@@ -107,6 +113,7 @@ impl RuleId {
             RuleId::ScanVulnerabilities => "scan.vulnerabilities",
             RuleId::ScanUnscanned => "scan.unscanned",
             RuleId::ScanUnjudged => "scan.unjudged",
+            RuleId::Runtime(rule) => rule.id(),
         }
     }
 }

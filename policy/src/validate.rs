@@ -105,6 +105,27 @@ mod tests {
                     "metadata": {"name": "s"}, "spec": {"onUnjudged": "Sometimes"}}),
                 Some(vec!["spec.onUnjudged"]),
             ),
+            (
+                json!({"apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
+                    "metadata": {"name": "p"}, "spec": {"runtime": {}}}),
+                Some(vec![]),
+            ),
+            (
+                json!({"apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
+                    "metadata": {"name": "p"}, "spec": {"runtime": {"rules": ["runtime.terminalShel"]}}}),
+                Some(vec!["spec.runtime.rules[0]"]),
+            ),
+            (
+                json!({"apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
+                    "metadata": {"name": "p"}, "spec": {"runtime": {"mode": "Enforce",
+                        "rules": ["runtime.terminalShell"], "enforce": ["runtime.packetSocket"]}}}),
+                Some(vec!["spec.runtime.enforce[0]"]),
+            ),
+            (
+                json!({"apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
+                    "metadata": {"name": "p"}, "spec": {"runtime": {"enforce": ["*"]}}}),
+                Some(vec!["spec.runtime.enforce"]),
+            ),
             (json!({"apiVersion": "v1", "kind": "Pod"}), None),
         ];
         for (object, want) in table {

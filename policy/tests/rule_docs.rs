@@ -21,7 +21,11 @@ fn docs_dir() -> PathBuf {
 }
 
 fn rules() -> impl Iterator<Item = RuleId> {
-    RuleId::ALL.iter().chain(RuleId::SCAN).copied()
+    RuleId::ALL
+        .iter()
+        .chain(RuleId::SCAN)
+        .chain(RuleId::RUNTIME)
+        .copied()
 }
 
 /// Every id a page may be written for.

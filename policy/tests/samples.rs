@@ -40,4 +40,31 @@ fn every_sample_policy_is_valid_now() {
         checked.iter().any(|c| c.starts_with("SecurityPolicy ")),
         "{checked:?}"
     );
+    assert!(
+        checked.iter().any(|c| c == "SecurityPolicy runtime-audit"),
+        "{checked:?}"
+    );
+}
+
+/// `runtime-audit.yaml` applies every default runtime rule and kills nothing.
+#[test]
+fn the_runtime_sample_audits_every_default_rule() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/samples/runtime-audit.yaml");
+    let text = std::fs::read_to_string(&path).expect("config/samples/runtime-audit.yaml");
+    let policies = palisade_policy::parse_policies(&text).expect("a SecurityPolicy");
+    let (set, errors) = palisade_policy::RuntimePolicySet::compile(&policies, Timestamp::now());
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(set.rules(), palisade_policy::RuntimeRule::ALL.to_vec());
+    assert_eq!(
+        policies[0].spec.runtime.as_ref().map(|r| r.mode),
+        Some(palisade_policy::RuntimeMode::Audit)
+    );
+    assert!(
+        policies[0]
+            .spec
+            .runtime
+            .as_ref()
+            .is_some_and(|r| r.enforce.is_empty())
+    );
 }

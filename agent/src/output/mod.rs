@@ -1,0 +1,5 @@
+//! Where detections go: JSON lines, Kubernetes Events, PolicyReport results.
+
+pub mod events;
+pub mod json;
+pub mod throttle;
