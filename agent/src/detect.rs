@@ -22,19 +22,30 @@ pub struct Snapshot {
     pub policies: Arc<RuntimePolicySet>,
     pub index: Arc<Index>,
     pub cluster: Arc<ClusterFacts>,
+    /// What a container the index does not know is judged as, instead of waiting for it
+    /// (`--standalone`, where no pod is ever known).
+    pub any_container: Option<Arc<Known>>,
+}
+
+impl Snapshot {
+    fn container(&self, id: &str) -> Option<&Arc<Known>> {
+        self.index.get(id).or(self.any_container.as_ref())
+    }
 }
 
 /// One event that some rule matched, with every detection of it.
 #[derive(Clone, Debug)]
 pub struct Found {
     pub event: RuntimeEvent,
+    /// The process's start on the boot clock, as /proc has it: pins the process for a kill.
+    pub start_boot_ns: u64,
     pub container: Arc<Known>,
     pub detections: Vec<Detection>,
 }
 
 pub struct Detector {
     table: ProcessTable,
-    pending: VecDeque<(u64, RuntimeEvent)>,
+    pending: VecDeque<(u64, u64, RuntimeEvent)>,
     max_pending: usize,
     wait_ns: u64,
     /// Events dropped because their container stayed unknown (or the wait queue was full).
@@ -45,8 +56,12 @@ impl Detector {
     /// `capacity` bounds the process table, `max_pending` the events waiting for their
     /// container, `wait_ns` how long one waits.
     pub fn new(capacity: usize, max_pending: usize, wait_ns: u64) -> Detector {
+        Detector::with_table(ProcessTable::new(capacity), max_pending, wait_ns)
+    }
+
+    pub fn with_table(table: ProcessTable, max_pending: usize, wait_ns: u64) -> Detector {
         Detector {
-            table: ProcessTable::new(capacity),
+            table,
             pending: VecDeque::new(),
             max_pending,
             wait_ns,
@@ -83,14 +98,16 @@ impl Detector {
         let event = self.table.event(record, clock, |id| {
             index.get(id).and_then(|k| k.info.started_ns)
         })?;
-        match index.get(&event.process.container_id) {
-            Some(known) => judge(event, known.clone(), snapshot),
+        let start = record.header().start_ns;
+        match snapshot.container(&event.process.container_id) {
+            Some(known) => judge(event, start, known.clone(), snapshot),
             None => {
                 if self.pending.len() >= self.max_pending {
                     self.pending.pop_front();
                     self.unattributed += 1;
                 }
-                self.pending.push_back((now_ns + self.wait_ns, event));
+                self.pending
+                    .push_back((now_ns + self.wait_ns, start, event));
                 None
             }
         }
@@ -101,8 +118,8 @@ impl Detector {
     pub fn retry(&mut self, now_ns: u64, snapshot: &Snapshot) -> Vec<Found> {
         let mut found = Vec::new();
         let mut still = VecDeque::with_capacity(self.pending.len());
-        for (deadline, mut event) in self.pending.drain(..) {
-            match snapshot.index.get(&event.process.container_id) {
+        for (deadline, start, mut event) in self.pending.drain(..) {
+            match snapshot.container(&event.process.container_id) {
                 Some(known) => {
                     // Only now is the container's start time known.
                     if let (Some(started), Some(entry)) =
@@ -110,10 +127,10 @@ impl Detector {
                     {
                         event.process.exe_written_after_start = entry.exe_ctime_ns > started;
                     }
-                    found.extend(judge(event, known.clone(), snapshot));
+                    found.extend(judge(event, start, known.clone(), snapshot));
                 }
                 None if deadline <= now_ns => self.unattributed += 1,
-                None => still.push_back((deadline, event)),
+                None => still.push_back((deadline, start, event)),
             }
         }
         self.pending = still;
@@ -121,12 +138,18 @@ impl Detector {
     }
 }
 
-fn judge(event: RuntimeEvent, container: Arc<Known>, snapshot: &Snapshot) -> Option<Found> {
+fn judge(
+    event: RuntimeEvent,
+    start_boot_ns: u64,
+    container: Arc<Known>,
+    snapshot: &Snapshot,
+) -> Option<Found> {
     let detections = snapshot
         .policies
         .judge(&event, &container.facts, &snapshot.cluster);
     (!detections.is_empty()).then_some(Found {
         event,
+        start_boot_ns,
         container,
         detections,
     })
@@ -176,6 +199,7 @@ mod tests {
             ),
             index: Arc::new(index),
             cluster: Arc::new(ClusterFacts::default()),
+            any_container: None,
         }
     }
 

@@ -9,10 +9,13 @@ pub mod enforce;
 pub mod error;
 pub mod metrics;
 pub mod output;
+pub mod pipeline;
 pub mod pods;
 pub mod process_table;
 pub mod procfs;
 pub mod sensor;
+pub mod standalone;
+pub mod status;
 pub mod watches;
 
 pub use error::{DecodeError, Error};

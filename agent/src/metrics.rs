@@ -43,6 +43,8 @@ struct OutputLabels {
 pub struct TableFill {
     pub entries: AtomicU64,
     pub capacity: AtomicU64,
+    /// Events whose container stayed unknown past the wait.
+    pub unattributed: AtomicU64,
 }
 
 /// Seconds from the system call to the Event's creation.
@@ -139,6 +141,10 @@ impl Metrics {
             .inc();
     }
 
+    pub fn set_unattributed(&self, n: u64) {
+        self.table.unattributed.store(n, Ordering::Relaxed);
+    }
+
     pub fn latency(&self, seconds: f64) {
         self.latency.observe(seconds);
     }
@@ -209,6 +215,14 @@ impl Collector for SensorCollector {
                 "Processes in the agent's process table",
                 None,
                 prometheus_client::metrics::MetricType::Gauge,
+            )?,
+        )?;
+        ConstCounter::new(self.table.unattributed.load(Ordering::Relaxed)).encode(
+            encoder.encode_descriptor(
+                "events_unattributed",
+                "Container events not judged: their container was not in any pod of this node within the wait",
+                None,
+                prometheus_client::metrics::MetricType::Counter,
             )?,
         )?;
         ConstGauge::new(self.table.capacity.load(Ordering::Relaxed) as i64).encode(

@@ -36,6 +36,9 @@ pub struct Entry {
 pub struct ProcessTable {
     entries: LruCache<u32, Entry>,
     capacity: usize,
+    /// Count a process outside the host's mount namespace as in a container even when its
+    /// cgroup names none (`--standalone`): its "container" is `mntns:<inode>`.
+    namespaces_as_containers: bool,
 }
 
 /// Converts the kernel's boot-time clock to wall-clock time: `realtime - boottime`,
@@ -56,7 +59,23 @@ impl ProcessTable {
         ProcessTable {
             entries: LruCache::new(capacity.max(1)),
             capacity: capacity.max(1),
+            namespaces_as_containers: false,
         }
+    }
+
+    /// See [`ProcessTable::namespaces_as_containers`].
+    pub fn with_namespaces_as_containers(mut self, on: bool) -> ProcessTable {
+        self.namespaces_as_containers = on;
+        self
+    }
+
+    fn container_of(&self, h: &Header) -> Option<String> {
+        container::id_from_cgroups(&h.cgroup, &h.cgroup_v1)
+            .map(str::to_owned)
+            .or_else(|| {
+                (self.namespaces_as_containers && h.mnt_ns != 0)
+                    .then(|| format!("mntns:{}", h.mnt_ns))
+            })
     }
 
     pub fn len(&self) -> usize {
@@ -95,7 +114,7 @@ impl ProcessTable {
                     args: argv.iter().skip(1).cloned().collect(),
                     exe_ctime_ns: *exe_ctime_ns,
                     exe_from_memfd: *from_memfd,
-                    container_id: container_of(h),
+                    container_id: self.container_of(h),
                 };
                 self.entries.insert(h.pid, entry);
             }
@@ -106,7 +125,7 @@ impl ProcessTable {
                 });
                 entry.ppid = h.ppid;
                 entry.mnt_ns = h.mnt_ns;
-                entry.container_id = container_of(h);
+                entry.container_id = self.container_of(h);
                 self.entries.insert(h.pid, entry);
             }
             Record::Exit(h) => {
@@ -135,7 +154,7 @@ impl ProcessTable {
         container_started_ns: impl Fn(&str) -> Option<u64>,
     ) -> Option<RuntimeEvent> {
         let h = record.header();
-        let container_id = container_of(h)?;
+        let container_id = self.container_of(h)?;
         let action = action(record)?;
         let entry = self.entries.peek(&h.pid);
         let (parent_name, ancestors) = self.lineage(h);
@@ -193,10 +212,6 @@ impl ProcessTable {
         }
         (Some(parent.name.clone()), ancestors)
     }
-}
-
-fn container_of(h: &Header) -> Option<String> {
-    container::id_from_cgroups(&h.cgroup, &h.cgroup_v1).map(str::to_owned)
 }
 
 /// Joins a path the process passed with the directory it is relative to.

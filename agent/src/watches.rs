@@ -248,6 +248,7 @@ pub fn build(stores: &Stores, now: Timestamp) -> (Snapshot, Problems) {
             policies: Arc::new(policies),
             index: Arc::new(index),
             cluster: Arc::new(cluster),
+            any_container: None,
         },
         problems,
     )

@@ -2,4 +2,5 @@
 
 pub mod events;
 pub mod json;
+pub mod publisher;
 pub mod throttle;

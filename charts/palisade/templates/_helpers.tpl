@@ -120,3 +120,28 @@ podAntiAffinity:
 {{- define "palisade.metricsLabel" -}}
 palisade.dev/metrics: "true"
 {{- end -}}
+
+{{/*
+The node agent's settings, as the operator reads them (PALISADE_AGENT, JSON; see
+operator/src/agent/daemonset.rs).
+*/}}
+{{- define "palisade.agentSettings" -}}
+{{- $a := .Values.agent -}}
+{{- $args := list (printf "--sensor=%s" $a.sensor) (printf "--log-format=%s" .Values.logFormat) (printf "--event-window=%s" $a.eventWindow) (printf "--process-table-capacity=%v" (int $a.processTableCapacity)) (printf "--json-output=%t" $a.jsonOutput) -}}
+{{- $pullSecrets := list -}}
+{{- range .Values.imagePullSecrets }}{{ $pullSecrets = append $pullSecrets .name }}{{ end -}}
+{{- $s := dict
+  "image" (printf "%s/%s:%s" .Values.image.registry .Values.image.agentRepository (include "palisade.tag" .))
+  "imagePullPolicy" .Values.image.pullPolicy
+  "serviceAccount" "palisade-agent"
+  "resources" $a.resources
+  "tolerations" $a.tolerations
+  "nodeSelector" $a.nodeSelector
+  "extraCapabilities" $a.extraCapabilities
+  "args" $args
+  "logLevel" .Values.logLevel
+  "imagePullSecrets" $pullSecrets
+  "podAnnotations" $a.podAnnotations -}}
+{{- with $a.priorityClassName }}{{ $_ := set $s "priorityClassName" . }}{{ end -}}
+{{- toJson $s -}}
+{{- end }}

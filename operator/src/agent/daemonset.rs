@@ -12,9 +12,9 @@ use k8s_openapi::api::core::v1::{
     PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
     Toleration,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Deserialize;
 
 /// The DaemonSet's name, and its pods' `app.kubernetes.io/name`.
 pub const NAME: &str = "palisade-agent";
@@ -43,29 +43,56 @@ pub const CAPABILITIES: &[(&str, &str)] = &[
     ),
 ];
 
-/// What the operator is told about the agent (its flags, set by the chart's `agent.*`).
-#[derive(Clone, Debug, PartialEq)]
+/// What the operator is told about the agent: the chart's `agent.*` values, as JSON in
+/// `PALISADE_AGENT` (unset: no agent).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentSettings {
+    #[serde(default)]
     pub namespace: String,
     pub image: String,
+    #[serde(default)]
     pub image_pull_policy: Option<String>,
+    #[serde(default = "default_service_account")]
     pub service_account: String,
+    #[serde(default)]
     pub priority_class_name: Option<String>,
-    pub cpu_request: String,
-    pub memory_request: String,
-    pub cpu_limit: Option<String>,
-    pub memory_limit: String,
+    #[serde(default)]
+    pub resources: Option<ResourceRequirements>,
     /// Empty: tolerate every taint, so no node goes unwatched.
+    #[serde(default)]
     pub tolerations: Vec<Toleration>,
+    /// Extra node selection (the Fargate exclusion always applies).
+    #[serde(default)]
+    pub node_selector: BTreeMap<String, String>,
     /// Capabilities added to [`CAPABILITIES`], e.g. `SYS_RESOURCE` where kernels before 5.11
     /// charge BPF maps to RLIMIT_MEMLOCK (Amazon Linux 2).
+    #[serde(default)]
     pub extra_capabilities: Vec<String>,
-    /// Extra arguments for the agent (its own flags: `--sensor`, `--log-format`, …).
+    /// The agent's own flags (`--sensor=auto`, `--log-format=json`, …).
+    #[serde(default)]
     pub args: Vec<String>,
+    /// RUST_LOG for the agent.
+    #[serde(default)]
+    pub log_level: Option<String>,
+    #[serde(default)]
     pub image_pull_secrets: Vec<String>,
+    #[serde(default)]
+    pub pod_annotations: BTreeMap<String, String>,
+}
+
+fn default_service_account() -> String {
+    NAME.into()
 }
 
 impl AgentSettings {
+    /// Parses `PALISADE_AGENT`; the namespace is the operator's own.
+    pub fn from_json(text: &str, namespace: &str) -> Result<AgentSettings, serde_json::Error> {
+        let mut s: AgentSettings = serde_json::from_str(text)?;
+        s.namespace = namespace.to_string();
+        Ok(s)
+    }
+
     pub fn labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("app.kubernetes.io/name".into(), NAME.into()),
@@ -97,22 +124,6 @@ fn env_from_field(name: &str, path: &str) -> EnvVar {
 pub fn plan(settings: &AgentSettings) -> DaemonSet {
     let labels = settings.labels();
     let selector = BTreeMap::from([("app.kubernetes.io/name".to_string(), NAME.to_string())]);
-    let mut requests = BTreeMap::from([
-        ("cpu".to_string(), Quantity(settings.cpu_request.clone())),
-        (
-            "memory".to_string(),
-            Quantity(settings.memory_request.clone()),
-        ),
-    ]);
-    requests.retain(|_, q| !q.0.is_empty());
-    let mut limits = BTreeMap::from([(
-        "memory".to_string(),
-        Quantity(settings.memory_limit.clone()),
-    )]);
-    if let Some(cpu) = &settings.cpu_limit {
-        limits.insert("cpu".into(), Quantity(cpu.clone()));
-    }
-    limits.retain(|_, q| !q.0.is_empty());
     let mut add: Vec<String> = CAPABILITIES.iter().map(|(c, _)| c.to_string()).collect();
     for c in &settings.extra_capabilities {
         if !add.contains(c) {
@@ -135,23 +146,28 @@ pub fn plan(settings: &AgentSettings) -> DaemonSet {
         image: Some(settings.image.clone()),
         image_pull_policy: settings.image_pull_policy.clone(),
         args: Some(args),
-        env: Some(vec![
-            env_from_field("NODE_NAME", "spec.nodeName"),
-            env_from_field("POD_NAME", "metadata.name"),
-            env_from_field("POD_NAMESPACE", "metadata.namespace"),
-        ]),
+        env: Some(
+            [
+                env_from_field("NODE_NAME", "spec.nodeName"),
+                env_from_field("POD_NAME", "metadata.name"),
+                env_from_field("POD_NAMESPACE", "metadata.namespace"),
+            ]
+            .into_iter()
+            .chain(settings.log_level.as_ref().map(|level| EnvVar {
+                name: "RUST_LOG".into(),
+                value: Some(level.clone()),
+                ..EnvVar::default()
+            }))
+            .collect(),
+        ),
         ports: Some(vec![ContainerPort {
             name: Some("admin".into()),
             container_port: ADMIN_PORT,
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         }]),
-        resources: Some(ResourceRequirements {
-            requests: Some(requests),
-            limits: Some(limits),
-            ..ResourceRequirements::default()
-        }),
-        liveness_probe: Some(probe("/healthz", 20)),
+        resources: settings.resources.clone(),
+        liveness_probe: Some(probe("/livez", 20)),
         readiness_probe: Some(probe("/readyz", 5)),
         security_context: Some(SecurityContext {
             // Root, for the capabilities above to be effective; no other privilege.
@@ -204,6 +220,8 @@ pub fn plan(settings: &AgentSettings) -> DaemonSet {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(labels),
+                    annotations: (!settings.pod_annotations.is_empty())
+                        .then(|| settings.pod_annotations.clone()),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
@@ -211,6 +229,8 @@ pub fn plan(settings: &AgentSettings) -> DaemonSet {
                     // Host processes and their /proc entries: the sensor's whole subject.
                     host_pid: Some(true),
                     priority_class_name: settings.priority_class_name.clone(),
+                    node_selector: (!settings.node_selector.is_empty())
+                        .then(|| settings.node_selector.clone()),
                     tolerations: Some(tolerations),
                     affinity: Some(Affinity {
                         node_affinity: Some(NodeAffinity {
@@ -257,21 +277,14 @@ mod tests {
     use super::*;
 
     fn settings() -> AgentSettings {
-        AgentSettings {
-            namespace: "palisade-system".into(),
-            image: "registry.example.com/palisade-agent:1.0".into(),
-            image_pull_policy: None,
-            service_account: "palisade-agent".into(),
-            priority_class_name: Some("system-node-critical".into()),
-            cpu_request: "50m".into(),
-            memory_request: "64Mi".into(),
-            cpu_limit: None,
-            memory_limit: "256Mi".into(),
-            tolerations: Vec::new(),
-            extra_capabilities: Vec::new(),
-            args: vec!["--sensor=auto".into()],
-            image_pull_secrets: Vec::new(),
-        }
+        AgentSettings::from_json(
+            r#"{"image": "registry.example.com/palisade-agent:1.0",
+                "priorityClassName": "system-node-critical",
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                "args": ["--sensor=auto"]}"#,
+            "palisade-system",
+        )
+        .expect("settings")
     }
 
     fn pod(ds: &DaemonSet) -> &PodSpec {
@@ -344,7 +357,9 @@ mod tests {
             ..Toleration::default()
         }];
         s.extra_capabilities = vec!["SYS_RESOURCE".into(), "BPF".into()];
-        s.cpu_limit = Some("1".into());
+        s.resources = serde_json::from_value(serde_json::json!({"limits": {"cpu": "1", "memory": "256Mi"}}))
+            .expect("resources");
+        s.log_level = Some("debug".into());
         s.image_pull_secrets = vec!["regcred".into()];
         let ds = plan(&s);
         let pod = pod(&ds);
@@ -375,6 +390,17 @@ mod tests {
             pod.image_pull_secrets.as_ref().map(|s| s[0].name.as_str()),
             Some("regcred")
         );
+        let env = c.env.as_ref().expect("env");
+        assert!(env.iter().any(|e| e.name == "RUST_LOG" && e.value.as_deref() == Some("debug")));
+    }
+
+    #[test]
+    fn settings_come_from_the_charts_json_and_typos_are_refused() {
+        let s = settings();
+        assert_eq!(s.namespace, "palisade-system");
+        assert_eq!(s.service_account, "palisade-agent");
+        assert!(AgentSettings::from_json(r#"{"image": "x", "tolerationz": []}"#, "ns").is_err());
+        assert!(AgentSettings::from_json(r#"{"tolerations": []}"#, "ns").is_err(), "no image");
     }
 
     #[test]
