@@ -2,6 +2,12 @@
 //! and its certificates, audits what already runs, and scans the images of
 //! ImageScanReports (creating them for running images).
 //!
+//! One folder per subsystem: [`controllers`] (SecurityPolicy and ScanPolicy status),
+//! [`certs`] (the webhook's certificates and its registration), [`audit`] (PolicyReports of
+//! what runs) and [`scanning`] (ImageScanReports). Inside each, pure planning, API I/O and
+//! run loops live in files of their own. What is not Palisade's own (Events, backoff, the
+//! Lease, the admin server, registry logins) is `palisade_kube_plumbing`'s.
+//!
 //! One reconciler shape throughout: `reconcile(Arc<K>, Arc<Context>) -> Result<Action>` with an
 //! `error_policy`, writes by server-side apply under one field manager ([`FIELD_MANAGER`]).
 
@@ -11,12 +17,7 @@ pub mod certs;
 pub mod controllers;
 pub mod error;
 pub mod metrics;
-pub mod policy_report;
-pub mod registry_access;
-pub mod running_images;
-pub mod scan_controller;
-pub mod scan_db;
-pub mod scan_view;
+pub mod scanning;
 
 pub use error::Error;
 

@@ -14,10 +14,8 @@ use palisade_operator::admin::OperatorProbes;
 use palisade_operator::certs::registration;
 use palisade_operator::controllers::{scan_policy, security_policy};
 use palisade_operator::metrics::Metrics;
-use palisade_operator::scan_db::ScanDb;
-use palisade_operator::{
-    LEASE_NAME, audit, certs, error, running_images, scan_controller, scan_view,
-};
+use palisade_operator::scanning::ScanDb;
+use palisade_operator::{LEASE_NAME, audit, certs, error, scanning};
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
 use palisade_scanner::osv::store::{Source, Store};
@@ -336,7 +334,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         rule_docs: palisade_policy::RuleDocs::new(&args.audit.rule_docs_url),
     };
     let scanning = scan_setup(&args.scan, &metrics)?.map(|(registry, db)| {
-        let config = scan_controller::Config {
+        let config = scanning::Config {
             instance: identity.clone(),
             namespace: args.namespace.clone(),
             cache_dir: args.scan.scan_cache_dir.clone(),
@@ -347,7 +345,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             running: args
                 .scan
                 .scan_running_images
-                .then(|| running_images::Config {
+                .then(|| scanning::running::Config {
                     // The images of namespaces the webhook never judges are not scanned either.
                     excluded_namespaces: registration_config.excluded(),
                 }),
@@ -398,7 +396,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             };
             // The scan controller fills the view (its report store, the digests of running
             // tags); the audit reads it to judge running workloads against ScanPolicies.
-            let view = scanning.is_some().then(scan_view::ScanView::default);
+            let view = scanning.is_some().then(scanning::ScanView::default);
             let audit = audit::run(
                 client.clone(),
                 audit_config,
@@ -410,8 +408,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let (client, metrics, stop) = (client.clone(), metrics.clone(), stop.clone());
                 async move {
                     if let (Some((config, registry, db)), Some(view)) = (scanning, view) {
-                        scan_controller::run(client, config, registry, db, metrics, view, stop)
-                            .await;
+                        scanning::run(client, config, registry, db, metrics, view, stop).await;
                     }
                 }
             };

@@ -6,7 +6,7 @@
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
-use crate::Error;
+use crate::error::Error;
 use crate::exceptions::Waivers;
 use crate::load::{enforced_generation, policy_from_value};
 use crate::policy::CompiledPolicy;

@@ -426,7 +426,6 @@ impl PolicySet {
 mod tests {
     use super::*;
 
-
     #[test]
     fn capability_names() {
         let table = [

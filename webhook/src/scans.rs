@@ -6,7 +6,7 @@
 //! place with registry credentials for the heavy work), waits for the report at most the
 //! policy's `scanWait` (capped by `--max-scan-wait`), then applies `onUnscanned`. Only tag
 //! resolution touches the network here, bounded by the same budget and cached; it logs in
-//! with the pod's pull Secrets first, as the kubelet would ([`crate::pull_secrets`]).
+//! with the pod's pull Secrets first, as the kubelet would ([`palisade_kube_plumbing::registry_credentials`]).
 //!
 //! A report older than the smallest `maxReportAge` of the policies judging its image still
 //! decides, with a warning, and the gate asks the operator to scan it again by annotating it

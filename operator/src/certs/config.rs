@@ -34,9 +34,9 @@ pub struct CertConfig {
     pub cert_dir: Option<PathBuf>,
     /// Someone else (e.g. cert-manager) owns the Secret: only read `ca.crt`.
     pub external: bool,
-    /// How often [`run`] re-checks without a Secret event.
+    /// How often [`run`](crate::certs::run()) re-checks without a Secret event.
     pub resync: Duration,
-    /// The owner of the Secret (see [`crate::owner`]); never set on an external Secret.
+    /// The owner of the Secret (see [`crate::certs::owner`]); never set on an external Secret.
     pub owner: Option<OwnerReference>,
 }
 

@@ -81,7 +81,7 @@ impl fmt::Display for CaBundle {
     }
 }
 
-/// What [`ensure`] should do with the Secret.
+/// What [`ensure`](crate::certs::ensure()) should do with the Secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {
     Keep,

@@ -18,9 +18,9 @@ use palisade_crds::SecurityPolicy;
 use palisade_kube_plumbing::lease::Health;
 use palisade_kube_plumbing::shutdown;
 use palisade_operator::audit;
+use palisade_operator::audit::policy_report::{Outcome, PolicyReport};
 use palisade_operator::controllers::security_policy as policy_controller;
 use palisade_operator::metrics::Metrics;
-use palisade_operator::policy_report::{Outcome, PolicyReport};
 use tokio::sync::watch;
 
 const MANAGER: &str = "palisade-audit-tests";

@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, ServiceAccount};
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use palisade_operator::policy_report::PolicyReport;
+use palisade_operator::audit::policy_report::PolicyReport;
 use serde_json::{Value, json};
 
 const CHART_NAMESPACE: &str = "palisade-system";

@@ -1,5 +1,5 @@
 //! The PolicyReport CRDs under `config/crd/wgpolicyk8s.io/` are generated from
-//! `policy_report.rs`; this test fails when they drift. They sit in a folder of their own:
+//! `audit/policy_report.rs`; this test fails when they drift. They sit in a folder of their own:
 //! `config/crd/` itself holds exactly what the `crds` crate generates (its test says so),
 //! and the operator creates these when a cluster lacks them. Regenerate with:
 //!
@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use palisade_operator::policy_report;
+use palisade_operator::audit::policy_report;
 
 fn config_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/crd/wgpolicyk8s.io")

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::core::DynamicObject;
+use palisade_operator::audit::policy_report::{Outcome, PolicyReport, Severity};
 use palisade_operator::audit::{self, Judged};
-use palisade_operator::policy_report::{Outcome, PolicyReport, Severity};
 use palisade_policy::PolicySet;
 
 fn policy(name: &str, mode: &str, spec: serde_json::Value) -> serde_json::Value {

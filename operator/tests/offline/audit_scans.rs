@@ -11,8 +11,8 @@ use palisade_crds::{
     ImageScanReport, ImageScanReportSpec, ImageScanReportStatus, ReportFinding, ScanPhase,
     SeveritySummary, report_name,
 };
+use palisade_operator::audit::policy_report::Outcome;
 use palisade_operator::audit::{self, Judged, ScanAudit};
-use palisade_operator::policy_report::Outcome;
 use palisade_policy::PolicySet;
 use palisade_policy::scan::ImageTally;
 

@@ -105,7 +105,7 @@ pub struct RegistrationConfig {
     pub namespace_selector_mode: NamespaceSelectorMode,
     /// Render `namespaces.palisade.dev` (label mode only; see the module doc).
     pub protect_exempt_label: bool,
-    /// The owner of the registration (see [`crate::owner`]): deleting it deletes the
+    /// The owner of the registration (see [`crate::certs::owner`]): deleting it deletes the
     /// registration.
     pub owner: Option<OwnerReference>,
 }

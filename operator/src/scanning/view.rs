@@ -16,7 +16,7 @@ pub struct ScanView {
     pub digests: DigestBook,
 }
 
-/// The last digest seen for each image reference (normalized, as [`ImageRef`] prints it),
+/// The last digest seen for each image reference (normalized, as [`ImageRef`](palisade_imageref::ImageRef) prints it),
 /// from container statuses or the registry. The audit reads it to judge workloads' images
 /// by the reports of what runs, without registry calls of its own.
 #[derive(Debug, Clone, Default)]

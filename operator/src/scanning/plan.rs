@@ -1,167 +1,28 @@
-//! The ImageScanReport controller: scans each report's image digest and writes the result
-//! on its status.
-//!
-//! A report is scanned when it has no status or is Pending; scanned again when its
-//! database version is no longer the current one for its ecosystem, when its scanner
-//! version differs, or when it is older than the max report age, or when the webhook asks
-//! for it ([`RESCAN_ANNOTATION`]); a Failed one is retried every [`RETRY`]. The full findings list goes to `<cache>/reports/<hex>.json`; the status
-//! carries the counts and the [`MAX_REPORT_FINDINGS`] most severe findings.
+//! When to scan a report and what its status says, as pure functions: the decision, the
+//! status of a scan that worked or failed, and the Secrets whose logins to use.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Reporter};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
-use palisade_crds::ScanPolicy;
+use kube::ResourceExt;
+use kube::runtime::watcher;
 use palisade_crds::{
     Coverage, CoverageGap, GapReason, ImageScanReport, ImageScanReportStatus, MAX_REPORT_FINDINGS,
-    ReportFinding, ScanPhase, SeveritySummary,
+    ReportFinding, ScanPhase, ScanPolicy, SecretRef, SeveritySummary,
 };
-use palisade_imageref::ImageRef;
-use palisade_kube_plumbing::backoff::PerObject;
-use palisade_kube_plumbing::controller::log_result;
-use palisade_kube_plumbing::events::Publisher;
-use palisade_kube_plumbing::shutdown;
 use palisade_scanner::coverage::{Coverage as ScannerCoverage, Gap, GapReason as ScannerGapReason};
-use palisade_scanner::layers::Limits;
-use palisade_scanner::oci::{Platform, RegistryClient};
-use palisade_scanner::osv::{Database, ecosystem_for};
 use palisade_scanner::report::{Finding, SeverityCounts};
-use palisade_scanner::scan::{InventoryCache, ScanReport, inventory_image_cached, report};
-use tokio::sync::watch;
-use tracing::{debug, info, warn};
-
-use crate::FIELD_MANAGER;
-use crate::error::{Error, report as error_report};
-use crate::metrics::Metrics;
-use crate::registry_access::RegistryAccess;
-use crate::scan_db::ScanDb;
-
-/// The `controller` label of this controller's metrics.
-pub const CONTROLLER: &str = "imagescanreport";
+use palisade_scanner::scan::ScanReport;
 
 /// Delay before a Failed report is scanned again.
 pub const RETRY: Duration = Duration::from_secs(300);
-
-/// A scan (download, inventory, matching) that takes longer fails.
-const SCAN_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Retry delays after API errors: doubling from 1 s, at most this.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Set by the webhook on a report it found older than a ScanPolicy's maxReportAge, to the
 /// report's status.scannedAt: a Scanned report scanned at or before this time is scanned
 /// again. Both times come from this operator's clock, so the new scan answers it. (The
 /// webhook defines the same key.)
 pub const RESCAN_ANNOTATION: &str = "palisade.dev/rescan-requested";
-
-/// Settings of the controller.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// `reportingInstance` of Events.
-    pub instance: String,
-    /// Where a ScanPolicy's credential Secret is looked up when it names no namespace.
-    pub namespace: String,
-    /// Holds `inventories/` and `reports/` (the OSV cache is the [`ScanDb`]'s).
-    pub cache_dir: PathBuf,
-    /// At most this many scans at a time.
-    pub concurrency: u16,
-    /// Reports older than this are scanned again; a ScanPolicy's shorter maxReportAge wins.
-    pub max_report_age: Duration,
-    /// The platform scanned in a multi-platform image.
-    pub platform: Platform,
-    /// Time between two checks for newer database exports.
-    pub db_refresh: Duration,
-    /// Create reports for the images pods run; `None`: only for reports created otherwise.
-    pub running: Option<crate::running_images::Config>,
-}
-
-/// Why a scan did not produce a report. Written on the status as one line.
-#[derive(Debug, thiserror::Error)]
-pub enum ScanError {
-    #[error("spec.image {image:?} is not a valid image reference")]
-    BadImage {
-        image: String,
-        #[source]
-        source: palisade_imageref::Error,
-    },
-    #[error("spec.image {image} is pinned to {pinned}, but spec.digest is {digest}")]
-    PinMismatch {
-        image: String,
-        pinned: String,
-        digest: String,
-    },
-    #[error("{image} resolved to {got}, not to spec.digest")]
-    DigestMismatch { image: String, got: String },
-    #[error("cannot scan {image}")]
-    Scan {
-        image: String,
-        #[source]
-        source: palisade_scanner::Error,
-    },
-    #[error("cannot load the vulnerability database for {ecosystem}")]
-    Database {
-        ecosystem: String,
-        #[source]
-        source: palisade_scanner::Error,
-    },
-    #[error("scanning {image} took longer than {}s", SCAN_TIMEOUT.as_secs())]
-    Timeout { image: String },
-}
-
-/// What every reconcile shares.
-pub struct Context {
-    client: Client,
-    events: Publisher,
-    registry: Arc<RegistryAccess>,
-    db: Arc<ScanDb>,
-    inventories: InventoryCache,
-    reports_dir: PathBuf,
-    policies: Store<ScanPolicy>,
-    reports: Store<ImageScanReport>,
-    max_report_age: Duration,
-    platform: Platform,
-    metrics: Arc<Metrics>,
-    /// When a Failed report may be retried (in memory: a restart retries at once).
-    retry_at: Mutex<HashMap<String, Instant>>,
-    /// Consecutive API failures per report, for [`error_policy`].
-    backoff: PerObject,
-}
-
-impl Context {
-    fn api(&self) -> Api<ImageScanReport> {
-        Api::all(self.client.clone())
-    }
-
-    /// The flag's max age, or the shortest ScanPolicy spec.maxReportAge when shorter.
-    fn max_report_age(&self) -> Duration {
-        self.policies
-            .state()
-            .iter()
-            .filter_map(|p| p.spec.max_report_age.as_deref().and_then(parse_age))
-            .fold(self.max_report_age, Duration::min)
-    }
-
-    fn count_phases(&self) {
-        let (mut pending, mut scanned, mut failed) = (0, 0, 0);
-        for r in self.reports.state() {
-            match r.status.as_ref().map(|s| s.phase) {
-                None | Some(ScanPhase::Pending) => pending += 1,
-                Some(ScanPhase::Scanned) => scanned += 1,
-                Some(ScanPhase::Failed) => failed += 1,
-            }
-        }
-        self.metrics.set_reports(pending, scanned, failed);
-    }
-}
 
 /// `30s`, `10m`, `24h`, `7d`, `1h30m` (spec.maxReportAge's pattern); `None` otherwise.
 pub fn parse_age(text: &str) -> Option<Duration> {
@@ -377,131 +238,6 @@ pub fn failed_status(
     s
 }
 
-/// Scanning as a whole, until `stop` turns true: the ScanPolicy reflector (credentials,
-/// max age), the database refresh, the ImageScanReport controller and, when `running` is
-/// given, the watcher that creates reports for the images pods run.
-pub async fn run(
-    client: Client,
-    config: Config,
-    registry: RegistryClient,
-    db: Arc<ScanDb>,
-    metrics: Arc<Metrics>,
-    view: crate::scan_view::ScanView,
-    stop: watch::Receiver<bool>,
-) {
-    let refresh = config.db_refresh;
-    let running = config.running.clone();
-    let triggered = || shutdown::triggered(stop.clone());
-    let (policies, writer) = reflector::store();
-    let ages_tx = watch::Sender::new(0u64);
-    let policy_watch = reflector::reflector(
-        writer,
-        watcher::watcher(Api::<ScanPolicy>::all(client.clone()), Default::default())
-            .default_backoff(),
-    )
-    .for_each({
-        let ages = ages_tx.clone();
-        let mut seen: HashMap<String, Option<String>> = HashMap::new();
-        move |e| {
-            match e {
-                Ok(event) => {
-                    if max_age_changed(&mut seen, &event) {
-                        ages.send_modify(|n| *n = n.wrapping_add(1));
-                    }
-                }
-                Err(e) => debug!(error = %error_report(&e), "ScanPolicy watch (retried)"),
-            }
-            futures::future::ready(())
-        }
-    });
-    let access = Arc::new(RegistryAccess::new(
-        client.clone(),
-        registry,
-        config.namespace.clone(),
-        policies.clone(),
-    ));
-    let refresher = db.clone().run_refresh(refresh, Box::pin(triggered()));
-
-    // Every database change reconciles every report; those of unchanged ecosystems see
-    // their version is current and only requeue.
-    // A ScanPolicy's maxReportAge that changed moves every report's due time.
-    let changes =
-        futures::stream::select(changes_of(db.subscribe()), changes_of(ages_tx.subscribe()));
-    let controller = Controller::new(
-        Api::<ImageScanReport>::all(client.clone()),
-        Default::default(),
-    )
-    .with_config(kube::runtime::Config::default().concurrency(config.concurrency.max(1)))
-    .reconcile_all_on(changes)
-    .graceful_shutdown_on(triggered());
-    let reports = controller.store();
-    // Set once per leadership term: the view is made with the term.
-    let _ = view.reports.set(reports.clone());
-    let events = Publisher::new(
-        client.clone(),
-        Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance: Some(config.instance.clone()),
-        },
-    );
-    let context = Arc::new(Context {
-        client: client.clone(),
-        events,
-        registry: access.clone(),
-        db,
-        inventories: InventoryCache::new(config.cache_dir.join("inventories")),
-        reports_dir: config.cache_dir.join("reports"),
-        policies,
-        reports: reports.clone(),
-        max_report_age: config.max_report_age,
-        platform: config.platform.clone(),
-        metrics,
-        retry_at: Mutex::default(),
-        backoff: PerObject::new(MAX_BACKOFF),
-    });
-    let controller = controller
-        .run(reconcile, error_policy, context)
-        .for_each(|result| {
-            log_result("ImageScanReport controller", result);
-            futures::future::ready(())
-        });
-    let running = async {
-        if let Some(cfg) = running {
-            crate::running_images::run(
-                client.clone(),
-                cfg,
-                access,
-                reports,
-                view.digests.clone(),
-                triggered(),
-            )
-            .await;
-        }
-    };
-    let background = async {
-        tokio::select! {
-            () = policy_watch => {}
-            () = triggered() => {}
-        }
-    };
-    info!(
-        concurrency = config.concurrency,
-        max_report_age_secs = config.max_report_age.as_secs(),
-        cache_dir = %config.cache_dir.display(),
-        "image scanning started"
-    );
-    tokio::join!(controller, running, refresher, background);
-    info!("image scanning stopped");
-}
-
-/// One item per change of a counter.
-fn changes_of(rx: watch::Receiver<u64>) -> impl futures::Stream<Item = ()> + Send {
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.changed().await.ok()?;
-        Some(((), rx))
-    })
-}
-
 /// Track each ScanPolicy's spec.maxReportAge; true when one appeared, changed or went away
 /// (status writes and other spec changes are not reported).
 pub fn max_age_changed(
@@ -523,210 +259,36 @@ pub fn max_age_changed(
     }
 }
 
-/// Scan when due and write the status; otherwise requeue at the time it becomes due.
-pub async fn reconcile(object: Arc<ImageScanReport>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let result = reconcile_inner(&object, &ctx).await;
-    ctx.metrics
-        .reconciled(CONTROLLER, result.is_ok(), started.elapsed());
-    if result.is_ok() {
-        ctx.backoff.succeeded(&object.name_any());
-    }
-    ctx.count_phases();
-    result
-}
-
-async fn reconcile_inner(object: &ImageScanReport, ctx: &Context) -> Result<Action, Error> {
-    let name = object.name_any();
-    if object.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
-    let status = object.status.as_ref();
-    let current_db = match status {
-        Some(s) if s.phase == ScanPhase::Scanned => {
-            ctx.db.version_for(s.ecosystem.as_deref()).await
-        }
-        _ => None,
-    };
-    let retry_in = ctx
-        .retry_at
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&name)
-        .map(|at| at.saturating_duration_since(Instant::now()));
-    let max_age = ctx.max_report_age();
-    let reason = match decide(
-        status,
-        current_db.as_deref(),
-        jiff::Timestamp::now(),
-        max_age,
-        retry_in,
-    ) {
-        // The webhook judges by each ScanPolicy's maxReportAge, which may be shorter than
-        // this operator's when the flag is longer than a policy's default.
-        Decision::Wait(_) if rescan_requested(object) => "re-scan requested",
-        Decision::Wait(d) => return Ok(Action::requeue(d)),
-        Decision::Scan(reason) => reason,
-    };
-    info!(report = %name, image = %object.spec.image, reason, "scanning");
-    let started = Instant::now();
-    let outcome = scan(ctx, object).await;
-    ctx.metrics.scanned(outcome.is_ok(), started.elapsed());
-    let (desired, event, action) = match outcome {
-        Ok(r) => {
-            ctx.retry_at
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&name);
-            if let Err(e) = write_full_report(&ctx.reports_dir, &r).await {
-                // The status still carries the summary and the worst findings.
-                warn!(report = %name, error = %e, "full report not written");
-            }
-            let status = scanned_status(&r);
-            info!(report = %name, image = %object.spec.image, message = status.message.as_deref().unwrap_or(""), "scanned");
-            let event = (EventType::Normal, "Scanned", status.message.clone());
-            (status, event, Action::requeue(max_age))
-        }
-        Err(e) => {
-            let message = error_report(&e);
-            warn!(report = %name, image = %object.spec.image, error = %message, "scan failed; retrying in {}s", RETRY.as_secs());
-            ctx.retry_at
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(name.clone(), Instant::now() + RETRY);
-            let status = failed_status(status, message.clone());
+/// The Secrets to read, as (namespace, name), each once; no namespace means `default_ns`.
+pub fn secret_refs<'a>(
+    refs: impl IntoIterator<Item = &'a SecretRef>,
+    default_ns: &str,
+) -> Vec<(String, String)> {
+    let set: BTreeSet<(String, String)> = refs
+        .into_iter()
+        .filter(|r| !r.name.is_empty())
+        .map(|r| {
             (
-                status,
-                (EventType::Warning, "ScanFailed", Some(message)),
-                Action::requeue(RETRY),
+                r.namespace
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| default_ns.to_owned()),
+                r.name.clone(),
             )
-        }
-    };
-    let patch = serde_json::json!({
-        "apiVersion": "palisade.dev/v1alpha1",
-        "kind": "ImageScanReport",
-        "status": desired,
-    });
-    ctx.api()
-        .patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .map_err(Error::kube(format!(
-            "write the status of ImageScanReport {name}"
-        )))?;
-    let (type_, reason, note) = event;
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note,
-        action: "Scan".into(),
-        secondary: None,
-    };
-    let reference = object.object_ref(&());
-    // Events are for people; a lost one must not hold up the next scan.
-    if let Err(e) = ctx.events.publish(&event, &reference).await {
-        warn!(report = %name, error = %error_report(&e), "cannot publish Event");
-    }
-    Ok(action)
-}
-
-/// Scan `spec.image` at `spec.digest`, with a bounded time.
-async fn scan(ctx: &Context, object: &ImageScanReport) -> Result<ScanReport, ScanError> {
-    let image = object.spec.image.clone();
-    match tokio::time::timeout(SCAN_TIMEOUT, scan_unbounded(ctx, object)).await {
-        Ok(r) => r,
-        Err(_) => Err(ScanError::Timeout { image }),
-    }
-}
-
-async fn scan_unbounded(ctx: &Context, object: &ImageScanReport) -> Result<ScanReport, ScanError> {
-    let started = Instant::now();
-    let spec = &object.spec;
-    let parsed = ImageRef::parse(&spec.image).map_err(|source| ScanError::BadImage {
-        image: spec.image.clone(),
-        source,
-    })?;
-    if let Some(pinned) = parsed.digest()
-        && pinned != spec.digest
-    {
-        return Err(ScanError::PinMismatch {
-            image: spec.image.clone(),
-            pinned: pinned.to_owned(),
-            digest: spec.digest.clone(),
-        });
-    }
-    // Whatever tag spec.image names, the content scanned is spec.digest's.
-    let pinned = format!(
-        "{}/{}@{}",
-        parsed.registry(),
-        parsed.repository(),
-        spec.digest
-    );
-    let target = ImageRef::parse(&pinned).map_err(|source| ScanError::BadImage {
-        image: pinned.clone(),
-        source,
-    })?;
-    let client = ctx.registry.registry().await;
-    let (inv, cached) = inventory_image_cached(
-        &client,
-        &target,
-        &ctx.platform,
-        Limits::default(),
-        Some(&ctx.inventories),
-    )
-    .await
-    .map_err(|source| ScanError::Scan {
-        image: pinned.clone(),
-        source,
-    })?;
-    if inv.digest != spec.digest {
-        return Err(ScanError::DigestMismatch {
-            image: pinned,
-            got: inv.digest,
-        });
-    }
-    debug!(image = %pinned, cached, "inventory taken");
-    let db = match inv.inventory.os.as_ref().and_then(ecosystem_for) {
-        Some(eco) => ctx
-            .db
-            .for_ecosystem(&eco)
-            .await
-            .map_err(|source| ScanError::Database {
-                ecosystem: eco.name.clone(),
-                source,
-            })?,
-        None => Database::new(),
-    };
-    let mut r = report(&inv, &db, started.elapsed());
-    // The report names what the object asked for.
-    r.image = spec.image.clone();
-    Ok(r)
-}
-
-/// `<dir>/<hex>.json`, written whole or not at all.
-async fn write_full_report(dir: &Path, r: &ScanReport) -> std::io::Result<()> {
-    let hex = r.digest.strip_prefix("sha256:").unwrap_or(&r.digest);
-    let json = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
-    tokio::fs::create_dir_all(dir).await?;
-    let path = dir.join(format!("{hex}.json"));
-    let tmp = dir.join(format!(".{hex}.json.tmp"));
-    tokio::fs::write(&tmp, &json).await?;
-    tokio::fs::rename(&tmp, &path).await
-}
-
-/// API errors: retry the object with exponential backoff, per object.
-pub fn error_policy(object: Arc<ImageScanReport>, _error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.failed(CONTROLLER);
-    Action::requeue(ctx.backoff.failed(&object.name_any()))
+        })
+        .collect();
+    set.into_iter().collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
+
+    use palisade_scanner::osv::Database;
     use palisade_scanner::report::Severity;
+    use palisade_scanner::scan::report;
+
+    use super::*;
 
     fn at(secs: i64) -> jiff::Timestamp {
         jiff::Timestamp::from_second(secs).expect("a time")
@@ -1174,5 +736,28 @@ mod tests {
         let s = failed_status(Some(&s), "again".into());
         assert_eq!((s.failures, s.message.as_deref()), (Some(2), Some("again")));
         assert_eq!(failed_status(None, "x".into()).failures, Some(1));
+    }
+
+    #[test]
+    fn secret_refs_default_their_namespace_and_dedupe() {
+        let r = |name: &str, ns: Option<&str>| SecretRef {
+            name: name.into(),
+            namespace: ns.map(str::to_owned),
+        };
+        let refs = [
+            r("b", None),
+            r("a", Some("team")),
+            r("b", Some("palisade")),
+            r("", None),
+            r("c", Some("")),
+        ];
+        assert_eq!(
+            secret_refs(refs.iter(), "palisade"),
+            [
+                ("palisade".to_owned(), "b".to_owned()),
+                ("palisade".to_owned(), "c".to_owned()),
+                ("team".to_owned(), "a".to_owned()),
+            ]
+        );
     }
 }

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use jiff::Timestamp;
 use palisade_scanner::osv::store::{Refresh, Store};
@@ -130,22 +129,6 @@ impl ScanDb {
             self.changed.send_modify(|n| *n = n.wrapping_add(1));
         }
         changed
-    }
-
-    /// Refresh every `interval` until `shutdown` fires.
-    pub async fn run_refresh(
-        self: Arc<Self>,
-        interval: Duration,
-        mut shutdown: impl std::future::Future<Output = ()> + Unpin,
-    ) {
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => { self.refresh().await; }
-                () = &mut shutdown => return,
-            }
-        }
     }
 }
 

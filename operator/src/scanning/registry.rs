@@ -1,14 +1,16 @@
 //! Registry access with the logins that ScanPolicies name in `registryCredentials`, shared
-//! by the scan controller and the running-images watcher.
+//! by the scan controller and the running-images watcher: the Secrets are read again at
+//! most every minute, or at once when the set named changes.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::runtime::reflector::Store;
-use palisade_crds::{ScanPolicy, SecretRef};
+use palisade_crds::ScanPolicy;
 use palisade_kube_plumbing::registry_credentials::reader::read_docker_configs;
 use palisade_scanner::oci::RegistryClient;
+
+use super::plan::secret_refs;
 
 /// Registry logins are read again after this long.
 const CREDENTIALS_TTL: Duration = Duration::from_secs(60);
@@ -43,7 +45,7 @@ impl RegistryAccess {
     }
 
     /// The registry client with the current logins (re-read at most every
-    /// [`CREDENTIALS_TTL`], or at once when the set of Secrets changes).
+    /// `CREDENTIALS_TTL`, or at once when the set of Secrets changes).
     pub async fn registry(&self) -> RegistryClient {
         let refs = secret_refs(
             self.policies
@@ -63,54 +65,5 @@ impl RegistryAccess {
         let client = self.base.with_credentials(credentials);
         *cached = Some((Instant::now(), refs, client.clone()));
         client
-    }
-}
-
-/// The Secrets to read, as (namespace, name), each once; no namespace means `default_ns`.
-pub fn secret_refs<'a>(
-    refs: impl IntoIterator<Item = &'a SecretRef>,
-    default_ns: &str,
-) -> Vec<(String, String)> {
-    let set: BTreeSet<(String, String)> = refs
-        .into_iter()
-        .filter(|r| !r.name.is_empty())
-        .map(|r| {
-            (
-                r.namespace
-                    .clone()
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or_else(|| default_ns.to_owned()),
-                r.name.clone(),
-            )
-        })
-        .collect();
-    set.into_iter().collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_refs_default_their_namespace_and_dedupe() {
-        let r = |name: &str, ns: Option<&str>| SecretRef {
-            name: name.into(),
-            namespace: ns.map(str::to_owned),
-        };
-        let refs = [
-            r("b", None),
-            r("a", Some("team")),
-            r("b", Some("palisade")),
-            r("", None),
-            r("c", Some("")),
-        ];
-        assert_eq!(
-            secret_refs(refs.iter(), "palisade"),
-            [
-                ("palisade".to_owned(), "b".to_owned()),
-                ("palisade".to_owned(), "c".to_owned()),
-                ("team".to_owned(), "a".to_owned()),
-            ]
-        );
     }
 }
