@@ -4,7 +4,7 @@
 
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
-use crate::procfs::{ProcFs, parse_stat};
+use crate::sensor::procfs::{ProcFs, parse_stat};
 
 /// What became of a kill.
 #[derive(Clone, Debug, PartialEq, Eq)]

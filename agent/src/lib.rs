@@ -12,7 +12,6 @@ pub mod output;
 pub mod pipeline;
 pub mod pods;
 pub mod process_table;
-pub mod procfs;
 pub mod sensor;
 pub mod standalone;
 pub mod status;

@@ -21,8 +21,8 @@ use crate::metrics::Metrics;
 use crate::output::events::Notice;
 use crate::output::json::{self, Alert};
 use crate::process_table::{BootClock, ProcessTable};
-use crate::procfs::ProcFs;
 use crate::sensor::filters::Filters;
+use crate::sensor::procfs::ProcFs;
 use crate::sensor::record::Record;
 use crate::sensor::{Coverage, boot_time_ns, epoch_ns};
 

@@ -4,8 +4,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use palisade_agent::procfs::ProcFs;
 use palisade_agent::sensor::connector::{ProcConnector, ProcEvent};
+use palisade_agent::sensor::procfs::ProcFs;
 use palisade_agent::sensor::record::Record;
 
 #[test]

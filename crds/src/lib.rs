@@ -5,6 +5,7 @@
 //! test fails when the committed files drift.
 
 mod image_scan_report;
+pub mod policy_report;
 mod scan_policy;
 mod security_policy;
 

@@ -370,6 +370,21 @@ const SYSTEM_PROCESS: ComplianceRef = r(ATTACK, "T1543", "Create or Modify Syste
 const ACCOUNT_MANIPULATION: ComplianceRef = r(ATTACK, "T1098", "Account Manipulation");
 
 /// The references of a runtime rule: NIST SP 800-53 first, then MITRE ATT&CK.
+impl RuntimeRule {
+    /// Its compliance references (NIST SP 800-53, MITRE ATT&CK).
+    pub fn compliance(self) -> &'static [ComplianceRef] {
+        refs(RuleId::Runtime(self))
+    }
+
+    /// Its MITRE ATT&CK ids (`T1059`, `T1055.008`, or a tactic such as `TA0003`).
+    pub fn mitre(self) -> impl Iterator<Item = &'static str> {
+        self.compliance()
+            .iter()
+            .filter(|r| r.framework == Framework::MitreAttack)
+            .map(|r| r.id)
+    }
+}
+
 fn runtime_refs(rule: RuntimeRule) -> &'static [ComplianceRef] {
     use RuntimeRule as R;
     match rule {

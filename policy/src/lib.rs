@@ -26,6 +26,7 @@ mod request;
 mod rule_id;
 mod rules;
 pub mod runtime;
+mod runtime_policy;
 pub mod scan;
 mod selector;
 mod subject;
@@ -52,8 +53,6 @@ pub use validate::{KINDS as POLICY_KINDS, policy_problems};
 
 pub use palisade_crds::{Mode, RuntimeMode, ScanPolicy, SecurityPolicy};
 pub use palisade_pod_security::{ContainerKind, ContainerRef};
-pub use runtime::{
-    ClusterFacts, Detection, HookSet, Interest, PodFacts, RuntimeEvent, RuntimePolicySet,
-    RuntimeRule, Verdict,
-};
+pub use runtime::{ClusterFacts, HookSet, Interest, PodFacts, RuntimeEvent, RuntimeRule};
+pub use runtime_policy::{Detection, RuntimePolicySet, Verdict};
 pub use scan::{CompiledScanPolicy, ImageTally, ScanPolicySet, review_scans, tally_scans};

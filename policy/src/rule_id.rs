@@ -6,6 +6,19 @@ use std::fmt;
 
 use palisade_pod_security::CheckId;
 
+use crate::runtime::RuntimeRule;
+
+/// The runtime rules as rule ids, for [`RuleId::RUNTIME`].
+const RULE_IDS: [RuleId; RuntimeRule::ALL.len()] = {
+    let mut ids = [RuleId::Privileged; RuntimeRule::ALL.len()];
+    let mut i = 0;
+    while i < ids.len() {
+        ids[i] = RuleId::Runtime(RuntimeRule::ALL[i]);
+        i += 1;
+    }
+    ids
+};
+
 /// A stable rule identifier, shown in every violation and named by exceptions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RuleId {
@@ -28,7 +41,7 @@ pub enum RuleId {
     /// A ScanPolicy: the image's scan could not judge all of it (`onUnjudged`).
     ScanUnjudged,
     /// A runtime rule (`runtime.<rule>`), judged by the node agent.
-    Runtime(crate::runtime::RuntimeRule),
+    Runtime(RuntimeRule),
 }
 
 impl RuleId {
@@ -40,7 +53,7 @@ impl RuleId {
     ];
 
     /// The runtime rule ids (`spec.runtime`), which exceptions also name.
-    pub const RUNTIME: &'static [RuleId] = &crate::runtime::RULE_IDS;
+    pub const RUNTIME: &'static [RuleId] = &RULE_IDS;
 
     /// Every SecurityPolicy admission rule id, for validating exception patterns and for
     /// documentation. ScanPolicy's own ([`RuleId::SCAN`]) are waived by `spec.ignore`; the

@@ -13,10 +13,10 @@ use tracing::warn;
 
 use super::events::{Notice, publish};
 use super::reports::{MANAGED_BY, NODE_LABEL, Reports, Seen, label_value, report_name};
-use crate::status::FIELD_MANAGER;
 use super::throttle::{Key, Throttle, Verdict};
 use crate::metrics::Metrics;
 use crate::sensor::epoch_ns;
+use crate::status::FIELD_MANAGER;
 
 pub struct EventSettings {
     /// Repeats within this window are counted and published together when it ends.
@@ -121,7 +121,9 @@ pub async fn run_reports(
                 reports.restore(report);
             }
         }
-        Err(e) => warn!(error = %e, "could not read this node's earlier runtime reports; starting afresh"),
+        Err(e) => {
+            warn!(error = %e, "could not read this node's earlier runtime reports; starting afresh")
+        }
     }
     let mut tick = tokio::time::interval(settings.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -154,9 +154,9 @@ impl Reports {
             container: c.container_name.clone(),
         };
         let results = self.namespaces.entry(c.namespace.clone()).or_default();
-        let (count, first_ns) = results
-            .get(&key)
-            .map_or((1, seen.time_ns), |e| (e.count + 1, e.first_ns.min(seen.time_ns)));
+        let (count, first_ns) = results.get(&key).map_or((1, seen.time_ns), |e| {
+            (e.count + 1, e.first_ns.min(seen.time_ns))
+        });
         let last_ns = seen.time_ns;
         let mut properties = seen.properties.clone();
         properties.insert("container".into(), c.container_name.clone());
@@ -231,7 +231,13 @@ impl Reports {
         if results.len() > self.max_results {
             let mut order: Vec<(u8, std::cmp::Reverse<u64>, Key)> = results
                 .iter()
-                .map(|(k, e)| (rank(e.result.severity), std::cmp::Reverse(e.last_ns), k.clone()))
+                .map(|(k, e)| {
+                    (
+                        rank(e.result.severity),
+                        std::cmp::Reverse(e.last_ns),
+                        k.clone(),
+                    )
+                })
                 .collect();
             order.sort();
             for (_, _, k) in order.into_iter().skip(self.max_results) {
@@ -296,15 +302,18 @@ impl Reports {
                 first_ns: parse_rfc3339(&prop("firstSeen")).unwrap_or(last_ns),
                 last_ns,
             };
-            self.namespaces.entry(namespace.clone()).or_default().insert(
-                Key {
-                    policy: r.policy.clone(),
-                    rule,
-                    pod,
-                    container: prop("container"),
-                },
-                entry,
-            );
+            self.namespaces
+                .entry(namespace.clone())
+                .or_default()
+                .insert(
+                    Key {
+                        policy: r.policy.clone(),
+                        rule,
+                        pod,
+                        container: prop("container"),
+                    },
+                    entry,
+                );
         }
     }
 }
@@ -359,16 +368,35 @@ mod tests {
     #[test]
     fn repeats_count_in_one_result_on_the_pod() {
         let mut r = Reports::new("node-1", 100, 3600 * S);
-        r.record(&seen("runtime.readSensitiveFileUntrusted", "medium", "web-1", T0));
-        r.record(&seen("runtime.readSensitiveFileUntrusted", "medium", "web-1", T0 + 5 * S));
+        r.record(&seen(
+            "runtime.readSensitiveFileUntrusted",
+            "medium",
+            "web-1",
+            T0,
+        ));
+        r.record(&seen(
+            "runtime.readSensitiveFileUntrusted",
+            "medium",
+            "web-1",
+            T0 + 5 * S,
+        ));
         assert_eq!(r.take_dirty(), ["shop"]);
         let report = r.report("shop").expect("a report");
-        assert_eq!(report.metadata.name.as_deref(), Some("palisade-runtime-node-1"));
+        assert_eq!(
+            report.metadata.name.as_deref(),
+            Some("palisade-runtime-node-1")
+        );
         let labels = report.metadata.labels.as_ref().expect("labels");
-        assert_eq!(labels.get("palisade.dev/node").map(String::as_str), Some("node-1"));
+        assert_eq!(
+            labels.get("palisade.dev/node").map(String::as_str),
+            Some("node-1")
+        );
         assert_eq!(report.body.results.len(), 1);
         let result = &report.body.results[0];
-        assert_eq!(result.rule.as_deref(), Some("runtime.readSensitiveFileUntrusted"));
+        assert_eq!(
+            result.rule.as_deref(),
+            Some("runtime.readSensitiveFileUntrusted")
+        );
         assert_eq!(result.result, Some(Outcome::Fail));
         assert_eq!(result.properties["count"], "2");
         assert_eq!(result.properties["firstSeen"], "2026-12-05T08:00:00Z");
@@ -397,7 +425,12 @@ mod tests {
         r.record(&seen("runtime.b", "critical", "p2", T0));
         r.record(&seen("runtime.c", "low", "p3", T0 + S));
         let report = r.report("shop").expect("a report");
-        let rules: Vec<_> = report.body.results.iter().filter_map(|x| x.rule.clone()).collect();
+        let rules: Vec<_> = report
+            .body
+            .results
+            .iter()
+            .filter_map(|x| x.rule.clone())
+            .collect();
         assert_eq!(rules, ["runtime.b", "runtime.c"]);
     }
 
@@ -411,7 +444,10 @@ mod tests {
         assert_eq!(r.take_dirty(), ["shop"]);
         assert_eq!(r.report("shop").map(|x| x.body.results.len()), Some(1));
         r.expire(T0 + 200 * S);
-        assert!(r.report("shop").is_none(), "no results: the report is deleted");
+        assert!(
+            r.report("shop").is_none(),
+            "no results: the report is deleted"
+        );
     }
 
     #[test]
@@ -425,14 +461,23 @@ mod tests {
         b.record(&seen("runtime.a", "low", "p1", T0 + 2 * S));
         let report = b.report("shop").expect("a report");
         assert_eq!(report.body.results[0].properties["count"], "3");
-        assert_eq!(report.body.results[0].properties["firstSeen"], "2026-12-05T08:00:00Z");
+        assert_eq!(
+            report.body.results[0].properties["firstSeen"],
+            "2026-12-05T08:00:00Z"
+        );
     }
 
     #[test]
     fn names_and_labels_for_any_node() {
-        assert_eq!(report_name("ip-10-0-1-5.ec2.internal"), "palisade-runtime-ip-10-0-1-5.ec2.internal");
+        assert_eq!(
+            report_name("ip-10-0-1-5.ec2.internal"),
+            "palisade-runtime-ip-10-0-1-5.ec2.internal"
+        );
         assert!(report_name(&"n".repeat(300)).len() <= 253);
-        assert_eq!(label_value("ip-10-0-1-5.ec2.internal"), "ip-10-0-1-5.ec2.internal");
+        assert_eq!(
+            label_value("ip-10-0-1-5.ec2.internal"),
+            "ip-10-0-1-5.ec2.internal"
+        );
         assert_eq!(label_value(&"a".repeat(80)).len(), 63);
     }
 }

@@ -4,6 +4,7 @@
 pub mod connector;
 pub mod ebpf;
 pub mod filters;
+pub mod procfs;
 pub mod record;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,9 +17,9 @@ use tracing::{error, info, warn};
 use self::connector::{ProcConnector, ProcEvent};
 use self::ebpf::{EbpfSensor, LoadOptions};
 use self::filters::Filters;
+use self::procfs::ProcFs;
 use self::record::{Kind, Record, decode};
 use crate::error::Error;
-use crate::procfs::ProcFs;
 
 /// Which sensor to run (`--sensor`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

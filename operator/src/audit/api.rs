@@ -25,11 +25,11 @@ use super::findings::{
 use super::judge::{
     Judged, KINDS, ScanAudit, compile_policies, compile_scan_policies, judge_with_scans, top_level,
 };
-use super::policy_report::{self, PolicyReport};
 use crate::controllers::security_policy;
 use crate::error::{Error, report};
 use crate::metrics::Metrics;
 use crate::scanning::ScanView;
+use palisade_crds::policy_report::{self, PolicyReport};
 
 /// The field manager of the audit's writes (reports and the policies' audit status fields).
 pub const FIELD_MANAGER: &str = palisade_kube_plumbing::field_manager::OPERATOR_AUDIT;

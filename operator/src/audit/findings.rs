@@ -14,7 +14,7 @@ use palisade_policy::{
 };
 
 use super::judge::Judged;
-use super::policy_report::{self, Outcome, ReportBody, ReportResult, Severity};
+use palisade_crds::policy_report::{self, Outcome, ReportBody, ReportResult, Severity};
 
 /// `source` of every result.
 pub const SOURCE: &str = "palisade";

@@ -18,7 +18,8 @@ mod api;
 mod config;
 mod findings;
 mod judge;
-pub mod policy_report;
+/// The Policy WG's report types live with the other API types, so the node agent writes them too.
+pub use palisade_crds::policy_report;
 mod run;
 mod trigger;
 

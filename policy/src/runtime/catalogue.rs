@@ -5,8 +5,6 @@
 use std::fmt;
 
 use super::event::Action;
-use crate::compliance::{ComplianceRef, Framework};
-use crate::rule_id::RuleId;
 
 /// A runtime rule. Falco's rules keep Falco's name and meaning; the last three are
 /// Palisade's own.
@@ -608,19 +606,6 @@ impl RuntimeRule {
         true
     }
 
-    /// Its compliance references (NIST SP 800-53, MITRE ATT&CK).
-    pub fn compliance(self) -> &'static [ComplianceRef] {
-        crate::compliance::refs(RuleId::Runtime(self))
-    }
-
-    /// Its MITRE ATT&CK ids (`T1059`, `T1055.008`, or a tactic such as `TA0003`).
-    pub fn mitre(self) -> impl Iterator<Item = &'static str> {
-        self.compliance()
-            .iter()
-            .filter(|r| r.framework == Framework::MitreAttack)
-            .map(|r| r.id)
-    }
-
     /// The rule with this id.
     pub fn from_id(id: &str) -> Option<RuntimeRule> {
         RuntimeRule::ALL.into_iter().find(|r| r.id() == id)
@@ -632,17 +617,6 @@ impl fmt::Display for RuntimeRule {
         f.write_str(self.id())
     }
 }
-
-/// The runtime rules as rule ids, for `RuleId::RUNTIME`.
-pub(crate) const RULE_IDS: [RuleId; RuntimeRule::ALL.len()] = {
-    let mut ids = [RuleId::Privileged; RuntimeRule::ALL.len()];
-    let mut i = 0;
-    while i < ids.len() {
-        ids[i] = RuleId::Runtime(RuntimeRule::ALL[i]);
-        i += 1;
-    }
-    ids
-};
 
 /// A set of runtime rules, as bits by catalogue index.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

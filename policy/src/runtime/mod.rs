@@ -4,7 +4,7 @@
 //!
 //! - [`RuntimeRule`] is the catalogue: id, name, priority, MITRE ATT&CK ids and the sensor
 //!   hooks each rule needs.
-//! - [`RuntimePolicySet`] holds the `spec.runtime` of the SecurityPolicies in force and
+//! - `RuntimePolicySet` (crate root) holds the `spec.runtime` of the SecurityPolicies in force and
 //!   [`judges`](RuntimePolicySet::judge) one event of one pod ([`PodFacts`]) into
 //!   [`Detection`]s: report, kill, or waived by an exception.
 //! - [`Interest`] is what the kernel-side filter must let through for the applied rules, and
@@ -15,7 +15,6 @@ mod compile;
 pub mod event;
 mod facts;
 mod interest;
-mod judge;
 mod lists;
 mod matching;
 mod output;
@@ -27,9 +26,8 @@ pub use compile::ENFORCE_ALL;
 pub use event::{Action, Connect, Open, Process, PtraceRequest, RuntimeEvent, SocketPeer};
 pub use facts::{ClusterFacts, PodFacts};
 pub use interest::{Access, Interest, PathMatch, PathPattern};
-pub use judge::{Detection, RuntimePolicySet, Verdict};
 
-pub(crate) use catalogue::RULE_IDS;
+pub(crate) use catalogue::RuleSet;
 pub(crate) use compile::CompiledRuntime;
 
 impl RuntimeRule {

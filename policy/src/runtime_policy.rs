@@ -5,19 +5,16 @@
 use k8s_openapi::jiff::Timestamp;
 use palisade_crds::{RuntimeMode, SecurityPolicy};
 
-use super::catalogue::{Hook, HookSet, Priority, RuleSet, RuntimeRule};
-use super::compile::CompiledRuntime;
-use super::event::RuntimeEvent;
-use super::facts::{ClusterFacts, PodFacts};
-use super::interest::Interest;
-use super::matching::matches;
-use super::output::output;
 use crate::decision::ExpiredException;
 use crate::engine::{Applies, applies_to};
 use crate::error::Error;
 use crate::exceptions::Target;
 use crate::policy::CompiledPolicy;
 use crate::rule_id::RuleId;
+use crate::runtime::{
+    ClusterFacts, CompiledRuntime, Hook, HookSet, Interest, PodFacts, Priority, RuleSet,
+    RuntimeEvent, RuntimeRule,
+};
 
 /// What happens to the process a detection is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +165,7 @@ impl RuntimePolicySet {
         let candidates = self.by_hook[Hook::of(&event.action) as usize];
         let matched: RuleSet = candidates
             .iter()
-            .filter(|r| matches(*r, event, pod, cluster))
+            .filter(|r| r.matches(event, pod, cluster))
             .collect();
         if matched.is_empty() {
             return Vec::new();
@@ -186,7 +183,7 @@ impl RuntimePolicySet {
                 let text = match outputs.iter().find(|(r, _)| *r == rule) {
                     Some((_, text)) => text.clone(),
                     None => {
-                        let text = output(rule, event, pod);
+                        let text = rule.output(event, pod);
                         outputs.push((rule, text.clone()));
                         text
                     }

@@ -303,7 +303,7 @@ pub fn rendered() -> Result<Vec<(String, String)>, serde_saphyr::SerializeError>
             let plural = crd.spec.names.plural.clone();
             let body = serde_saphyr::to_string(&crd)?;
             let text = format!(
-                "# Generated from operator/src/audit/policy_report.rs (PALISADE_UPDATE_CRDS=1 cargo test -p palisade-operator --test offline); do not edit.\n{body}"
+                "# Generated from crds/src/policy_report.rs (PALISADE_UPDATE_CRDS=1 cargo test -p palisade-operator --test offline); do not edit.\n{body}"
             );
             Ok((format!("{GROUP}_{plural}.yaml"), text))
         })
