@@ -5,26 +5,28 @@
 # own counts as a container process; the load comes from the agent's `loadgen` example,
 # started with `unshare -m`. Needs root (eBPF, unshare).
 #
-#   open rate    loadgen opens PALISADE_BENCH_OPEN_PATH read-only at Falco's published
+#   opens        loadgen opens PALISADE_BENCH_OPEN_PATH read-only at Falco's published
 #                rate (4,400 events/s, where Falco took 38% of a CPU and dropped 2%) for
 #                PALISADE_BENCH_SECONDS, then as fast as it can for
-#                PALISADE_BENCH_MAX_SECONDS, each with a fresh agent. The default path,
-#                /etc/hostname, is watched (the kernel sends every open under /etc/, which
-#                the write-below-etc rule needs) but breaks no rule: every record crosses
-#                the ring buffer, is decoded and judged by every open rule, and no JSON line
-#                is written. (/etc/shadow would add a detection and a JSON line per open.)
-#                Figures: records/s from the agent's metrics (the delta of
-#                palisade_agent_sensor_records_total over the run), drops (kernel: ring
-#                buffer full; agent: queue full), the agent's CPU from /proc/PID/stat
-#                (utime+stime; its start-up, when the verifier runs, is left out), records
-#                per agent CPU-second (events/s ÷ CPU fraction), VmHWM and VmRSS.
-#   exec loop    loadgen runs /bin/true PALISADE_BENCH_EXECS times (a fork, an exec and an
-#                exit each), timed, in PALISADE_BENCH_ROUNDS rounds that each time the loop
-#                without and with the agent, the order alternating (ABBA), so that drift of
-#                a shared machine falls on both. The agent is started before each "with" loop
-#                (once its rules are applied and a probe record has arrived) and stopped after
-#                it: a kept agent would leave its programs attached during the "without"
-#                loops too. Figure: the median over rounds of with ÷ without.
+#                PALISADE_BENCH_MAX_SECONDS, each with a fresh agent; the full-speed run
+#                also without the agent, which shows what the kernel programs cost the
+#                process that opens. The default path, /etc/hostname, is watched (the kernel
+#                sends every open under /etc/, which the write-below-etc rule needs) but
+#                breaks no rule: every record crosses the ring buffer and is decoded and
+#                judged by every open rule, and no JSON line is written (/etc/shadow would
+#                add a detection and a JSON line per open). Figures: records/s (the delta of
+#                palisade_agent_sensor_records_total), drops (kernel: ring buffer full;
+#                agent: queue full), the agent's CPU from /proc/PID/stat (utime+stime, its
+#                start-up and the verifier's work left out), records judged per agent
+#                CPU-second (events/s ÷ CPU fraction), VmHWM and VmRSS.
+#   exec loop    loadgen runs /bin/true PALISADE_BENCH_EXECS times to completion, timed: a
+#                fork, an exec, the loader's open of /etc/ld.so.cache and an exit each. There
+#                are PALISADE_BENCH_ROUNDS rounds, each timing the loop without and with the
+#                agent, the order alternating (ABBA) so that a shared machine's drift falls on
+#                both. The agent is started before each "with" loop (timing starts once its
+#                rules are applied and a probe record has arrived) and stopped after it: a
+#                kept agent would leave its programs attached during the "without" loops.
+#                Figure: the median over rounds of with ÷ without.
 #
 # A benchmark, not a test: it prints figures and fails only when something does not run.
 # Variables: PALISADE_BENCH_RATE (4400), PALISADE_BENCH_SECONDS (30),
@@ -197,7 +199,8 @@ start_agent rate
 measured rate open --path "$OPEN_PATH" --rate "$RATE" --seconds "$SECONDS_AT_RATE"
 stop_agent
 
-say "opens of $OPEN_PATH as fast as one process can, for $SECONDS_AT_MAX s"
+say "opens of $OPEN_PATH as fast as one process can, for $SECONDS_AT_MAX s: without the agent, then with it"
+load "$OUT/max-none.load.json" open --path "$OPEN_PATH" --rate 0 --seconds "$SECONDS_AT_MAX"
 start_agent max
 measured max open --path "$OPEN_PATH" --rate 0 --seconds "$SECONDS_AT_MAX"
 stop_agent
@@ -291,7 +294,8 @@ for name, label in [("rate", f"{rate:,}/s"), ("max", "full speed")]:
     r = run(name)
     p(f"| {label} | {r['load']['per_second']:,.0f} | {r['records_per_s']:,.0f} | "
       f"{r['dropped_kernel'] + r['dropped_agent']:,.0f} ({r['dropped_percent']:.2f}%) | "
-      f"{r['cpu_percent']:.1f}% ({r['cpu_s']:.2f} s) | {r['per_cpu_s']:,.0f} | "
+      f"{r['cpu_percent']:.1f}% ({r['cpu_s']:.2f} s) | {r['per_cpu_s']:,.0f} "
+      f"({1e6 / r['per_cpu_s']:.1f} µs each) | "
       f"{r['vmhwm_mib']:.1f} MiB | {r['vmrss_mib']:.1f} MiB |")
     for key, unit in [("records_per_s", "records/s"), ("dropped_kernel", "records"),
                       ("dropped_agent", "records"), ("dropped_percent", "%"),
@@ -299,6 +303,15 @@ for name, label in [("rate", f"{rate:,}/s"), ("max", "full speed")]:
                       ("detections", "detections"), ("vmhwm_mib", "MiB"), ("vmrss_mib", "MiB")]:
         figure(f"open_{name}.{key}", r[key], unit)
     figure(f"open_{name}.offered_per_s", r["load"]["per_second"], "opens/s")
+none = json.load(open(os.path.join(out, "max-none.load.json")))
+with_agent = run("max")["load"]
+cost_us = 1e6 / with_agent["per_second"] - 1e6 / none["per_second"]
+p(f"| full speed, no agent | {none['per_second']:,.0f} | | | | | | |")
+p("")
+p(f"The kernel programs cost the opening process {cost_us:.1f} µs per watched open "
+  f"({none['per_second']:,.0f} opens/s alone, {with_agent['per_second']:,.0f} with the agent).")
+figure("open_max_no_agent.offered_per_s", none["per_second"], "opens/s")
+figure("open.kernel_cost_per_open_us", cost_us, "µs")
 
 p("")
 p(f"Exec loop: {rounds} rounds of /bin/true run to completion, without and with the agent "
