@@ -340,12 +340,14 @@ figure("exec.ratio_median", median, "with/without")
 figure("exec.slowdown_median_percent", 100 * (median - 1), "%")
 
 rate_run, max_run = run("rate"), run("max")
-best = max(rate_run["per_cpu_s"], max_run["per_cpu_s"])
 p("")
 p("| goal | measured | met |")
 p("| --- | --- | --- |")
-p(f"| ≥ {10 * FALCO_PER_CPU:,.0f} records per CPU-second (10× Falco) | {best:,.0f} "
-  f"({best / FALCO_PER_CPU:.1f}× Falco) | {'yes' if best >= 10 * FALCO_PER_CPU else 'no'} |")
+for label, r in [(f"at {rate:,}/s", rate_run), ("at full speed", max_run)]:
+    per_cpu = r["per_cpu_s"]
+    p(f"| ≥ {10 * FALCO_PER_CPU:,.0f} records per CPU-second (10× Falco), {label} | "
+      f"{per_cpu:,.0f} ({per_cpu / FALCO_PER_CPU:.1f}× Falco) | "
+      f"{'yes' if per_cpu >= 10 * FALCO_PER_CPU else 'no'} |")
 drops = rate_run["dropped_kernel"] + rate_run["dropped_agent"]
 p(f"| no drops at {rate:,}/s | {drops:,.0f} | {'yes' if drops == 0 else 'no'} |")
 p(f"| exec loop ≤ 5% slower | {100 * (median - 1):+.1f}% (median ratio {median:.3f}) | "
