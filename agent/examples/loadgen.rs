@@ -18,7 +18,10 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
 #[derive(Parser, Debug)]
-#[command(name = "loadgen", about = "Kernel records for the node agent, from one process")]
+#[command(
+    name = "loadgen",
+    about = "Kernel records for the node agent, from one process"
+)]
 struct Args {
     #[command(subcommand)]
     work: Work,
