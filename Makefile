@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help run run-local images demo test unit e2e lint fmt crds deploy bench bench-handler bench-admission bench-scan bench-reports scan-tools agent-tools
+.PHONY: help run run-local images demo test unit e2e lint fmt crds deploy bench bench-handler bench-admission bench-scan bench-reports bench-agent scan-tools agent-tools
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -68,3 +68,6 @@ bench-scan: ## Image scan time and peak RSS of palisade (cold and warm cache) ag
 
 bench-reports: ## Memory of the operator and the webhook with 1,000 ImageScanReports cached, against none
 	@hack/bench-reports.sh
+
+bench-agent: ## The node agent without a cluster (root): records/s, drops, CPU and RSS at Falco's rate and full speed; an exec loop with and without it
+	@hack/bench-agent.sh
