@@ -82,11 +82,16 @@ done"#,
             )],
         }),
     );
-    // A CronJob every minute (batch/v1beta1: the cluster is 1.20).
+    // A CronJob every minute (batch/v1 from Kubernetes 1.21, v1beta1 before).
+    let cron_api = if t.env.server_minor >= 21 {
+        "batch/v1"
+    } else {
+        "batch/v1beta1"
+    };
     t.apply(
         "cronjob.json",
         &json!({
-            "apiVersion": "batch/v1beta1",
+            "apiVersion": cron_api,
             "kind": "CronJob",
             "metadata": {"name": "report", "namespace": NS, "labels": {"palisade.dev/e2e": "true"}},
             "spec": {

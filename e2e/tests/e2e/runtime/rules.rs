@@ -335,7 +335,9 @@ fn hardlink_over_sensitive_files() {
 /// The first step of the cgroup v1 release_agent escape, in a privileged container (root,
 /// CAP_SYS_ADMIN): a cgroup hierarchy mounted and its release_agent opened for writing.
 /// The hierarchy is a new named one with no controller, unmounted at once, and nothing is
-/// written: the node's own hierarchies are left alone.
+/// written: the node's own hierarchies are left alone. A new hierarchy can only be made
+/// outside a private cgroup namespace, as containerd runs containers on cgroup v1 nodes
+/// (the local cluster's); the rule is about cgroup v1, which alone has release_agent.
 #[test]
 fn release_agent_escape() {
     detects(Case {
