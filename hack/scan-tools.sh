@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the scanner's tests run for real: rpm (version comparison
 # and rpm databases), docker-registry (the OCI registry), umoci and skopeo (images built
-# without Docker), debootstrap (a Debian root filesystem with a real dpkg database), and
-# lua5.1 (Argo CD's health checks, config/argocd/health/*.lua, run on sample objects).
+# without Docker), debootstrap (a Debian root filesystem with a real dpkg database),
+# lua5.1 (Argo CD's health checks, config/argocd/health/*.lua, run on sample objects), and
+# for the runtime-rule tests' workload image (hack/runtime-test-image.sh) busybox-static,
+# gcc and libc6-dev (a static C program).
 #
 #   hack/scan-tools.sh          install what is missing (needs root or sudo), then list versions
 #   hack/scan-tools.sh --check  exit 1, naming what is missing, without installing
 set -euo pipefail
 
-# command:package
+# command:package (a command, or an absolute path that must exist)
 TOOLS=(
   rpm:rpm
   dpkg:dpkg
@@ -18,12 +20,19 @@ TOOLS=(
   debootstrap:debootstrap
   htpasswd:apache2-utils
   lua5.1:lua5.1
+  /bin/busybox:busybox-static
+  gcc:gcc
+  /usr/include/stdio.h:libc6-dev
 )
 
 missing=()
 for spec in "${TOOLS[@]}"; do
   cmd=${spec%%:*} pkg=${spec#*:}
-  PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  if [[ $cmd == /* ]]; then
+    [[ -e $cmd ]] || missing+=("$pkg")
+  else
+    PATH=$PATH:/usr/sbin:/sbin command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  fi
 done
 
 if [[ ${1:-} == --check ]]; then

@@ -103,6 +103,54 @@ impl Kubectl {
                 .replacen(&format!(" --cache-dir {}", self.cache_dir.display()), "", 1);
         out
     }
+
+    /// [`Kubectl::run`] at a terminal: under util-linux's `script`, which runs it on a
+    /// pseudo-terminal, so that `kubectl exec -it` allocates a TTY in the container. What the
+    /// terminal showed comes back as stdout (with `\r\n` line ends); stdin is empty.
+    pub fn run_tty<I, S>(&self, dir: &Path, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<String> = args
+            .into_iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
+        let line = [
+            self.program.display().to_string(),
+            "--cache-dir".into(),
+            self.cache_dir.display().to_string(),
+        ]
+        .into_iter()
+        .chain(args.iter().cloned())
+        .map(|a| shell_quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+        let env: [(&str, &OsStr); 2] = [
+            ("KUBECONFIG", self.kubeconfig.as_os_str()),
+            // script runs the line with $SHELL.
+            ("SHELL", "/bin/sh".as_ref()),
+        ];
+        let script_args = ["--quiet", "--return", "--command", &line, "/dev/null"];
+        let mut out = run_program("script", Path::new("script"), dir, &script_args, &env, None);
+        out.command = std::iter::once("kubectl".to_owned())
+            .chain(args.iter().map(|a| shell_quote(a)))
+            .collect::<Vec<_>>()
+            .join(" ")
+            + "   (at a terminal)";
+        out
+    }
+}
+
+/// `s` quoted for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))
+    {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// Run `program ARGS` in `dir` with `env` added, `stdin` as its input when given, and keep
@@ -155,5 +203,66 @@ pub fn run_program<S: AsRef<OsStr>>(
             stderr: format!("cannot run {}: {e}", program.display()),
             took: start.elapsed(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quoting_keeps_each_argument_whole() {
+        assert_eq!(shell_quote("exec"), "exec");
+        assert_eq!(shell_quote("/bin/sh"), "/bin/sh");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$HOME;x"), "'$HOME;x'");
+    }
+
+    #[test]
+    fn at_a_terminal_the_program_has_a_tty_and_its_arguments() {
+        let dir = std::env::temp_dir().join(format!("palisade-e2e-tty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let fake = dir.join("kubectl");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\ntty\nfor a in \"$@\"; do echo \"[$a]\"; done\nexit 3\n",
+        )
+        .expect("a script");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755))
+            .expect("executable");
+        let k = Kubectl {
+            program: fake,
+            kubeconfig: dir.join("kubeconfig"),
+            cache_dir: dir.join("cache"),
+        };
+        let out = k.run_tty(
+            &dir,
+            ["exec", "-it", "--", "/bin/sh", "-c", "echo 'x y'; exit"],
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(out.code, Some(3), "{out}");
+        let lines: Vec<&str> = out.stdout.lines().map(str::trim_end).collect();
+        assert!(lines[0].starts_with("/dev/pts/"), "{out}");
+        assert_eq!(
+            lines[3..],
+            [
+                "[exec]",
+                "[-it]",
+                "[--]",
+                "[/bin/sh]",
+                "[-c]",
+                "[echo 'x y'; exit]"
+            ],
+            "{out}"
+        );
+        assert!(
+            out.command
+                .starts_with("kubectl exec -it -- /bin/sh -c 'echo"),
+            "{}",
+            out.command
+        );
     }
 }

@@ -25,6 +25,7 @@ pub mod cluster;
 pub mod http;
 pub mod install;
 pub mod kubectl;
+pub mod runtime;
 pub mod scan;
 
 use std::fmt::Write as _;
@@ -67,6 +68,8 @@ pub struct Env {
     /// The API server's minor version (20 for the local cluster).
     pub server_minor: u32,
     pub release: Release,
+    /// The Helm values file of the suite's installs (the OSV database's mount).
+    values_file: PathBuf,
     gate: RwLock<()>,
     scan: scan::ScanFixtures,
 }
@@ -157,16 +160,8 @@ impl Env {
             cluster.registry.clone(),
             tag,
         )?;
-        let audit_interval = format!("{AUDIT_INTERVAL_SECONDS}s");
         let install_started = Instant::now();
-        release.install_with(
-            Some(&values_file),
-            &[
-                ("audit.interval", &audit_interval),
-                // Plain lines in the logs a failed test prints.
-                ("logFormat", "text"),
-            ],
-        )?;
+        install_suite(&release, &values_file, &[])?;
         let installed_in = install_started.elapsed();
         let env = Env {
             repo,
@@ -175,6 +170,7 @@ impl Env {
             kubectl,
             server_minor,
             release,
+            values_file,
             gate: RwLock::new(()),
             scan,
         };
@@ -187,6 +183,16 @@ impl Env {
             env.release.tag,
         );
         Ok(env)
+    }
+
+    /// Install the release again with `extra` values over the suite's own (none: back to
+    /// the suite's install), waiting as the first install did. Only from a test that holds
+    /// the release exclusively ([`Test::exclusive`]): the operator's pods roll when its
+    /// settings change, and with them what it reconciles (the agent's DaemonSet).
+    pub fn reinstall(&self, extra: install::Values) -> Result<Output, String> {
+        let out = install_suite(&self.release, &self.values_file, extra)?;
+        self.wait_registered()?;
+        Ok(out)
     }
 
     /// Wait until the operator's registration is in place: both webhooks calling the chart's
@@ -399,6 +405,23 @@ impl Env {
     }
 }
 
+/// `helm upgrade --install` with the suite's values (a short audit interval, plain-text
+/// logs, the OSV database of `values_file`) and `extra` over them.
+fn install_suite(
+    release: &Release,
+    values_file: &Path,
+    extra: install::Values,
+) -> Result<Output, String> {
+    let audit_interval = format!("{AUDIT_INTERVAL_SECONDS}s");
+    let mut values: Vec<(&str, &str)> = vec![
+        ("audit.interval", &audit_interval),
+        // Plain lines in the logs a failed test prints.
+        ("logFormat", "text"),
+    ];
+    values.extend_from_slice(extra);
+    release.install_with(Some(values_file), &values)
+}
+
 /// Scale `component` back to [`REPLICAS`] unless all of them are Ready already.
 fn start(release: &Release, component: &str) -> Result<(), String> {
     match release.replicas(component)? {
@@ -474,6 +497,17 @@ impl Test {
         S: AsRef<std::ffi::OsStr>,
     {
         self.record(self.env.kubectl.run(&self.dir, args, Some(input)))
+    }
+
+    /// kubectl at a terminal, as a user types `kubectl exec -it`: run under `script`, which
+    /// gives it a pseudo-terminal for its stdin and stdout (kubectl allocates no TTY in the
+    /// container otherwise). Its input is empty: the command must end by itself.
+    pub fn kubectl_tty<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.record(self.env.kubectl.run_tty(&self.dir, args))
     }
 
     fn record(&self, out: Output) -> Output {

@@ -14,6 +14,7 @@ mod invalid_policy;
 mod namespace_together;
 mod operator_restart;
 mod rotation;
+mod runtime;
 mod scan;
 mod scan_audit;
 mod scan_gate;
