@@ -48,7 +48,7 @@ ROUNDS=${PALISADE_BENCH_ROUNDS:-5}
 OUT=$(realpath -m "${PALISADE_BENCH_DIR:-target/bench-agent}")
 RELEASE=$(realpath -m "${CARGO_TARGET_DIR:-target}/release")
 AGENT=$RELEASE/palisade-agent
-LOADGEN=$RELEASE/examples/loadgen
+LOADGEN=$RELEASE/examples/agent_loadgen
 
 say() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 die() {
@@ -81,7 +81,7 @@ mkdir -p "$OUT"
 
 say "building palisade-agent and its loadgen example (release)"
 hack/agent-tools.sh >&2
-cargo build --locked --release -q -p palisade-agent --bin palisade-agent --example loadgen
+cargo build --locked --release -q -p palisade-agent --bin palisade-agent --example agent_loadgen
 [[ -x $AGENT && -x $LOADGEN ]] || die "no $AGENT or $LOADGEN after the build"
 
 cat >"$OUT/policy.yaml" <<'EOF'
