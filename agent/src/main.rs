@@ -196,10 +196,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             bail!("--standalone needs at least one --policy-file");
         }
         let snapshot = standalone::snapshot(&args.policy_file)?;
-        let (_tx, rx) = watch::channel(snapshot);
-        let (_ready_tx, ready) = watch::channel(true);
-        // Keep the senders alive for the process's life.
-        std::mem::forget((_tx, _ready_tx));
+        // Fixed for the process's life: a receiver keeps its last value once its sender
+        // is gone, and the pipeline only asks whether it changed.
+        let (_, rx) = watch::channel(snapshot);
+        let (_, ready) = watch::channel(true);
         drop(notices_rx);
         (rx, ready, Vec::new())
     } else {

@@ -15,7 +15,7 @@ use kube::core::{ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use palisade_policy::{PolicySet, SecurityPolicy, Waivers};
+use palisade_policy::{PolicySet, SecurityPolicy};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -373,59 +373,19 @@ pub fn compile_objects(objects: &[Arc<DynamicObject>]) -> Compiled {
                 continue;
             }
         };
-        match compile_value(&value, Waivers::Checked) {
-            Ok(p) => policies.push(p),
-            Err(message) => {
-                // The enforced generation was accepted when it was applied: compile it as
-                // it was accepted, so checks added since never drop it from enforcement.
-                let fallback =
-                    palisade_policy::enforced_generation(&value).and_then(|(generation, v)| {
-                        compile_value(&v, Waivers::AsAccepted)
-                            .ok()
-                            .map(|p| (generation, p))
-                    });
-                let in_force = fallback.map(|(generation, p)| {
-                    policies.push(p);
-                    generation
-                });
-                errors.push(PolicyError {
-                    policy: obj.name_any(),
-                    message,
-                    in_force,
-                });
-            }
+        let in_force = palisade_policy::compile_in_force(&value, Timestamp::now());
+        policies.extend(in_force.policy);
+        if let Some(message) = in_force.problem {
+            errors.push(PolicyError {
+                policy: obj.name_any(),
+                message,
+                in_force: in_force.fallback_generation,
+            });
         }
     }
     Compiled {
         set: PolicySet::new(policies),
         errors,
-    }
-}
-
-fn compile_value(
-    value: &serde_json::Value,
-    waivers: Waivers,
-) -> Result<palisade_policy::CompiledPolicy, String> {
-    palisade_policy::policy_from_value(value)
-        .and_then(|p| palisade_policy::CompiledPolicy::compile_with(&p, Timestamp::now(), waivers))
-        .map_err(|e| object_error_message(&e))
-}
-
-/// The engine's text without the document position, which means nothing for an API object.
-fn object_error_message(e: &palisade_policy::Error) -> String {
-    match e {
-        palisade_policy::Error::Schema {
-            field,
-            source,
-            index: None,
-            ..
-        } => format!("field {field}: {source}"),
-        palisade_policy::Error::InvalidPolicy { problems, .. } => problems
-            .iter()
-            .map(|p| format!("{}: {}", p.field, p.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => other.to_string(),
     }
 }
 
