@@ -3,6 +3,7 @@
 //! ImageScanReports (creating them for running images).
 //!
 //! One folder per subsystem: [`controllers`] (SecurityPolicy and ScanPolicy status),
+//! [`agent`] (the node agent's DaemonSet),
 //! [`certs`] (the webhook's certificates and its registration), [`audit`] (PolicyReports of
 //! what runs) and [`scanning`] (ImageScanReports). Inside each, pure planning, API I/O and
 //! run loops live in files of their own. What is not Palisade's own (Events, backoff, the
@@ -12,6 +13,7 @@
 //! `error_policy`, writes by server-side apply under one field manager ([`FIELD_MANAGER`]).
 
 pub mod admin;
+pub mod agent;
 pub mod audit;
 pub mod certs;
 pub mod controllers;

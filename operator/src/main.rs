@@ -11,11 +11,12 @@ use clap::{ArgAction, Parser, ValueEnum};
 use palisade_kube_plumbing::lease::{self, Health, Role};
 use palisade_kube_plumbing::{admin, shutdown};
 use palisade_operator::admin::OperatorProbes;
+use palisade_operator::agent::daemonset::AgentSettings;
 use palisade_operator::certs::registration;
 use palisade_operator::controllers::{scan_policy, security_policy};
 use palisade_operator::metrics::Metrics;
 use palisade_operator::scanning::ScanDb;
-use palisade_operator::{LEASE_NAME, audit, certs, error, scanning};
+use palisade_operator::{LEASE_NAME, agent, audit, certs, error, scanning};
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
 use palisade_scanner::osv::store::{Source, Store};
@@ -57,6 +58,13 @@ struct Args {
 
     #[command(flatten)]
     scan: ScanArgs,
+
+    /// The node agent's DaemonSet, as JSON (the chart's `agent.*` values: image, resources,
+    /// tolerations, priorityClassName, args, …). The operator keeps that DaemonSet in
+    /// --namespace and writes each SecurityPolicy's RuntimeSensors condition. Unset: no
+    /// agent, and a DaemonSet the operator made before is deleted.
+    #[arg(long, value_name = "JSON", env = "PALISADE_AGENT")]
+    agent: Option<String>,
 }
 
 /// Image scanning: ImageScanReports filled in the background.
@@ -325,6 +333,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or_else(lease::default_identity);
 
     let (cert_config, registration_config) = webhook_configs(&args)?;
+    let agent_settings = agent_settings(&args)?;
+    let (fleet_tx, fleet_rx) = watch::channel(None);
     let audit_config = audit::Config {
         interval: args.audit.audit_interval,
         max_results: args.audit.audit_max_results,
@@ -358,6 +368,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let health = health.clone();
         let identity = identity.clone();
         let owner_cluster_role = args.webhook.owner_cluster_role.clone();
+        let namespace = args.namespace.clone();
         move |stop: watch::Receiver<bool>| async move {
             let mut registration_config = with_selector_mode(&client, registration_config).await;
             let mut cert_config = cert_config;
@@ -420,17 +431,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 metrics.clone(),
                 shutdown::triggered(stop.clone()),
             );
+            let agents = agent::run::run(
+                client.clone(),
+                namespace,
+                agent_settings,
+                fleet_tx,
+                shutdown::triggered(stop.clone()),
+            );
             let policies = security_policy::run(
                 client,
                 security_policy::Config { instance: identity },
                 metrics,
                 health,
+                fleet_rx,
                 shutdown::triggered(stop),
             );
-            // The policy controller, the audit and scanning return once told to stop (after
-            // their in-flight work); the certificate loop never does and is dropped with them.
+            // The controllers, the audit and scanning return once told to stop (after their
+            // in-flight work); the certificate loop never does and is dropped with them.
             tokio::select! {
-                _ = futures::future::join4(policies, audit, scans, scan_policies) => {}
+                _ = futures::future::join5(policies, audit, scans, scan_policies, agents) => {}
                 () = webhook => {}
             }
         }
@@ -468,6 +487,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// The node agent's settings from --agent (`None`: no agent).
+fn agent_settings(args: &Args) -> anyhow::Result<Option<AgentSettings>> {
+    let Some(json) = args.agent.as_deref().filter(|j| !j.trim().is_empty()) else {
+        info!("node agent off (no --agent / PALISADE_AGENT)");
+        return Ok(None);
+    };
+    let settings = AgentSettings::from_json(json, &args.namespace)
+        .context("--agent (PALISADE_AGENT): not the agent's settings as JSON")?;
+    if settings.image.is_empty() {
+        anyhow::bail!("--agent (PALISADE_AGENT): \"image\" is empty");
+    }
+    Ok(Some(settings))
 }
 
 /// The certificate and registration settings from the flags.
@@ -624,6 +657,33 @@ mod tests {
         assert_eq!(a.scan.scan_insecure_registries, ["reg:5000", "other"]);
         assert_eq!(a.scan.scan_db_refresh, Duration::from_secs(1800));
         assert!(Args::try_parse_from(["palisade-operator", "--scan-concurrency", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_agent_is_on_only_with_valid_settings() {
+        let settings = |argv: &[&str]| {
+            let a = Args::try_parse_from(
+                std::iter::once("palisade-operator").chain(argv.iter().copied()),
+            )
+            .expect("parses");
+            agent_settings(&a)
+        };
+        assert!(settings(&[]).expect("no agent").is_none());
+        let on = settings(&["--namespace", "sec", "--agent", r#"{"image":"r/agent:1"}"#])
+            .expect("valid")
+            .expect("on");
+        assert_eq!(
+            (on.image.as_str(), on.namespace.as_str()),
+            ("r/agent:1", "sec")
+        );
+        for bad in [
+            r#"{"image":"r/a:1","tolerance":[]}"#,
+            "not json",
+            r#"{"image":""}"#,
+        ] {
+            let e = settings(&["--agent", bad]).expect_err(bad);
+            assert!(format!("{e:#}").contains("PALISADE_AGENT"), "{bad}: {e:#}");
+        }
     }
 
     #[test]

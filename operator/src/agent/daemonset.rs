@@ -297,7 +297,10 @@ mod tests {
         let pod = pod(&ds);
         assert_eq!(pod.host_pid, Some(true));
         assert_eq!(pod.host_network, None, "no host network");
-        assert_eq!(pod.volumes, None, "no host mounts: BTF and /proc come with hostPID");
+        assert_eq!(
+            pod.volumes, None,
+            "no host mounts: BTF and /proc come with hostPID"
+        );
         let tolerations = pod.tolerations.as_ref().expect("tolerations");
         assert_eq!(tolerations.len(), 1);
         assert_eq!(tolerations[0].operator.as_deref(), Some("Exists"));
@@ -306,7 +309,10 @@ mod tests {
             .affinity
             .as_ref()
             .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref())
+            .and_then(|n| {
+                n.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
             .expect("node affinity")
             .node_selector_terms[0];
         let req = &term.match_expressions.as_ref().expect("expressions")[0];
@@ -357,20 +363,32 @@ mod tests {
             ..Toleration::default()
         }];
         s.extra_capabilities = vec!["SYS_RESOURCE".into(), "BPF".into()];
-        s.resources = serde_json::from_value(serde_json::json!({"limits": {"cpu": "1", "memory": "256Mi"}}))
-            .expect("resources");
+        s.resources =
+            serde_json::from_value(serde_json::json!({"limits": {"cpu": "1", "memory": "256Mi"}}))
+                .expect("resources");
         s.log_level = Some("debug".into());
         s.image_pull_secrets = vec!["regcred".into()];
         let ds = plan(&s);
         let pod = pod(&ds);
         let c = &pod.containers[0];
-        assert_eq!(c.image.as_deref(), Some("registry.example.com/palisade-agent:1.0"));
+        assert_eq!(
+            c.image.as_deref(),
+            Some("registry.example.com/palisade-agent:1.0")
+        );
         assert_eq!(
             c.args.as_deref(),
-            Some(&["--admin-addr=0.0.0.0:9090".to_string(), "--sensor=auto".into()][..])
+            Some(
+                &[
+                    "--admin-addr=0.0.0.0:9090".to_string(),
+                    "--sensor=auto".into()
+                ][..]
+            )
         );
         assert_eq!(pod.tolerations.as_ref().map(Vec::len), Some(1));
-        assert_eq!(pod.priority_class_name.as_deref(), Some("system-node-critical"));
+        assert_eq!(
+            pod.priority_class_name.as_deref(),
+            Some("system-node-critical")
+        );
         assert_eq!(pod.service_account_name.as_deref(), Some("palisade-agent"));
         let caps = c
             .security_context
@@ -391,7 +409,10 @@ mod tests {
             Some("regcred")
         );
         let env = c.env.as_ref().expect("env");
-        assert!(env.iter().any(|e| e.name == "RUST_LOG" && e.value.as_deref() == Some("debug")));
+        assert!(
+            env.iter()
+                .any(|e| e.name == "RUST_LOG" && e.value.as_deref() == Some("debug"))
+        );
     }
 
     #[test]
@@ -400,7 +421,10 @@ mod tests {
         assert_eq!(s.namespace, "palisade-system");
         assert_eq!(s.service_account, "palisade-agent");
         assert!(AgentSettings::from_json(r#"{"image": "x", "tolerationz": []}"#, "ns").is_err());
-        assert!(AgentSettings::from_json(r#"{"tolerations": []}"#, "ns").is_err(), "no image");
+        assert!(
+            AgentSettings::from_json(r#"{"tolerations": []}"#, "ns").is_err(),
+            "no image"
+        );
     }
 
     #[test]
@@ -410,6 +434,10 @@ mod tests {
         s.image = "registry.example.com/palisade-agent:1.1".into();
         let b = plan(&s);
         assert_ne!(a.spec.template, b.spec.template);
-        assert_eq!(plan(&settings()), a, "the same settings plan the same object");
+        assert_eq!(
+            plan(&settings()),
+            a,
+            "the same settings plan the same object"
+        );
     }
 }

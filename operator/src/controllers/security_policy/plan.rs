@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::core::DynamicObject;
 use palisade_crds::{EnforcedSpec, ExpiringException, SecurityPolicySpec, SecurityPolicyStatus};
-use palisade_policy::{CompiledPolicy, Problem};
+use palisade_policy::{CompiledPolicy, Problem, RuntimePolicySet};
 
 use crate::controllers::conditions::{
     EXPIRY_WINDOW, Notice, REASON_INVALID, REASON_VALID, invalid_message, problems_of,
@@ -23,6 +23,8 @@ pub enum Verdict {
         expired_exceptions: Vec<String>,
         /// Exceptions within [`EXPIRY_WINDOW`] of their expiry, or past it.
         expiring: Vec<ExpiringException>,
+        /// The runtime rule ids it applies, in catalogue order (`None`: no `spec.runtime`).
+        runtime_rules: Option<Vec<&'static str>>,
     },
     /// It cannot be put in force, for these reasons (each naming its field).
     Invalid { problems: Vec<Problem> },
@@ -164,7 +166,15 @@ pub fn summary(spec: &SecurityPolicySpec, expired: &[String]) -> String {
     if !controls.is_empty() {
         parts.push(format!("controls: {}", controls.join(", ")));
     }
-    if spec.pod_security.is_none() && controls.is_empty() {
+    if let Some(runtime) = &spec.runtime {
+        let rules = match runtime.rules.len() {
+            0 => "the default runtime rules".to_string(),
+            1 => "1 runtime rule".to_string(),
+            n => format!("{n} runtime rules"),
+        };
+        parts.push(format!("{rules} in {} mode", runtime.mode.as_str()));
+    }
+    if spec.pod_security.is_none() && controls.is_empty() && spec.runtime.is_none() {
         parts.push("no rules: every pod is admitted".into());
     }
     match spec.exceptions.len() {
@@ -197,14 +207,21 @@ pub fn check(object: &DynamicObject, now: Timestamp) -> Verdict {
         Err(e) => return Verdict::from_error(&e),
     };
     match CompiledPolicy::compile_at(&policy, now) {
-        Ok(compiled) => Verdict::Valid {
-            expired_exceptions: compiled
+        Ok(compiled) => {
+            let expired_exceptions = compiled
                 .expired_exceptions(now)
                 .map(str::to_owned)
-                .collect(),
-            expiring: compiled.expiring_exceptions(now, EXPIRY_WINDOW),
-            spec: Box::new(policy.spec),
-        },
+                .collect();
+            let expiring = compiled.expiring_exceptions(now, EXPIRY_WINDOW);
+            let runtime = RuntimePolicySet::new([compiled]);
+            Verdict::Valid {
+                expired_exceptions,
+                expiring,
+                runtime_rules: (!runtime.is_empty())
+                    .then(|| runtime.rules().into_iter().map(|r| r.id()).collect()),
+                spec: Box::new(policy.spec),
+            }
+        }
         Err(e) => Verdict::from_error(&e),
     }
 }
@@ -241,6 +258,7 @@ mod tests {
             spec: Box::new(restricted()),
             expired_exceptions: vec![],
             expiring: vec![],
+            runtime_rules: None,
         }
     }
 
@@ -345,6 +363,7 @@ mod tests {
                 spec: Box::new(spec),
                 expired_exceptions: vec![],
                 expiring: vec![],
+                runtime_rules: None,
             },
             t1.clone(),
         );
@@ -453,6 +472,7 @@ mod tests {
             spec: Box::new(policy.spec.clone()),
             expired_exceptions: vec!["gone".into()],
             expiring: expiring.clone(),
+            runtime_rules: None,
         };
         let first = desired(None, 1, &verdict, Time(now));
         assert_eq!(first.expiring_exceptions, expiring);
@@ -511,8 +531,42 @@ mod tests {
         }));
         match check(&ok, now) {
             Verdict::Valid {
-                expired_exceptions, ..
-            } => assert_eq!(expired_exceptions, ["old"]),
+                expired_exceptions,
+                runtime_rules,
+                ..
+            } => {
+                assert_eq!(expired_exceptions, ["old"]);
+                assert_eq!(runtime_rules, None);
+            }
+            v => panic!("{v:?}"),
+        }
+        let runtime = object(serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1", "kind": "SecurityPolicy",
+            "metadata": {"name": "r", "generation": 1},
+            "spec": {"runtime": {"mode": "Audit",
+                "rules": ["runtime.readSensitiveFileUntrusted", "runtime.terminalShell"]}}
+        }));
+        match check(&runtime, now) {
+            Verdict::Valid {
+                runtime_rules,
+                spec,
+                ..
+            } => {
+                // Catalogue order, whatever the order written.
+                assert_eq!(
+                    runtime_rules.as_deref(),
+                    Some(
+                        &[
+                            "runtime.terminalShell",
+                            "runtime.readSensitiveFileUntrusted"
+                        ][..]
+                    )
+                );
+                assert_eq!(
+                    summary(&spec, &[]),
+                    "Enforce mode; 2 runtime rules in Audit mode"
+                );
+            }
             v => panic!("{v:?}"),
         }
         let bad = object(serde_json::json!({

@@ -18,8 +18,11 @@ use palisade_kube_plumbing::backoff::PerObject;
 use palisade_kube_plumbing::events::Publisher;
 use tracing::{info, warn};
 
+use tokio::sync::watch;
+
 use super::plan::{Verdict, check, desired, needs_write, notice};
 use crate::FIELD_MANAGER;
+use crate::agent::fleet::{Fleet, runtime_condition, with_runtime_condition};
 use crate::controllers::conditions::expiry_notices;
 use crate::error::{Error, report};
 use crate::metrics::Metrics;
@@ -44,6 +47,8 @@ pub struct Context {
     backoff: PerObject,
     /// Ready per policy as last written, for the `palisade_securitypolicies` gauge.
     ready: Mutex<BTreeMap<String, bool>>,
+    /// The node agents, for the `RuntimeSensors` condition (`None` until first seen).
+    fleet: watch::Receiver<Option<Fleet>>,
 }
 
 impl Context {
@@ -55,6 +60,7 @@ impl Context {
         events: Publisher,
         metrics: Arc<Metrics>,
         store: Store<DynamicObject>,
+        fleet: watch::Receiver<Option<Fleet>>,
     ) -> Context {
         Context {
             client,
@@ -64,6 +70,7 @@ impl Context {
             store,
             backoff: PerObject::new(MAX_BACKOFF),
             ready: Mutex::default(),
+            fleet,
         }
     }
 
@@ -108,7 +115,15 @@ async fn reconcile_inner(object: &DynamicObject, ctx: &Context) -> Result<Action
         .data
         .get("status")
         .and_then(|s| serde_json::from_value(s.clone()).ok());
-    let desired = desired(previous.as_ref(), generation, &verdict, Time(now));
+    let mut desired = desired(previous.as_ref(), generation, &verdict, Time(now));
+    // An invalid generation, or agents not seen yet, leave the condition as it is.
+    let fleet = ctx.fleet.borrow().clone();
+    if let (Verdict::Valid { runtime_rules, .. }, Some(fleet)) = (&verdict, fleet) {
+        let condition = runtime_rules.as_ref().map(|rules| {
+            runtime_condition(&fleet, rules, &desired.conditions, generation, Time(now))
+        });
+        desired.conditions = with_runtime_condition(desired.conditions, condition);
+    }
     let ready = matches!(verdict, Verdict::Valid { .. });
     if let Verdict::Valid { spec, .. } = &verdict {
         ctx.metrics.set_exceptions(

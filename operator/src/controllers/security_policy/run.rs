@@ -14,10 +14,12 @@ use palisade_crds::SecurityPolicy;
 use palisade_kube_plumbing::controller::log_result;
 use palisade_kube_plumbing::events::Publisher;
 use palisade_kube_plumbing::lease::Health;
+use tokio::sync::watch;
 use tracing::info;
 
 use super::reconcile::{Context, error_policy, reconcile};
 use crate::FIELD_MANAGER;
+use crate::agent::fleet::Fleet;
 use crate::metrics::Metrics;
 
 /// Settings of the controller.
@@ -34,11 +36,18 @@ pub async fn run(
     config: Config,
     metrics: Arc<Metrics>,
     health: Health,
+    fleet: watch::Receiver<Option<Fleet>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let resource = ApiResource::erase::<SecurityPolicy>(&());
     let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+    // Every policy is looked at again when the node agents change (RuntimeSensors).
+    let fleet_changes = futures::stream::unfold(fleet.clone(), |mut rx| async move {
+        rx.changed().await.ok()?;
+        Some(((), rx))
+    });
     let controller = Controller::new_with(api, watcher::Config::default(), resource.clone())
+        .reconcile_all_on(fleet_changes)
         .graceful_shutdown_on(shutdown);
     let store = controller.store();
     let events = Publisher::new(
@@ -54,6 +63,7 @@ pub async fn run(
         events,
         metrics,
         store.clone(),
+        fleet,
     ));
     let readiness = async move {
         if store.wait_until_ready().await.is_ok() {
