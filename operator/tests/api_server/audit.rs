@@ -105,6 +105,7 @@ async fn an_audit_pass_reports_a_privileged_deployment_and_counts_it_on_the_poli
         },
         Arc::new(Metrics::new()),
         Health::default(),
+        watch::channel(None).1,
         shutdown::triggered(stop_rx),
     ));
     let policies = Api::<SecurityPolicy>::all(client.clone());

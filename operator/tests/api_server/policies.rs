@@ -19,6 +19,7 @@ use kube::{Api, Client, ResourceExt};
 use palisade_crds::SecurityPolicy;
 use palisade_kube_plumbing::lease::{self, Health};
 use palisade_kube_plumbing::shutdown;
+use palisade_operator::agent::fleet::{Fleet, RUNTIME_SENSORS};
 use palisade_operator::controllers::security_policy as policy_controller;
 use palisade_operator::metrics::Metrics;
 use tokio::sync::watch;
@@ -32,6 +33,8 @@ struct Operator {
     task: JoinHandle<()>,
     metrics: Arc<Metrics>,
     health: Health,
+    /// The node agents as the controller is told of them.
+    fleet: watch::Sender<Option<Fleet>>,
 }
 
 impl Operator {
@@ -39,6 +42,7 @@ impl Operator {
         let (stop, stop_rx) = watch::channel(false);
         let metrics = Arc::new(Metrics::new());
         let health = Health::default();
+        let (fleet, fleet_rx) = watch::channel(None);
         let task = tokio::spawn(policy_controller::run(
             client.clone(),
             policy_controller::Config {
@@ -46,6 +50,7 @@ impl Operator {
             },
             metrics.clone(),
             health.clone(),
+            fleet_rx,
             shutdown::triggered(stop_rx),
         ));
         Operator {
@@ -53,6 +58,7 @@ impl Operator {
             task,
             metrics,
             health,
+            fleet,
         }
     }
 
@@ -262,6 +268,106 @@ async fn status_follows_valid_invalid_and_fixed_generations_across_restarts() {
     assert_eq!(warning_events(&client, &name).await.len(), events_before);
     operator.stop().await;
 
+    api.delete(&name, &DeleteParams::default())
+        .await
+        .expect("deleted");
+}
+
+/// The policy's RuntimeSensors condition once it says `status` with a message containing
+/// `fragment`.
+async fn runtime_sensors(
+    api: &Api<SecurityPolicy>,
+    name: &str,
+    status: &str,
+    fragment: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    eventually(
+        &format!("RuntimeSensors={status} saying {fragment:?}"),
+        || {
+            let api = api.clone();
+            let name = name.to_owned();
+            async move {
+                let p = api.get(&name).await.ok()?;
+                let c = p
+                    .status?
+                    .conditions
+                    .into_iter()
+                    .find(|c| c.type_ == RUNTIME_SENSORS)?;
+                (c.status == status && c.message.contains(fragment)).then_some(c)
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+#[ignore = "needs PALISADE_E2E_KUBECONFIG"]
+async fn runtime_policies_say_how_many_nodes_run_a_sensor_and_follow_the_agents() {
+    let client = client().await;
+    install_crds(&client, MANAGER).await;
+    let api = Api::<SecurityPolicy>::all(client.clone());
+    let name = unique("op-runtime");
+    let operator = Operator::start(&client);
+    let g = apply_policy(
+        &api,
+        &name,
+        serde_json::json!({"runtime": {"rules": ["runtime.terminalShell", "runtime.packetSocket"]}}),
+    )
+    .await;
+    status_for(&api, &name, g, "True").await;
+    // No agent deployed: said as such.
+    operator.fleet.send_replace(Some(Fleet::disabled()));
+    let c = runtime_sensors(&api, &name, "False", "agent.enabled=false").await;
+    assert_eq!(c.reason, "AgentDisabled");
+
+    let mut fleet = Fleet {
+        enabled: true,
+        desired: 2,
+        ..Fleet::default()
+    };
+    fleet.ready.insert("ebpf".into(), 1);
+    fleet.ready.insert("fallback".into(), 1);
+    fleet.uncovered.insert("runtime.packetSocket".into(), 1);
+    operator.fleet.send_replace(Some(fleet.clone()));
+    let c = runtime_sensors(
+        &api,
+        &name,
+        "False",
+        "cannot see runtime.packetSocket on 1 node",
+    )
+    .await;
+    assert_eq!(c.reason, "PartialCoverage");
+    assert!(
+        c.message
+            .starts_with("2 of 2 nodes run a ready sensor (eBPF 1, fallback 1)"),
+        "{}",
+        c.message
+    );
+
+    fleet.ready = [("ebpf".to_string(), 2)].into();
+    fleet.uncovered.clear();
+    operator.fleet.send_replace(Some(fleet));
+    let c = runtime_sensors(&api, &name, "True", "2 of 2 nodes").await;
+    assert_eq!(c.reason, "AllNodesCovered");
+    let p = api.get(&name).await.expect("policy");
+    let ready = ready_condition(&p).expect("Ready kept beside it");
+    assert!(
+        ready.message.contains("2 runtime rules in Audit mode"),
+        "{}",
+        ready.message
+    );
+
+    // Without runtime rules the condition goes.
+    let g = apply_policy(&api, &name, serde_json::json!({"privileged": "Deny"})).await;
+    let p = status_for(&api, &name, g, "True").await;
+    assert!(
+        p.status
+            .as_ref()
+            .is_some_and(|s| s.conditions.iter().all(|c| c.type_ != RUNTIME_SENSORS)),
+        "{:?}",
+        p.status
+    );
+    operator.stop().await;
     api.delete(&name, &DeleteParams::default())
         .await
         .expect("deleted");
