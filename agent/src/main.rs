@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use palisade_agent::detect::Snapshot;
 use palisade_agent::metrics::Metrics;
-use palisade_agent::output::publisher::{self, EventSettings};
+use palisade_agent::output::publisher::{self, EventSettings, ReportSettings};
 use palisade_agent::pipeline::{self, Config, Sinks};
 use palisade_agent::sensor::ebpf::LoadOptions;
 use palisade_agent::sensor::filters::Filters;
@@ -100,6 +100,26 @@ struct Args {
     /// Log format.
     #[arg(long, env = "PALISADE_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+
+    /// At most this many results per runtime PolicyReport (one per namespace and node),
+    /// most severe then most recent kept.
+    #[arg(long, env = "PALISADE_REPORT_MAX_RESULTS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    report_max_results: u32,
+
+    /// A result not seen again for this long leaves its report (e.g. 24h, 7d).
+    #[arg(long, env = "PALISADE_REPORT_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    report_retention: Duration,
+
+    /// How often changed PolicyReports are written (at most one write per namespace each
+    /// time).
+    #[arg(long, env = "PALISADE_REPORT_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    report_interval: Duration,
+
+    /// Where report results link each rule's page: `<URL><rule-id>.md` (the operator's and
+    /// webhook's --rule-docs-url).
+    #[arg(long, env = "PALISADE_RULE_DOCS_URL", default_value = palisade_policy::DEFAULT_RULE_DOCS)]
+    rule_docs_url: String,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -181,6 +201,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     metrics.set_sensor(running.coverage.as_str());
 
     let (notices_tx, notices_rx) = tokio::sync::mpsc::channel(4096);
+    let (seen_tx, seen_rx) = tokio::sync::mpsc::channel(4096);
     let (uncovered_tx, uncovered_rx) = watch::channel(Vec::new());
     let hostname = args
         .node_name
@@ -201,6 +222,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let (_, rx) = watch::channel(snapshot);
         let (_, ready) = watch::channel(true);
         drop(notices_rx);
+        drop(seen_rx);
         (rx, ready, Vec::new())
     } else {
         let client = kube::Client::try_default()
@@ -221,6 +243,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 instance,
             },
             notices_rx,
+            metrics.clone(),
+        )));
+        tasks.push(tokio::spawn(publisher::run_reports(
+            client.clone(),
+            ReportSettings {
+                node: node.clone(),
+                max_results: args.report_max_results as usize,
+                retention: args.report_retention,
+                interval: args.report_interval,
+            },
+            seen_rx,
             metrics.clone(),
         )));
         if let (Some(pod), Some(ns)) = (args.pod_name.clone(), args.pod_namespace.clone()) {
@@ -247,11 +280,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             pending_wait: args.attribution_wait,
             coverage: running.coverage,
             any_namespace_is_a_container: args.standalone,
+            docs: palisade_policy::RuleDocs::new(&args.rule_docs_url),
         },
         running.records,
         snapshots,
         Sinks {
             notices: notices_tx,
+            reports: (!args.standalone).then_some(seen_tx),
             filters: running.filters,
             uncovered: uncovered_tx,
             metrics: metrics.clone(),

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use palisade_policy::runtime::HookSet;
-use palisade_policy::{Detection, Verdict};
+use palisade_policy::{Detection, RuleDocs, Verdict, compliance_properties};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -20,6 +20,7 @@ use crate::enforce;
 use crate::metrics::Metrics;
 use crate::output::events::Notice;
 use crate::output::json::{self, Alert};
+use crate::output::reports::Seen;
 use crate::process_table::{BootClock, ProcessTable};
 use crate::sensor::filters::Filters;
 use crate::sensor::procfs::ProcFs;
@@ -40,11 +41,15 @@ pub struct Config {
     pub host_mnt_ns: u32,
     /// `--standalone`: any process outside the host's mount namespace is a container's.
     pub any_namespace_is_a_container: bool,
+    /// Where report results link each rule's page.
+    pub docs: RuleDocs,
 }
 
 /// Where the loop's results go.
 pub struct Sinks {
     pub notices: tokio::sync::mpsc::Sender<Notice>,
+    /// Every detection, waived ones too, for the PolicyReports (none in --standalone).
+    pub reports: Option<tokio::sync::mpsc::Sender<Seen>>,
     pub filters: mpsc::Sender<Filters>,
     /// The applied rules the running sensor cannot see, for the status and metrics.
     pub uncovered: watch::Sender<Vec<&'static str>>,
@@ -239,6 +244,34 @@ fn report(found: &Found, config: &Config, sinks: &Sinks) {
             });
             // A closed stdout must not stop detection.
             let _ = writeln!(stdout, "{line}");
+        }
+        if let Some(reports) = &sinks.reports {
+            let mut properties = std::collections::BTreeMap::new();
+            properties.insert("docs".to_owned(), config.docs.url(d.rule_id()));
+            compliance_properties(d.rule_id(), &mut properties);
+            let seen = Seen {
+                policy: d.policy.clone(),
+                rule_id: rule.id(),
+                rule_name: rule.name(),
+                priority,
+                severity: d.priority().report_severity(),
+                action,
+                waived_by: match &d.verdict {
+                    Verdict::Waived { exception, .. } => Some(exception.clone()),
+                    _ => None,
+                },
+                output: d.output.clone(),
+                process: std::iter::once(p.name.as_str())
+                    .chain(p.args.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                container: found.container.info.clone(),
+                time_ns: found.event.time_ns,
+                properties,
+            };
+            if reports.try_send(seen).is_err() {
+                sinks.metrics.output_dropped("reports");
+            }
         }
         if action == "waived" {
             continue;

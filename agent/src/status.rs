@@ -14,7 +14,7 @@ pub const SENSOR: &str = "palisade.dev/sensor";
 pub const FALLBACK_REASON: &str = "palisade.dev/sensor-fallback-reason";
 pub const UNCOVERED: &str = "palisade.dev/uncovered-rules";
 /// The field manager of the agent's writes.
-pub const FIELD_MANAGER: &str = "palisade-agent";
+pub const FIELD_MANAGER: &str = palisade_kube_plumbing::field_manager::AGENT;
 
 /// The apply patch for the annotations.
 pub fn annotations(

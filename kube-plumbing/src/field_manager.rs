@@ -12,8 +12,11 @@ pub const OPERATOR: &str = "palisade-operator";
 /// The operator's background audit: PolicyReports and the policies' audit counts.
 pub const OPERATOR_AUDIT: &str = "palisade-operator-audit";
 
+/// The node agent: its runtime PolicyReports and the coverage annotations on its own pod.
+pub const AGENT: &str = "palisade-agent";
+
 /// Every field manager above.
-pub const ALL: &[&str] = &[OPERATOR, OPERATOR_AUDIT];
+pub const ALL: &[&str] = &[OPERATOR, OPERATOR_AUDIT, AGENT];
 
 #[cfg(test)]
 mod tests {

@@ -418,6 +418,30 @@ fn runtime_refs(rule: RuntimeRule) -> &'static [ComplianceRef] {
     }
 }
 
+/// The rule's compliance references as result properties, one per framework, ids joined
+/// by `, ` (`cis-kubernetes: 5.2.2`, `nist-sp-800-53: AC-6`, `mitre-attack: T1611`), so
+/// report consumers can filter on them without knowing Palisade's rules.
+pub fn compliance_properties(
+    rule: RuleId,
+    properties: &mut std::collections::BTreeMap<String, String>,
+) {
+    for r in refs(rule) {
+        let key = match r.framework {
+            Framework::CisKubernetes => "cis-kubernetes",
+            Framework::Nist80053 => "nist-sp-800-53",
+            Framework::Nist800190 => "nist-sp-800-190",
+            Framework::MitreAttack => "mitre-attack",
+        };
+        properties
+            .entry(key.to_owned())
+            .and_modify(|ids| {
+                ids.push_str(", ");
+                ids.push_str(r.id);
+            })
+            .or_insert_with(|| r.id.to_owned());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

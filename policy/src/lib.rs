@@ -32,7 +32,7 @@ mod selector;
 mod subject;
 mod validate;
 
-pub use compliance::{ComplianceRef, Framework, refs as compliance_refs};
+pub use compliance::{ComplianceRef, Framework, compliance_properties, refs as compliance_refs};
 pub use decision::{
     DEFAULT_RULE_DOCS, Decision, ExpiredException, PolicyKind, RuleDocs, Skipped, Undecided,
     Violation, Waiver,

@@ -9,9 +9,7 @@ use kube::ResourceExt;
 use kube::core::DynamicObject;
 use kube::runtime::events::{Event, EventType};
 use palisade_policy::scan::ImageTally;
-use palisade_policy::{
-    Framework, Mode, PolicyKind, PolicySet, RuleDocs, RuleId, Violation, Waiver,
-};
+use palisade_policy::{Mode, PolicyKind, PolicySet, RuleDocs, Violation, Waiver};
 
 use super::judge::Judged;
 use palisade_crds::policy_report::{self, Outcome, ReportBody, ReportResult, Severity};
@@ -122,26 +120,7 @@ pub fn violation_result(
     }
 }
 
-/// The rule's compliance references as result properties, one per framework, ids joined
-/// by `, ` (`cis-kubernetes: 5.2.2`, `nist-sp-800-53: AC-6`, `mitre-attack: T1611`), so
-/// report consumers can filter on them without knowing Palisade's rules.
-pub fn compliance_properties(rule: RuleId, properties: &mut BTreeMap<String, String>) {
-    for r in palisade_policy::compliance_refs(rule) {
-        let key = match r.framework {
-            Framework::CisKubernetes => "cis-kubernetes",
-            Framework::Nist80053 => "nist-sp-800-53",
-            Framework::Nist800190 => "nist-sp-800-190",
-            Framework::MitreAttack => "mitre-attack",
-        };
-        properties
-            .entry(key.to_owned())
-            .and_modify(|ids| {
-                ids.push_str(", ");
-                ids.push_str(r.id);
-            })
-            .or_insert_with(|| r.id.to_owned());
-    }
-}
+pub use palisade_policy::compliance_properties;
 
 /// The `skip` result of a violation an exception waived, naming the exception, its owner,
 /// reason and expiry, so the report shows every waiver an auditor must review.
