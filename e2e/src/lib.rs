@@ -444,6 +444,9 @@ pub struct Test {
     pub name: String,
     pub dir: PathBuf,
     transcript: Mutex<String>,
+    /// The namespaces [`Test::namespace`] made: deleted when the test passes (a failed
+    /// test's stay for a look), so that the node's pod capacity outlasts the suite.
+    namespaces: Mutex<Vec<String>>,
     gate: Gate,
 }
 
@@ -477,6 +480,7 @@ impl Test {
             name: name.to_owned(),
             dir,
             transcript: Mutex::new(String::new()),
+            namespaces: Mutex::new(Vec::new()),
             gate,
         }
     }
@@ -547,6 +551,7 @@ impl Test {
             let _ = writeln!(manifest, "    {k}: \"{v}\"");
         }
         self.kubectl_stdin(["apply", "-f", "-"], &manifest).ok();
+        lock(&self.namespaces).push(name.to_owned());
         self.wait_service_account(name);
     }
 
@@ -655,6 +660,18 @@ impl Drop for Test {
                     "e2e: could not restart the webhook after {}: {e}",
                     self.name
                 );
+            }
+        }
+        if !thread::panicking() {
+            for ns in lock(&self.namespaces).iter() {
+                let out = self.env.kubectl.run(
+                    &self.dir,
+                    ["delete", "namespace", ns, "--wait=false", "--ignore-not-found"],
+                    None,
+                );
+                if !out.success() {
+                    eprintln!("e2e: could not delete namespace {ns}: {out}");
+                }
             }
         }
         if thread::panicking() {

@@ -275,6 +275,9 @@ evictionHard:
   nodefs.inodesFree: 1%
 imageGCHighThresholdPercent: 100
 serializeImagePulls: false
+# The e2e suite runs many small pods at once, more than the default 110; the pod range
+# ($POD_CIDR) has 253 addresses, and some stay held while pods are torn down.
+maxPods: 200
 # No CAP_SYS_RESOURCE on these machines.
 oomScoreAdj: 0
 featureGates:
