@@ -666,7 +666,13 @@ impl Drop for Test {
             for ns in lock(&self.namespaces).iter() {
                 let out = self.env.kubectl.run(
                     &self.dir,
-                    ["delete", "namespace", ns, "--wait=false", "--ignore-not-found"],
+                    [
+                        "delete",
+                        "namespace",
+                        ns,
+                        "--wait=false",
+                        "--ignore-not-found",
+                    ],
                     None,
                 );
                 if !out.success() {
