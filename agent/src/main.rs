@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,9 +58,10 @@ struct Args {
     proc: PathBuf,
 
     /// The process whose mount namespace is the host's; processes in any other one are
-    /// container processes. With hostPID that is 1.
-    #[arg(long, env = "PALISADE_HOST_PID", default_value_t = 1)]
-    host_pid: u32,
+    /// container processes. Default: PID 1 (the agent runs with hostPID), or where PID 1 is
+    /// closed to the agent, its parent (the container runtime's shim, on the host).
+    #[arg(long, env = "PALISADE_HOST_PID")]
+    host_pid: Option<u32>,
 
     /// Processes the process table holds at most (memory is bounded by it: about 300
     /// bytes each).
@@ -172,17 +173,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// The inode of the host's mount namespace, read from the process given, else from PID 1,
+/// else from the agent's parent: some hosts keep PID 1's namespace links from every other
+/// process, while the runtime's shim that started the agent lives in the host's namespace.
+fn host_mount_namespace(proc: &Path, host_pid: Option<u32>) -> anyhow::Result<u32> {
+    let read = |pid: u32| {
+        let link = proc.join(pid.to_string()).join("ns/mnt");
+        std::fs::metadata(&link)
+            .map(|m| m.ino() as u32)
+            .with_context(|| format!("reading {}", link.display()))
+    };
+    if let Some(pid) = host_pid {
+        return read(pid).context("the host's mount namespace (--host-pid)");
+    }
+    match read(1) {
+        Ok(ns) => Ok(ns),
+        Err(first) => {
+            let parent = std::os::unix::process::parent_id();
+            let ns = read(parent).with_context(|| {
+                format!(
+                    "the host's mount namespace: PID 1 failed ({}) and so did the agent's parent; the agent needs hostPID and CAP_SYS_PTRACE, or --host-pid",
+                    report(first.as_ref())
+                )
+            })?;
+            tracing::info!(
+                parent,
+                error = %report(first.as_ref()),
+                "PID 1's mount namespace is closed to the agent; the host's is taken from the agent's parent"
+            );
+            Ok(ns)
+        }
+    }
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let proc = ProcFs::new(&args.proc);
-    let ns_link = args.proc.join(args.host_pid.to_string()).join("ns/mnt");
-    let host_mnt_ns = std::fs::metadata(&ns_link)
-        .with_context(|| {
-            format!(
-                "reading {} (the host's mount namespace): the agent needs hostPID and CAP_SYS_PTRACE",
-                ns_link.display()
-            )
-        })?
-        .ino() as u32;
+    let host_mnt_ns = host_mount_namespace(&args.proc, args.host_pid)?;
     let stop = Arc::new(AtomicBool::new(false));
     let running = sensor::start(
         sensor::Options {

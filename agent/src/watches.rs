@@ -1,6 +1,6 @@
 //! What the agent mirrors from the API server, and the [`Snapshot`] it rebuilds from it: the
 //! pods of this node (by `spec.nodeName`), the namespaces' labels, the SecurityPolicies, and
-//! where the API server answers (the `kubernetes` Service and its EndpointSlices).
+//! where the API server answers (the `kubernetes` Service and its Endpoints).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Pod, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::reflector::{self, Store};
@@ -33,7 +32,7 @@ pub struct Stores {
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     pub policies: Store<DynamicObject>,
     pub services: Store<Service>,
-    pub endpoints: Store<EndpointSlice>,
+    pub endpoints: Store<Endpoints>,
 }
 
 /// Policy problems seen while compiling: the operator reports them on the policies; the
@@ -113,13 +112,15 @@ pub fn start(
         .reflect(svc_w),
         changed.clone(),
     );
-    let eps_api = Api::<EndpointSlice>::namespaced(client, "default");
+    // The core Endpoints object, not EndpointSlices: the API server writes it itself, and
+    // it is served on every version (discovery.k8s.io/v1 only from Kubernetes 1.21).
+    let eps_api = Api::<Endpoints>::namespaced(client, "default");
     let (endpoints, eps_w) = reflector::store();
     let eps_events = drive(
-        "EndpointSlice",
+        "Endpoints",
         watcher(
             eps_api,
-            watcher::Config::default().labels("kubernetes.io/service-name=kubernetes"),
+            watcher::Config::default().fields("metadata.name=kubernetes"),
         )
         .default_backoff()
         .reflect(eps_w),
@@ -234,14 +235,14 @@ pub fn build(stores: &Stores, now: Timestamp) -> (Snapshot, Problems) {
         .iter()
         .map(|s| s.as_ref().clone())
         .collect();
-    let slices: Vec<EndpointSlice> = stores
+    let endpoints: Vec<Endpoints> = stores
         .endpoints
         .state()
         .iter()
         .map(|s| s.as_ref().clone())
         .collect();
     let cluster = ClusterFacts {
-        api_server: api_server_addresses(&services, &slices),
+        api_server: api_server_addresses(&services, &endpoints),
     };
     (
         Snapshot {
@@ -256,7 +257,7 @@ pub fn build(stores: &Stores, now: Timestamp) -> (Snapshot, Problems) {
 
 /// Where the API server answers: the `kubernetes` Service's cluster IPs on its ports, and
 /// every ready endpoint address on the endpoint ports.
-pub fn api_server_addresses(services: &[Service], slices: &[EndpointSlice]) -> Vec<SocketAddr> {
+pub fn api_server_addresses(services: &[Service], endpoints: &[Endpoints]) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     for svc in services {
         let Some(spec) = &svc.spec else { continue };
@@ -276,24 +277,21 @@ pub fn api_server_addresses(services: &[Service], slices: &[EndpointSlice]) -> V
             out.extend(ports.iter().map(|port| SocketAddr::new(ip, *port)));
         }
     }
-    for slice in slices {
-        let ports: Vec<u16> = slice
+    // Only `addresses`: `notReadyAddresses` are not serving.
+    for subset in endpoints.iter().flat_map(|e| e.subsets.iter().flatten()) {
+        let ports: Vec<u16> = subset
             .ports
             .iter()
             .flatten()
-            .filter_map(|p| p.port.and_then(|p| u16::try_from(p).ok()))
+            .filter_map(|p| u16::try_from(p.port).ok())
             .collect();
-        for endpoint in slice.endpoints.iter().flatten() {
-            if endpoint.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
-                continue;
-            }
-            for ip in endpoint
-                .addresses
-                .iter()
-                .filter_map(|a| a.parse::<IpAddr>().ok())
-            {
-                out.extend(ports.iter().map(|port| SocketAddr::new(ip, *port)));
-            }
+        for ip in subset
+            .addresses
+            .iter()
+            .flatten()
+            .filter_map(|a| a.ip.parse::<IpAddr>().ok())
+        {
+            out.extend(ports.iter().map(|port| SocketAddr::new(ip, *port)));
         }
     }
     out.sort();
@@ -313,18 +311,18 @@ mod tests {
                      "ports": [{"name": "https", "port": 443, "targetPort": 6443}]}
         }))
         .expect("a service");
-        let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+        let eps: Endpoints = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "kubernetes", "namespace": "default"},
-            "addressType": "IPv4",
-            "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
-            "endpoints": [
-                {"addresses": ["192.168.1.10"], "conditions": {"ready": true}},
-                {"addresses": ["192.168.1.11"], "conditions": {"ready": false}},
-                {"addresses": ["192.168.1.12"]}
+            "subsets": [
+                {"addresses": [{"ip": "192.168.1.10"}, {"ip": "192.168.1.12"}],
+                 "notReadyAddresses": [{"ip": "192.168.1.11"}],
+                 "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]},
+                {"addresses": [{"ip": "not-an-ip"}],
+                 "ports": [{"name": "https", "port": 6443}]}
             ]
         }))
-        .expect("a slice");
-        let got: Vec<String> = api_server_addresses(&[svc], &[slice])
+        .expect("endpoints");
+        let got: Vec<String> = api_server_addresses(&[svc], &[eps])
             .iter()
             .map(ToString::to_string)
             .collect();
