@@ -74,7 +74,7 @@ struct Args {
 
     /// Kernel records queued between the sensor and the rules; past it they are counted
     /// as dropped.
-    #[arg(long, env = "PALISADE_QUEUE", default_value_t = 65_536)]
+    #[arg(long, env = "PALISADE_QUEUE", default_value_t = 16_384)]
     queue: usize,
 
     /// Repeats of a rule in a container within this window are published as one Event

@@ -286,6 +286,26 @@ fn the_sensor_reports_what_contained_processes_do() {
         _ => None,
     });
 
+    // an accepted socket dup'ed onto stdout is a server's (inetd style) and not reported;
+    // the connected end, dup'ed onto stderr afterwards by the same process, is
+    let code = "import socket, os\nl = socket.socket()\nl.bind(('127.0.0.1', 0))\nl.listen(1)\nc = socket.create_connection(l.getsockname())\na, _ = l.accept()\nos.dup2(a.fileno(), 1)\nos.dup2(c.fileno(), 2)";
+    let pid = run(&h, &python(code));
+    h.wait_for("the connected end dup'ed onto stderr", |r| match r {
+        Record::Dup { header, new_fd, .. } if header.pid == pid => (*new_fd == 2).then_some(()),
+        _ => None,
+    });
+    let accepted: Vec<u32> = h
+        .records
+        .lock()
+        .expect("records lock")
+        .iter()
+        .filter_map(|r| match r {
+            Record::Dup { header, new_fd, .. } if header.pid == pid => Some(*new_fd),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(accepted, [2], "only the connected socket's dup is reported");
+
     // an exec from a memfd, and from /dev/shm
     let code = "import os\nfd = os.memfd_create('payload')\nos.write(fd, open('/bin/true', 'rb').read())\nos.execv(f'/proc/self/fd/{fd}', ['payload'])";
     let pid = run(&h, &python(code));

@@ -32,6 +32,7 @@ typedef _Bool bool;
 enum bpf_map_type {
 	BPF_MAP_TYPE_HASH = 1,
 	BPF_MAP_TYPE_ARRAY = 2,
+	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LPM_TRIE = 11,
 	BPF_MAP_TYPE_RINGBUF = 27,
@@ -40,6 +41,15 @@ enum bpf_map_type {
 enum {
 	BPF_ANY = 0,
 	BPF_F_NO_PREALLOC = 1,
+};
+
+/* bpf_ringbuf_submit flags and bpf_ringbuf_query's question (uapi linux/bpf.h). */
+enum {
+	BPF_RB_NO_WAKEUP = 1,
+	BPF_RB_FORCE_WAKEUP = 2,
+};
+enum {
+	BPF_RB_AVAIL_DATA = 0,
 };
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
@@ -258,12 +268,14 @@ struct linux_binprm {
 struct in6_addr {
 	union {
 		u8 u6_addr8[16];
+		__be32 u6_addr32[4];
 	} in6_u;
 };
 
 struct sock_common {
 	__be32 skc_daddr;
 	__be16 skc_dport;
+	__u16 skc_num;
 	unsigned short skc_family;
 	struct in6_addr skc_v6_daddr;
 };

@@ -37,6 +37,22 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024);
 } events SEC(".maps");
 
+/* Sockets a container process accepted. A server that hands a connection to its child's
+ * stdin and stdout (inetd style: busybox httpd, CGI) is not a reverse shell, which
+ * connects out; the peer's address and the ports guard against a reused pointer. */
+struct accepted_key {
+	u64 sk;
+	u32 ports; /* peer port << 16 | local port */
+	u32 peer;  /* IPv4 peer, or the last 4 bytes of an IPv6 one */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct accepted_key);
+	__type(value, u8);
+} accepted SEC(".maps");
+
 /* [0]: records lost because the ring buffer was full. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -146,6 +162,8 @@ struct {
 #define NR_dup 32
 #define NR_dup2 33
 #define NR_dup3 292
+#define NR_accept 43
+#define NR_accept4 288
 #define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
 #define ARG1(regs) BPF_CORE_READ(regs, di)
 #define ARG2(regs) BPF_CORE_READ(regs, si)
@@ -176,6 +194,8 @@ struct {
 #define NR_dup 23
 #define NR_dup2 -1
 #define NR_dup3 24
+#define NR_accept 202
+#define NR_accept4 242
 #define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
 /* x0 holds the return value at exit; the first argument is kept in orig_x0. */
 #define ARG1(regs) BPF_CORE_READ(regs, orig_x0)
@@ -413,6 +433,18 @@ static __always_inline void reserve_failed(void)
 		__sync_fetch_and_add(n, 1);
 }
 
+/* The reader drains the ring on a short timer and is woken only when a backlog builds up:
+ * a wake-up per record costs the traced process a cross-CPU interrupt on every exec. */
+#define WAKEUP_BACKLOG (1024 * 1024)
+
+static __always_inline void submit(void *r)
+{
+	u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > WAKEUP_BACKLOG ?
+			    BPF_RB_FORCE_WAKEUP :
+			    BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(r, flags);
+}
+
 #define RESERVE(type)                                                          \
 	({                                                                     \
 		type *r_ = bpf_ringbuf_reserve(&events, sizeof(type), 0);     \
@@ -470,7 +502,7 @@ int BPF_PROG(on_exec, struct task_struct *p, u32 old_pid, struct linux_binprm *b
 	r->args_len = 0;
 	if (len && bpf_probe_read_user(r->args, len & (ARGS_LEN - 1), (void *)start) == 0)
 		r->args_len = len;
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -486,7 +518,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (!r)
 		return 0;
 	fill_header(r, RECORD_FORK, sizeof(*r), child, 0);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -506,7 +538,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	if (!r)
 		return 0;
 	fill_header(r, RECORD_EXIT, sizeof(*r), t, 0);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -562,7 +594,7 @@ static __always_inline int handle_open(struct task_struct *t, struct pt_regs *re
 	}
 	fill_header(&r->h, RECORD_OPEN, sizeof(*r), t, ret);
 	r->flags = flags;
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -606,7 +638,7 @@ static __always_inline int handle_connect(struct task_struct *t, struct pt_regs 
 		r->protocol = type == 1 ? 6 : type == 2 ? 17 : 0;
 	}
 	__builtin_memcpy(r->addr, a.addr, 16);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -673,7 +705,38 @@ static __always_inline int handle_paths(struct task_struct *t, struct pt_regs *r
 		bpf_probe_read_user_str(r->second, sizeof(r->second), second);
 	if (r->first[0] != '/' || (second && r->second[0] != '/'))
 		base_dir(t, dirfd, r->base);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
+	return 0;
+}
+
+static __always_inline struct accepted_key accepted_key(struct sock *sk)
+{
+	struct accepted_key k = {};
+	k.sk = (u64)sk;
+	k.ports = ((u32)BPF_CORE_READ(sk, __sk_common.skc_dport) << 16) |
+		  BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET)
+		k.peer = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	else
+		BPF_CORE_READ_INTO(&k.peer, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32[3]);
+	return k;
+}
+
+static __always_inline int handle_accept(struct task_struct *t, long ret)
+{
+	/* Only the rule that reads duplicates onto stdio needs to know. */
+	if (ret < 0 || !hook_on(RECORD_DUP))
+		return 0;
+	struct file *f = task_file(t, ret);
+	if (!f)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	struct accepted_key k = accepted_key(sk);
+	u8 one = 1;
+	bpf_map_update_elem(&accepted, &k, &one, BPF_ANY);
 	return 0;
 }
 
@@ -693,6 +756,9 @@ static __always_inline int handle_dup(struct task_struct *t, struct pt_regs *reg
 	u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
+	struct accepted_key k = accepted_key(sk);
+	if (bpf_map_lookup_elem(&accepted, &k))
+		return 0;
 	struct dup_record *r = RESERVE(struct dup_record);
 	if (!r)
 		return 0;
@@ -707,9 +773,12 @@ static __always_inline int handle_dup(struct task_struct *t, struct pt_regs *reg
 	} else {
 		BPF_CORE_READ_INTO(&r->addr, sk, __sk_common.skc_v6_daddr);
 	}
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
+
+/* Not a record: an accepted socket is only remembered (see handle_accept). */
+#define KIND_ACCEPT 0x100
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
@@ -735,6 +804,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		kind = RECORD_UNLINK;
 	else if (nr == NR_dup || nr == NR_dup2 || nr == NR_dup3)
 		kind = RECORD_DUP;
+	else if (nr == NR_accept || nr == NR_accept4)
+		kind = KIND_ACCEPT;
 	else
 		return 0;
 
@@ -751,6 +822,8 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		return handle_paths(t, regs, nr, ret);
 	case RECORD_DUP:
 		return handle_dup(t, regs, ret);
+	case KIND_ACCEPT:
+		return handle_accept(t, ret);
 	default:
 		break;
 	}
@@ -766,7 +839,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		fill_header(&r->h, kind, sizeof(*r), t, ret);
 		r->request = ARG1(regs);
 		r->target = ARG2(regs);
-		bpf_ringbuf_submit(r, 0);
+		submit(r);
 	} else if (kind == RECORD_MEMFD) {
 		if (ret < 0)
 			return 0;
@@ -777,14 +850,14 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		r->flags = ARG2(regs);
 		r->name[0] = 0;
 		bpf_probe_read_user_str(r->name, sizeof(r->name), (void *)ARG1(regs));
-		bpf_ringbuf_submit(r, 0);
+		submit(r);
 	} else if (kind == RECORD_MODULE) {
 		/* Attempts count, whether or not the kernel allowed them. */
 		struct header *r = RESERVE(struct header);
 		if (!r)
 			return 0;
 		fill_header(r, kind, sizeof(*r), t, ret);
-		bpf_ringbuf_submit(r, 0);
+		submit(r);
 	} else if (kind == RECORD_SOCKET) {
 		if (ret < 0 || ARG1(regs) != AF_PACKET)
 			return 0;
@@ -795,7 +868,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 		r->family = ARG1(regs);
 		r->type = ARG2(regs) & 0xf;
 		r->protocol = ARG3(regs);
-		bpf_ringbuf_submit(r, 0);
+		submit(r);
 	}
 	return 0;
 }

@@ -18,8 +18,15 @@ use serde::Deserialize;
 
 /// The DaemonSet's name, and its pods' `app.kubernetes.io/name`.
 pub const NAME: &str = "palisade-agent";
-/// The port of the agent's health, readiness and metrics endpoints.
-pub const ADMIN_PORT: i32 = 9090;
+/// The port of the agent's health, readiness and metrics endpoints. With the host's network
+/// (see [`needs_host_network`]) it is a port of the node, so not a common one.
+pub const ADMIN_PORT: i32 = 9477;
+
+/// The process connector, which the fallback sensor reads, answers only in the host's
+/// network namespace; an agent pinned to eBPF (`--sensor=ebpf`) keeps the pod's own.
+pub fn needs_host_network(args: &[String]) -> bool {
+    !args.iter().any(|a| a == "--sensor=ebpf")
+}
 
 /// The capabilities the agent runs with, each for one reason. Everything else is dropped.
 pub const CAPABILITIES: &[(&str, &str)] = &[
@@ -228,6 +235,10 @@ pub fn plan(settings: &AgentSettings) -> DaemonSet {
                     service_account_name: Some(settings.service_account.clone()),
                     // Host processes and their /proc entries: the sensor's whole subject.
                     host_pid: Some(true),
+                    host_network: needs_host_network(&settings.args).then_some(true),
+                    // Cluster DNS still answers with the host's network.
+                    dns_policy: needs_host_network(&settings.args)
+                        .then(|| "ClusterFirstWithHostNet".to_string()),
                     priority_class_name: settings.priority_class_name.clone(),
                     node_selector: (!settings.node_selector.is_empty())
                         .then(|| settings.node_selector.clone()),
@@ -287,6 +298,24 @@ mod tests {
         .expect("settings")
     }
 
+    #[test]
+    fn only_an_agent_pinned_to_ebpf_keeps_the_pods_network() {
+        for (args, host) in [
+            (&["--sensor=auto"][..], true),
+            (&["--sensor=fallback"][..], true),
+            (&[][..], true),
+            (&["--log-format=json", "--sensor=ebpf"][..], false),
+        ] {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            assert_eq!(needs_host_network(&args), host, "{args:?}");
+        }
+        let mut ebpf = settings();
+        ebpf.args = vec!["--sensor=ebpf".into()];
+        let ds = plan(&ebpf);
+        assert_eq!(pod(&ds).host_network, None);
+        assert_eq!(pod(&ds).dns_policy, None);
+    }
+
     fn pod(ds: &DaemonSet) -> &PodSpec {
         ds.spec.template.spec.as_ref().expect("a pod spec")
     }
@@ -296,7 +325,12 @@ mod tests {
         let ds = plan(&settings());
         let pod = pod(&ds);
         assert_eq!(pod.host_pid, Some(true));
-        assert_eq!(pod.host_network, None, "no host network");
+        assert_eq!(
+            pod.host_network,
+            Some(true),
+            "the process connector's namespace"
+        );
+        assert_eq!(pod.dns_policy.as_deref(), Some("ClusterFirstWithHostNet"));
         assert_eq!(
             pod.volumes, None,
             "no host mounts: BTF and /proc come with hostPID"
@@ -379,7 +413,7 @@ mod tests {
             c.args.as_deref(),
             Some(
                 &[
-                    "--admin-addr=0.0.0.0:9090".to_string(),
+                    "--admin-addr=0.0.0.0:9477".to_string(),
                     "--sensor=auto".into()
                 ][..]
             )
