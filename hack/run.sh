@@ -7,11 +7,12 @@
 #   KUBECONFIG set    use that cluster; PALISADE_REGISTRY must name a registry it pulls from
 #                     (the images are pushed there)
 #
-# Then: `make images` (hack/images.sh) builds and pushes palisade-operator and
-# palisade-webhook, `helm upgrade --install` installs charts/palisade into palisade-system
+# Then: `make images` (hack/images.sh) builds and pushes palisade-operator, palisade-webhook
+# and palisade-agent, `helm upgrade --install` installs charts/palisade into palisade-system
 # with them and waits until every pod is Ready and the operator has registered the webhook
 # by its Service. The sample policies and their namespaces are applied, a `kubectl apply` to
-# try and the denial it gets are printed, and the pods' logs follow. Ctrl-C uninstalls the
+# try and the denial it gets are printed; a demo pod in palisade-runtime-demo reads
+# /etc/shadow and the node agent's Event for it is printed; the pods' logs follow. Ctrl-C uninstalls the
 # release (the registration and certificate Secret go with it) and stops the local cluster
 # if this script started it.
 #
@@ -39,6 +40,8 @@ die() {
 
 STARTED_CLUSTER=false
 INSTALLED=false
+DEMO_STARTED=false
+DEMO_NS=palisade-runtime-demo
 LOGS_PID=""
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
@@ -50,6 +53,10 @@ cleanup() {
     exit 0
   fi
   echo >&2
+  if $DEMO_STARTED; then
+    say "deleting namespace $DEMO_NS (the runtime demo pod)"
+    k delete namespace "$DEMO_NS" --wait=false --ignore-not-found >&2
+  fi
   if $INSTALLED; then
     say "helm uninstall $RELEASE (the webhook registration and certificate Secret go with it)"
     "$HELM" uninstall "$RELEASE" --namespace "$NAMESPACE" --wait --timeout 2m >&2
@@ -147,14 +154,58 @@ k -n "$NAMESPACE" get pods -o wide >&2
 
 sample_denial true
 
+# ---------------------------------------------------------------- a runtime detection
+
+# A pod of the runtime tests' image (busybox and a probe; hack/runtime-test-image.sh builds
+# it without Docker) in a namespace of its own, and a read of /etc/shadow in it: the
+# sample policy runtime-audit reports it, and the node agent's Event is shown below.
+say "the runtime demo: pod runtime-demo in namespace $DEMO_NS, and a read of /etc/shadow in it"
+layout=$(hack/runtime-test-image.sh)
+DEMO_IMAGE=$REGISTRY/palisade-demo/runtime-workload:latest
+tls=()
+$LOCAL && tls=(--dest-tls-verify=false)
+skopeo copy --quiet "${tls[@]}" "oci:$layout:latest" "docker://$DEMO_IMAGE" >&2
+DEMO_STARTED=true
+k create namespace "$DEMO_NS" --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n "$DEMO_NS" delete pod runtime-demo --ignore-not-found --wait=true >/dev/null
+k -n "$DEMO_NS" run runtime-demo --image="$DEMO_IMAGE" --image-pull-policy=Always --restart=Never \
+  --labels=app=runtime-demo >/dev/null
+k -n "$DEMO_NS" wait --for=condition=Ready pod/runtime-demo --timeout=120s >/dev/null ||
+  die "pod $DEMO_NS/runtime-demo not Ready in 120s: $(k -n "$DEMO_NS" describe pod runtime-demo | tail -15)"
+k -n "$NAMESPACE" wait --for=condition=Ready pod -l app.kubernetes.io/name=palisade-agent \
+  --timeout=120s >/dev/null || die "the node agent is not Ready: $(k -n "$NAMESPACE" logs ds/palisade-agent --tail=20 2>&1)"
+DETECTION=""
+for _ in $(seq 60); do
+  k -n "$DEMO_NS" exec runtime-demo -- /bin/cat /etc/shadow >/dev/null 2>&1 || true
+  DETECTION=$(k -n "$DEMO_NS" get events --field-selector involvedObject.name=runtime-demo,reason=ReadSensitiveFileUntrusted \
+    -o 'custom-columns=TYPE:.type,REASON:.reason,OBJECT:.involvedObject.name,MESSAGE:.message' 2>/dev/null)
+  [[ $(wc -l <<<"$DETECTION") -ge 2 ]] && break
+  DETECTION=""
+  sleep 2
+done
+[[ -n $DETECTION ]] || die "no ReadSensitiveFileUntrusted Event on $DEMO_NS/runtime-demo within 2 minutes; the agent says: $(k -n "$NAMESPACE" logs ds/palisade-agent --tail=20 2>&1)"
+say "detected: the node agent's Event on the pod"
+
 # ---------------------------------------------------------------- what to try
 
 {
   echo
   echo "Palisade is running in namespace $NAMESPACE of $SERVER, installed by charts/palisade"
-  echo "with the images $REGISTRY/palisade-{operator,webhook}:$TAG."
+  echo "with the images $REGISTRY/palisade-{operator,webhook,agent}:$TAG."
   print_try "$LOCAL"
-  echo "  kubectl -n $NAMESPACE get pods                # the operator and webhook replicas"
+  echo
+  echo "Runtime detection: the sample policy runtime-audit watches every container. A read of"
+  echo "/etc/shadow in pod $DEMO_NS/runtime-demo, just now, gave this Event:"
+  echo
+  sed 's/^/  /' <<<"$DETECTION"
+  echo
+  echo "  kubectl -n $DEMO_NS exec -it runtime-demo -- /bin/sh      # a TerminalShellInContainer Event"
+  echo "  kubectl -n $DEMO_NS get events --field-selector involvedObject.name=runtime-demo"
+  echo "  kubectl -n $DEMO_NS get policyreport               # palisade-runtime-<node>: every detection"
+  echo "  kubectl -n $NAMESPACE logs ds/palisade-agent          # one JSON line per detection (Falco's fields)"
+  echo "  kubectl get secpol runtime-audit -o jsonpath='{.status.conditions}'   # RuntimeSensors: which nodes watch"
+  echo
+  echo "  kubectl -n $NAMESPACE get pods                # the operator, webhook and node agent pods"
   echo
   if [[ $DETACH == 1 ]]; then
     echo "Left running. To remove: $HELM uninstall $RELEASE -n $NAMESPACE"
