@@ -163,7 +163,10 @@ say "the runtime demo: pod runtime-demo in namespace $DEMO_NS, and a read of /et
 layout=$(hack/runtime-test-image.sh)
 DEMO_IMAGE=$REGISTRY/palisade-demo/runtime-workload:latest
 tls=()
-$LOCAL && tls=(--dest-tls-verify=false)
+# Plain HTTP for the same registries as hack/images.sh.
+case $REGISTRY in
+127.* | localhost:* | 10.244.0.1:*) tls=(--dest-tls-verify=false) ;;
+esac
 skopeo copy --quiet "${tls[@]}" "oci:$layout:latest" "docker://$DEMO_IMAGE" >&2
 DEMO_STARTED=true
 k create namespace "$DEMO_NS" --dry-run=client -o yaml | k apply -f - >/dev/null

@@ -374,6 +374,11 @@ node_sweep() {
   findmnt -rn -o TARGET 2>/dev/null | awk -v d="$DIR/" 'index($0, d) == 1' | sort -r | while read -r m; do
     umount -l "$m" 2>/dev/null || true
   done
+  # The bridge and the chains are machine-wide: only the node that made them removes them
+  # (a second `up`, refused beside a running node, made none).
+  if [[ -s $NODE_OWNER && $(<"$NODE_OWNER") != "$DIR" ]]; then
+    return 0
+  fi
   node_network_down "$DIR"
 }
 
