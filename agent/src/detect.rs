@@ -13,7 +13,7 @@ use std::sync::Arc;
 use palisade_policy::{ClusterFacts, Detection, RuntimeEvent, RuntimePolicySet};
 
 use crate::pods::{Index, Known};
-use crate::process_table::{BootClock, ProcessTable};
+use crate::process_table::{BootClock, ProcessTable, written_after_start};
 use crate::sensor::record::Record;
 
 /// What the judging reads: swapped whole when policies, pods or cluster facts change.
@@ -125,7 +125,8 @@ impl Detector {
                     if let (Some(started), Some(entry)) =
                         (known.info.started_ns, self.table.get(event.process.pid))
                     {
-                        event.process.exe_written_after_start = entry.exe_ctime_ns > started;
+                        event.process.exe_written_after_start =
+                            written_after_start(entry.exe_ctime_ns, started);
                     }
                     found.extend(judge(event, start, known.clone(), snapshot));
                 }

@@ -162,8 +162,8 @@ impl ProcessTable {
             Record::Exec { exe_ctime_ns, .. } => *exe_ctime_ns,
             _ => entry.map_or(0, |e| e.exe_ctime_ns),
         };
-        let exe_written_after_start = exe_ctime_ns != 0
-            && container_started_ns(&container_id).is_some_and(|started| exe_ctime_ns > started);
+        let exe_written_after_start = container_started_ns(&container_id)
+            .is_some_and(|started| written_after_start(exe_ctime_ns, started));
         let process = Process {
             pid: h.pid,
             vpid: h.vpid,
@@ -215,6 +215,15 @@ impl ProcessTable {
 }
 
 /// Joins a path the process passed with the directory it is relative to.
+/// Whether an executable whose inode changed at `exe_ctime_ns` was written after its
+/// container started at `started_ns`. A pod's `startedAt` is whole seconds, truncated, and
+/// an image pulled just before the start has its files unpacked in that same second: only
+/// a change from the next second on counts.
+pub fn written_after_start(exe_ctime_ns: u64, started_ns: u64) -> bool {
+    const STATUS_RESOLUTION_NS: u64 = 1_000_000_000;
+    exe_ctime_ns != 0 && exe_ctime_ns >= started_ns.saturating_add(STATUS_RESOLUTION_NS)
+}
+
 pub fn absolute(path: &str, base: &str) -> String {
     if path.starts_with('/') || base.is_empty() {
         return path.to_string();
@@ -315,6 +324,22 @@ fn action(record: &Record) -> Option<Action> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_executable_counts_as_written_after_start_from_the_second_after_it() {
+        let started = 1_796_457_600_000_000_000;
+        for (ctime, after) in [
+            (0, false),
+            (started - 5_000_000_000, false),
+            // Unpacked in the second startedAt was truncated to.
+            (started + 400_000_000, false),
+            (started + 999_999_999, false),
+            (started + 1_000_000_000, true),
+            (started + 60_000_000_000, true),
+        ] {
+            assert_eq!(written_after_start(ctime, started), after, "{ctime}");
+        }
+    }
+
     const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const CONTAINER_NS: u32 = 4026532500;
     const HOST_NS: u32 = 4026531840;
@@ -400,16 +425,18 @@ mod tests {
     #[test]
     fn a_binary_changed_after_the_container_started_is_not_from_the_image() {
         let mut t = ProcessTable::new(16);
-        let r = exec(header(1001, 900, "x"), "/tmp/x", &["/tmp/x"], 2_000);
+        // ctimes and the start in ns: /tmp/x written 2 s after the (whole-second) start
+        let r = exec(header(1001, 900, "x"), "/tmp/x", &["/tmp/x"], 3_000_000_000);
         t.observe(&r);
-        let started = |id: &str| (id == ID).then_some(1_500);
+        let started = |id: &str| (id == ID).then_some(1_000_000_000);
         assert!(
             t.event(&r, clock(), started)
                 .expect("an event")
                 .process
                 .exe_written_after_start
         );
-        let r = exec(header(1002, 900, "ls"), "/bin/ls", &["ls"], 1_000);
+        // unpacked in the start's own second: from the image
+        let r = exec(header(1002, 900, "ls"), "/bin/ls", &["ls"], 1_500_000_000);
         t.observe(&r);
         assert!(
             !t.event(&r, clock(), started)
