@@ -112,7 +112,10 @@ impl Mode {
 pub struct RuntimeRules {
     /// `Audit` (the default) only reports detections (Events, PolicyReport results, metrics,
     /// JSON lines); `Enforce` also kills the offending process for the rules in `enforce`.
+    // No schema default: a defaulted `mode` has no owner under server-side apply, so it would
+    // keep `runtime` (every default rule) alive after its applier removed the section.
     #[serde(default)]
+    #[schemars(transform = no_schema_default)]
     pub mode: RuntimeMode,
 
     /// Runtime rule ids to apply (`runtime.terminalShell`, …; see docs/rules/). Empty or
@@ -125,6 +128,10 @@ pub struct RuntimeRules {
     /// are reported only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enforce: Vec<String>,
+}
+
+fn no_schema_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
 }
 
 /// What the node agent does with a runtime detection.
