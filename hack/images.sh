@@ -17,6 +17,8 @@
 # pulled: the images hold this machine's Debian glibc, libgcc and CA certificates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=hack/lib/registry.sh
+source hack/lib/registry.sh
 
 readonly IMAGES=(palisade-operator palisade-webhook palisade palisade-agent)
 say() { printf '==> %s\n' "$*" >&2; }
@@ -70,9 +72,7 @@ b=(buildah --root "$PWD/target/buildah/storage" --runroot "$PWD/target/buildah/r
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
 tls=()
-case $registry in
-127.* | localhost:* | 10.244.0.1:*) tls=(--tls-verify=false) ;;
-esac
+plain_http_registry "$registry" && tls=(--tls-verify=false)
 
 for image in "${IMAGES[@]}"; do
   ref="${registry:-localhost}/$image:$tag"

@@ -12,9 +12,9 @@
 # with them and waits until every pod is Ready and the operator has registered the webhook
 # by its Service. The sample policies and their namespaces are applied, a `kubectl apply` to
 # try and the denial it gets are printed; a demo pod in palisade-runtime-demo reads
-# /etc/shadow and the node agent's Event for it is printed; the pods' logs follow. Ctrl-C uninstalls the
-# release (the registration and certificate Secret go with it) and stops the local cluster
-# if this script started it.
+# /etc/shadow and the node agent's Event for it is printed; the pods' logs follow. Ctrl-C
+# uninstalls the release (the registration and certificate Secret go with it) and stops the
+# local cluster if this script started it.
 #
 # Variables:
 #   PALISADE_RUN_DETACH=1   print what to try and exit, leaving Palisade installed
@@ -79,6 +79,8 @@ HELM=$(hack/helm.sh --path)
 # sample_denial, print_try
 # shellcheck source=hack/lib/processes.sh
 source "$REPO/hack/lib/processes.sh"
+# shellcheck source=hack/lib/registry.sh
+source "$REPO/hack/lib/registry.sh"
 
 # ---------------------------------------------------------------- the cluster
 
@@ -163,10 +165,7 @@ say "the runtime demo: pod runtime-demo in namespace $DEMO_NS, and a read of /et
 layout=$(hack/runtime-test-image.sh)
 DEMO_IMAGE=$REGISTRY/palisade-demo/runtime-workload:latest
 tls=()
-# Plain HTTP for the same registries as hack/images.sh.
-case $REGISTRY in
-127.* | localhost:* | 10.244.0.1:*) tls=(--dest-tls-verify=false) ;;
-esac
+plain_http_registry "$REGISTRY" && tls=(--dest-tls-verify=false)
 skopeo copy --quiet "${tls[@]}" "oci:$layout:latest" "docker://$DEMO_IMAGE" >&2
 DEMO_STARTED=true
 k create namespace "$DEMO_NS" --dry-run=client -o yaml | k apply -f - >/dev/null

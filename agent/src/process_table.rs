@@ -214,7 +214,6 @@ impl ProcessTable {
     }
 }
 
-/// Joins a path the process passed with the directory it is relative to.
 /// Whether an executable whose inode changed at `exe_ctime_ns` was written after its
 /// container started at `started_ns`. A pod's `startedAt` is whole seconds, truncated, and
 /// an image pulled just before the start has its files unpacked in that same second: only
@@ -224,6 +223,7 @@ pub fn written_after_start(exe_ctime_ns: u64, started_ns: u64) -> bool {
     exe_ctime_ns != 0 && exe_ctime_ns >= started_ns.saturating_add(STATUS_RESOLUTION_NS)
 }
 
+/// Joins a path the process passed with the directory it is relative to.
 pub fn absolute(path: &str, base: &str) -> String {
     if path.starts_with('/') || base.is_empty() {
         return path.to_string();

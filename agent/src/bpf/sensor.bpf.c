@@ -734,6 +734,10 @@ static __always_inline int handle_accept(struct task_struct *t, long ret)
 	struct sock *sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
 		return 0;
+	/* Unix sockets never reach the rule; they would only crowd the map. */
+	u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
 	struct accepted_key k = accepted_key(sk);
 	u8 one = 1;
 	bpf_map_update_elem(&accepted, &k, &one, BPF_ANY);

@@ -146,6 +146,7 @@ pub fn plan(settings: &AgentSettings) -> DaemonSet {
         period_seconds: Some(period),
         ..Probe::default()
     };
+    let host_network = needs_host_network(&settings.args);
     let mut args = vec![format!("--admin-addr=0.0.0.0:{ADMIN_PORT}")];
     args.extend(settings.args.iter().cloned());
     let container = Container {
@@ -235,10 +236,9 @@ pub fn plan(settings: &AgentSettings) -> DaemonSet {
                     service_account_name: Some(settings.service_account.clone()),
                     // Host processes and their /proc entries: the sensor's whole subject.
                     host_pid: Some(true),
-                    host_network: needs_host_network(&settings.args).then_some(true),
+                    host_network: host_network.then_some(true),
                     // Cluster DNS still answers with the host's network.
-                    dns_policy: needs_host_network(&settings.args)
-                        .then(|| "ClusterFirstWithHostNet".to_string()),
+                    dns_policy: host_network.then(|| "ClusterFirstWithHostNet".to_string()),
                     priority_class_name: settings.priority_class_name.clone(),
                     node_selector: (!settings.node_selector.is_empty())
                         .then(|| settings.node_selector.clone()),
