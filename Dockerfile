@@ -1,5 +1,6 @@
 # Palisade's images: one target per binary, each the release binary with only the runtime
-# files it needs (glibc, libgcc, CA certificates, a passwd entry for 65532). No shell, no
+# files it needs (glibc, libgcc, CA certificates, a passwd entry for 65532; the agent also
+# libelf and zlib, in its own layer). No shell, no
 # package manager; runs as 65532 and with a read-only root filesystem.
 #
 #   docker build --target palisade-operator -t palisade-operator .
@@ -44,19 +45,19 @@ USER 65532:65532
 FROM runtime AS palisade-operator
 LABEL org.opencontainers.image.title="palisade-operator" \
       org.opencontainers.image.description="Palisade operator: policies' status, webhook registration and certificates, audit, image scanning"
-COPY --from=rootfs /bin/palisade-operator /usr/local/bin/palisade-operator
+COPY --from=rootfs /image/palisade-operator/ /
 ENTRYPOINT ["/usr/local/bin/palisade-operator"]
 
 FROM runtime AS palisade-webhook
 LABEL org.opencontainers.image.title="palisade-webhook" \
       org.opencontainers.image.description="Palisade validating admission webhook"
-COPY --from=rootfs /bin/palisade-webhook /usr/local/bin/palisade-webhook
+COPY --from=rootfs /image/palisade-webhook/ /
 ENTRYPOINT ["/usr/local/bin/palisade-webhook"]
 
 FROM runtime AS palisade
 LABEL org.opencontainers.image.title="palisade" \
       org.opencontainers.image.description="Palisade CLI: check workloads against policies, scan images"
-COPY --from=rootfs /bin/palisade /usr/local/bin/palisade
+COPY --from=rootfs /image/palisade/ /
 ENTRYPOINT ["/usr/local/bin/palisade"]
 
 # The node agent. The image runs as 65532 like the others; the DaemonSet the operator
@@ -64,5 +65,5 @@ ENTRYPOINT ["/usr/local/bin/palisade"]
 FROM runtime AS palisade-agent
 LABEL org.opencontainers.image.title="palisade-agent" \
       org.opencontainers.image.description="Palisade node agent: eBPF runtime threat detection for the containers of one node"
-COPY --from=rootfs /bin/palisade-agent /usr/local/bin/palisade-agent
+COPY --from=rootfs /image/palisade-agent/ /
 ENTRYPOINT ["/usr/local/bin/palisade-agent"]

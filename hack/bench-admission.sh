@@ -211,7 +211,7 @@ b=(buildah --root "$REPO/target/buildah/storage" --runroot "$REPO/target/buildah
 {
   ctr=$("${b[@]}" from scratch)
   "${b[@]}" copy "$ctr" "$REPO/target/bench-noop-rootfs/base/" /
-  "${b[@]}" copy "$ctr" "$REPO/target/bench-noop-rootfs/bin/noop-webhook" /usr/local/bin/noop-webhook
+  "${b[@]}" copy "$ctr" "$REPO/target/bench-noop-rootfs/image/noop-webhook/" /
   "${b[@]}" config --entrypoint '["/usr/local/bin/noop-webhook"]' --user 65532:65532 "$ctr"
   "${b[@]}" commit --rm "$ctr" "$PALISADE_REGISTRY/noop-webhook:bench"
   "${b[@]}" push --tls-verify=false "$PALISADE_REGISTRY/noop-webhook:bench" "docker://$PALISADE_REGISTRY/noop-webhook:bench"

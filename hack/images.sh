@@ -82,7 +82,7 @@ for image in "${IMAGES[@]}"; do
     --build-arg VERSION="$version" --build-arg REVISION="$revision" \
     --timestamp 0 --layers=false --tag "$ref" "$context" >/dev/null
   # Unpacked: the bytes of the files in its layers.
-  uncompressed=$(($(du -sb --apparent-size target/image-rootfs/base | cut -f1) + $(stat -c %s "target/image-rootfs/bin/$image")))
+  uncompressed=$(($(du -sb --apparent-size target/image-rootfs/base | cut -f1) + $(du -sb --apparent-size "target/image-rootfs/image/$image" | cut -f1)))
   if $push; then
     "${b[@]}" push --quiet "${tls[@]}" --digestfile "$context/digest" "$ref" "docker://$ref" >&2
     digest=$(<"$context/digest")

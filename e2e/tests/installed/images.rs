@@ -8,7 +8,23 @@ use palisade_e2e::install::Release;
 
 use crate::release;
 
-const IMAGES: [&str; 3] = ["palisade-operator", "palisade-webhook", "palisade"];
+const IMAGES: [&str; 4] = [
+    "palisade-operator",
+    "palisade-webhook",
+    "palisade",
+    "palisade-agent",
+];
+
+/// The Debian packages each image carries beyond the shared base (glibc, libgcc, the CA
+/// certificates and base-files for os-release): exactly what hack/image-rootfs.sh put in
+/// its own layer, the libraries only that binary loads.
+fn own_packages(image: &str) -> &'static [&'static str] {
+    match image {
+        // libbpf, linked in statically, loads ELF objects with libelf and zlib.
+        "palisade-agent" => &["libelf1", "zlib1g"],
+        _ => &[],
+    }
+}
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd
@@ -115,6 +131,17 @@ fn images_run_as_65532_hold_no_shell_and_carry_oci_labels() {
         ] {
             assert!(files.contains(&wanted), "{image} lacks {wanted}: {files:?}");
         }
+        let stanzas: Vec<&str> = files
+            .iter()
+            .filter_map(|f| f.strip_prefix("var/lib/dpkg/status.d/"))
+            .filter(|p| !p.is_empty())
+            .collect();
+        let mut expected = vec!["base-files", "ca-certificates", "libc6", "libgcc-s1"];
+        expected.extend(own_packages(image));
+        let mut got = stanzas.clone();
+        got.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(got, expected, "{image}: the Debian packages it carries");
         // No shell, no package manager, no tool of any kind: the one program is Palisade's.
         let programs: Vec<&String> = files
             .iter()
@@ -221,9 +248,13 @@ fn palisade_scans_its_own_images_and_finds_nothing_high_with_a_fix() {
             report["summary"]
         );
         assert_eq!(report["ecosystem"], "Debian:12", "{report}");
-        // glibc, libgcc, the CA certificates and base-files (os-release): exactly what
-        // hack/image-rootfs.sh put there.
-        assert_eq!(report["packages"], 4, "{report}");
+        // glibc, libgcc, the CA certificates and base-files (os-release), and the image's
+        // own: exactly what hack/image-rootfs.sh put there.
+        assert_eq!(
+            report["packages"],
+            4 + own_packages(image).len(),
+            "{report}"
+        );
         assert!(
             report["notes"].as_array().is_none_or(Vec::is_empty),
             "nothing left unjudged: {report}"
