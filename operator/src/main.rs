@@ -273,10 +273,11 @@ struct WebhookArgs {
     #[arg(long, env = "PALISADE_PROTECT_EXEMPT_LABEL", action = ArgAction::Set)]
     protect_exempt_label: Option<bool>,
 
-    /// Make the webhook registration and the certificate Secret dependents of this
-    /// ClusterRole (the install's own), so that deleting the install (helm uninstall,
-    /// kubectl delete, an Argo CD prune) lets the garbage collector remove them as well: a
-    /// registration left behind would refuse every pod. Needs get on that ClusterRole.
+    /// Make the webhook registration, the certificate Secret and the agent DaemonSet
+    /// dependents of this ClusterRole (the install's own), so that deleting the install
+    /// (helm uninstall, kubectl delete, an Argo CD prune) lets the garbage collector remove
+    /// them as well: a registration left behind would refuse every pod, an agent left behind
+    /// would keep watching every node. Needs get on that ClusterRole.
     #[arg(long, value_name = "NAME", env = "PALISADE_OWNER_CLUSTER_ROLE")]
     owner_cluster_role: Option<String>,
 }
@@ -372,6 +373,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         move |stop: watch::Receiver<bool>| async move {
             let mut registration_config = with_selector_mode(&client, registration_config).await;
             let mut cert_config = cert_config;
+            let mut agent_settings = agent_settings;
             if let Some(name) = &owner_cluster_role {
                 // Without the owner, the registration would outlive an uninstall: nothing is
                 // registered until it can be read.
@@ -387,7 +389,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         }
                     }
                 };
-                info!(cluster_role = %name, "the webhook registration and certificate Secret are owned by this ClusterRole");
+                info!(cluster_role = %name, "the webhook registration, certificate Secret and agent DaemonSet are owned by this ClusterRole");
+                if let Some(settings) = agent_settings.as_mut() {
+                    settings.owner = Some(owner.clone());
+                }
                 registration_config.owner = Some(owner.clone());
                 if !cert_config.external {
                     cert_config.owner = Some(owner);

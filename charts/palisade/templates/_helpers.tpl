@@ -127,7 +127,7 @@ operator/src/agent/daemonset.rs).
 */}}
 {{- define "palisade.agentSettings" -}}
 {{- $a := .Values.agent -}}
-{{- $args := list (printf "--sensor=%s" $a.sensor) (printf "--log-format=%s" .Values.logFormat) (printf "--event-window=%s" $a.eventWindow) (printf "--process-table-capacity=%v" (int $a.processTableCapacity)) (printf "--json-output=%t" $a.jsonOutput) (printf "--report-max-results=%v" (int $a.report.maxResults)) (printf "--report-retention=%s" $a.report.retention) (printf "--rule-docs-url=%s" .Values.ruleDocsUrl) -}}
+{{- $args := list (printf "--log-format=%s" .Values.logFormat) (printf "--event-window=%s" $a.eventWindow) (printf "--process-table-capacity=%v" (int $a.processTableCapacity)) (printf "--json-output=%t" $a.jsonOutput) (printf "--report-max-results=%v" (int $a.report.maxResults)) (printf "--report-retention=%s" $a.report.retention) (printf "--rule-docs-url=%s" .Values.ruleDocsUrl) -}}
 {{- $pullSecrets := list -}}
 {{- range .Values.imagePullSecrets }}{{ $pullSecrets = append $pullSecrets .name }}{{ end -}}
 {{- $s := dict
@@ -138,6 +138,7 @@ operator/src/agent/daemonset.rs).
   "tolerations" $a.tolerations
   "nodeSelector" $a.nodeSelector
   "extraCapabilities" $a.extraCapabilities
+  "sensor" $a.sensor
   "args" $args
   "logLevel" .Values.logLevel
   "imagePullSecrets" $pullSecrets

@@ -1,6 +1,7 @@
 //! `helm uninstall`, then the README's cleanup: no ValidatingWebhookConfiguration is left
 //! (the operator made it a dependent of the chart's ClusterRole, so the garbage collector
-//! removes it), and pods are admitted in every namespace again: no deadlock.
+//! removes it), nor the agent's DaemonSet and pods (owned the same way), and pods are
+//! admitted in every namespace again: no deadlock.
 
 use std::time::Duration;
 
@@ -12,6 +13,31 @@ use crate::{E2E_LABEL, WORKLOADS, create, eventually, installed, pod, serial};
 fn helm_uninstall_leaves_no_registration_and_pods_are_created_everywhere() {
     let _serial = serial();
     let r = installed(&[]);
+    // The operator writes the agent's DaemonSet at run time; helm does not know it.
+    let owners = eventually(
+        "the operator has written the agent's DaemonSet",
+        Duration::from_secs(60),
+        || {
+            let out = r.kubectl([
+                "-n",
+                NAMESPACE,
+                "get",
+                "daemonset",
+                "palisade-agent",
+                "-o",
+                "jsonpath={range .metadata.ownerReferences[*]}{.kind}/{.name} {end}",
+            ]);
+            if out.success() {
+                Ok(out.stdout.trim().to_string())
+            } else {
+                Err(out.to_string())
+            }
+        },
+    );
+    assert_eq!(
+        owners, "ClusterRole/palisade-operator",
+        "the DaemonSet's owner"
+    );
     let out = r.uninstall();
     assert!(out.success(), "{out}");
 
@@ -38,6 +64,23 @@ fn helm_uninstall_leaves_no_registration_and_pods_are_created_everywhere() {
         r,
         "the certificate Secret goes with the release",
         &["-n", NAMESPACE, "get", "secret", "palisade-webhook-tls"],
+    );
+    crate::wait_gone(
+        r,
+        "the agent's DaemonSet goes with the release",
+        &["-n", NAMESPACE, "get", "daemonset", "palisade-agent"],
+    );
+    crate::wait_gone(
+        r,
+        "and its pods",
+        &[
+            "-n",
+            NAMESPACE,
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=palisade-agent",
+        ],
     );
 
     // Even the privileged pod the policy would refuse: nothing judges any more.

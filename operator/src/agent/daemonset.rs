@@ -12,20 +12,41 @@ use k8s_openapi::api::core::v1::{
     PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
     Toleration,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
 
 /// The DaemonSet's name, and its pods' `app.kubernetes.io/name`.
 pub const NAME: &str = "palisade-agent";
 /// The port of the agent's health, readiness and metrics endpoints. With the host's network
-/// (see [`needs_host_network`]) it is a port of the node, so not a common one.
+/// (see [`Sensor::needs_host_network`]) it is a port of the node, so not a common one.
 pub const ADMIN_PORT: i32 = 9477;
 
-/// The process connector, which the fallback sensor reads, answers only in the host's
-/// network namespace; an agent pinned to eBPF (`--sensor=ebpf`) keeps the pod's own.
-pub fn needs_host_network(args: &[String]) -> bool {
-    !args.iter().any(|a| a == "--sensor=ebpf")
+/// Which sensor the agent runs (its `--sensor`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sensor {
+    /// eBPF where it loads, else the process connector.
+    #[default]
+    Auto,
+    Ebpf,
+    Fallback,
+}
+
+impl Sensor {
+    fn flag(self) -> &'static str {
+        match self {
+            Sensor::Auto => "--sensor=auto",
+            Sensor::Ebpf => "--sensor=ebpf",
+            Sensor::Fallback => "--sensor=fallback",
+        }
+    }
+
+    /// The process connector, which the fallback sensor reads, answers only in the host's
+    /// network namespace; an agent pinned to eBPF keeps the pod's own.
+    pub fn needs_host_network(self) -> bool {
+        self != Sensor::Ebpf
+    }
 }
 
 /// The capabilities the agent runs with, each for one reason. Everything else is dropped.
@@ -76,7 +97,9 @@ pub struct AgentSettings {
     /// charge BPF maps to RLIMIT_MEMLOCK (Amazon Linux 2).
     #[serde(default)]
     pub extra_capabilities: Vec<String>,
-    /// The agent's own flags (`--sensor=auto`, `--log-format=json`, …).
+    #[serde(default)]
+    pub sensor: Sensor,
+    /// The agent's other flags (`--log-format=json`, …).
     #[serde(default)]
     pub args: Vec<String>,
     /// RUST_LOG for the agent.
@@ -86,6 +109,10 @@ pub struct AgentSettings {
     pub image_pull_secrets: Vec<String>,
     #[serde(default)]
     pub pod_annotations: BTreeMap<String, String>,
+    /// The install's ClusterRole (`--owner-cluster-role`), so that the DaemonSet, written at
+    /// run time and unknown to `helm uninstall`, goes with the install.
+    #[serde(skip)]
+    pub owner: Option<OwnerReference>,
 }
 
 fn default_service_account() -> String {
@@ -146,8 +173,11 @@ pub fn plan(settings: &AgentSettings) -> DaemonSet {
         period_seconds: Some(period),
         ..Probe::default()
     };
-    let host_network = needs_host_network(&settings.args);
-    let mut args = vec![format!("--admin-addr=0.0.0.0:{ADMIN_PORT}")];
+    let host_network = settings.sensor.needs_host_network();
+    let mut args = vec![
+        format!("--admin-addr=0.0.0.0:{ADMIN_PORT}"),
+        settings.sensor.flag().to_string(),
+    ];
     args.extend(settings.args.iter().cloned());
     let container = Container {
         name: "agent".into(),
@@ -211,6 +241,7 @@ pub fn plan(settings: &AgentSettings) -> DaemonSet {
             name: Some(NAME.into()),
             namespace: Some(settings.namespace.clone()),
             labels: Some(labels.clone()),
+            owner_references: crate::certs::owner::references(settings.owner.as_ref()),
             ..ObjectMeta::default()
         },
         spec: DaemonSetSpec {
@@ -292,7 +323,8 @@ mod tests {
             r#"{"image": "registry.example.com/palisade-agent:1.0",
                 "priorityClassName": "system-node-critical",
                 "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
-                "args": ["--sensor=auto"]}"#,
+                "sensor": "auto",
+                "args": ["--log-format=json"]}"#,
             "palisade-system",
         )
         .expect("settings")
@@ -300,20 +332,52 @@ mod tests {
 
     #[test]
     fn only_an_agent_pinned_to_ebpf_keeps_the_pods_network() {
-        for (args, host) in [
-            (&["--sensor=auto"][..], true),
-            (&["--sensor=fallback"][..], true),
-            (&[][..], true),
-            (&["--log-format=json", "--sensor=ebpf"][..], false),
+        for (sensor, flag, host) in [
+            (Sensor::Auto, "--sensor=auto", true),
+            (Sensor::Fallback, "--sensor=fallback", true),
+            (Sensor::Ebpf, "--sensor=ebpf", false),
         ] {
-            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-            assert_eq!(needs_host_network(&args), host, "{args:?}");
+            let ds = plan(&AgentSettings {
+                sensor,
+                ..settings()
+            });
+            let spec = pod(&ds);
+            let args = spec.containers[0].args.as_ref().expect("args");
+            assert_eq!(
+                args.iter()
+                    .filter(|a| a.starts_with("--sensor"))
+                    .collect::<Vec<_>>(),
+                [flag],
+                "{sensor:?}"
+            );
+            assert_eq!(spec.host_network, host.then_some(true), "{sensor:?}");
+            assert_eq!(
+                spec.dns_policy.as_deref(),
+                host.then_some("ClusterFirstWithHostNet"),
+                "{sensor:?}"
+            );
         }
-        let mut ebpf = settings();
-        ebpf.args = vec!["--sensor=ebpf".into()];
-        let ds = plan(&ebpf);
-        assert_eq!(pod(&ds).host_network, None);
-        assert_eq!(pod(&ds).dns_policy, None);
+        let unset = AgentSettings::from_json(r#"{"image": "a:1"}"#, "ns").expect("settings");
+        assert_eq!(unset.sensor, Sensor::Auto);
+        let wrong = AgentSettings::from_json(r#"{"image": "a:1", "sensor": "kprobe"}"#, "ns");
+        assert!(wrong.is_err(), "an unknown sensor is refused: {wrong:?}");
+    }
+
+    #[test]
+    fn the_install_owns_the_daemonset_when_told() {
+        assert_eq!(plan(&settings()).metadata.owner_references, None);
+        let owner = OwnerReference {
+            api_version: "rbac.authorization.k8s.io/v1".into(),
+            kind: "ClusterRole".into(),
+            name: "palisade-operator".into(),
+            uid: "u-1".into(),
+            ..OwnerReference::default()
+        };
+        let ds = plan(&AgentSettings {
+            owner: Some(owner.clone()),
+            ..settings()
+        });
+        assert_eq!(ds.metadata.owner_references, Some(vec![owner]));
     }
 
     fn pod(ds: &DaemonSet) -> &PodSpec {
@@ -414,7 +478,8 @@ mod tests {
             Some(
                 &[
                     "--admin-addr=0.0.0.0:9477".to_string(),
-                    "--sensor=auto".into()
+                    "--sensor=auto".into(),
+                    "--log-format=json".into()
                 ][..]
             )
         );

@@ -1,9 +1,10 @@
 //! Who owns what the operator creates outside the chart.
 //!
-//! The ValidatingWebhookConfiguration and the certificate Secret are written at run time,
-//! so `helm uninstall`, `kubectl delete -f` or an Argo CD prune do not know them. Left
-//! behind, a registration whose Service is gone refuses every pod (failurePolicy Fail). With
-//! `--owner-cluster-role`, both name the install's own ClusterRole as their owner, and the
+//! The ValidatingWebhookConfiguration, the certificate Secret and the agent DaemonSet are
+//! written at run time, so `helm uninstall`, `kubectl delete -f` or an Argo CD prune do not
+//! know them. Left behind, a registration whose Service is gone refuses every pod
+//! (failurePolicy Fail), and an agent keeps watching every node. With
+//! `--owner-cluster-role`, they name the install's own ClusterRole as their owner, and the
 //! garbage collector removes them once the install is deleted. A ClusterRole because it is
 //! cluster-scoped (a cluster-scoped object such as the registration may only be owned by
 //! one) and installed with everything else.
