@@ -44,6 +44,19 @@ fn event_version(e: &Event) -> &str {
     }
 }
 
+/// A stable sort that never panics, whatever `cmp` answers: Maven's version order is not
+/// transitive on every input (see [`crate::version::maven`]), and the standard library's
+/// sorts may panic on such an order. A range holds a handful of events.
+fn insertion_sort<T>(items: &mut [T], cmp: impl Fn(&T, &T) -> Ordering) {
+    for i in 1..items.len() {
+        let mut j = i;
+        while j > 0 && cmp(&items[j - 1], &items[j]) == Ordering::Greater {
+            items.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Compare two events by version; at equal versions `introduced` sorts first, so that an
 /// empty interval stays empty.
 fn cmp_events(scheme: Scheme, a: &Event, b: &Event) -> Ordering {
@@ -83,7 +96,7 @@ fn in_range<'a>(scheme: Scheme, events: &'a [Event], v: &str) -> Option<Option<&
         .iter()
         .filter(|e| !matches!(e, Event::Limit(_)))
         .collect();
-    sorted.sort_by(|a, b| cmp_events(scheme, a, b));
+    insertion_sort(&mut sorted, |a, b| cmp_events(scheme, a, b));
     let mut affected = false;
     let mut next = sorted.len();
     for (i, e) in sorted.iter().enumerate() {
@@ -174,4 +187,26 @@ pub fn sort_findings(findings: &mut [Finding]) {
             .then_with(|| a.package.cmp(&b.package))
             .then_with(|| a.installed_version.cmp(&b.installed_version))
     });
+}
+
+#[cfg(test)]
+mod sort_tests {
+    use super::*;
+
+    #[test]
+    fn insertion_sort_is_stable_and_survives_an_intransitive_order() {
+        let mut v = vec![(3, 'a'), (1, 'b'), (3, 'c'), (2, 'd'), (1, 'e')];
+        insertion_sort(&mut v, |a, b| a.0.cmp(&b.0));
+        assert_eq!(v, [(1, 'b'), (1, 'e'), (2, 'd'), (3, 'a'), (3, 'c')]);
+
+        // Rock, paper, scissors, many times over: no panic, every item kept.
+        let mut cycle: Vec<u8> = (0..300).map(|i| (i % 3) as u8).collect();
+        insertion_sort(&mut cycle, |a, b| match (a, b) {
+            _ if a == b => Ordering::Equal,
+            (0, 1) | (1, 2) | (2, 0) => Ordering::Less,
+            _ => Ordering::Greater,
+        });
+        assert_eq!(cycle.len(), 300);
+        assert_eq!(cycle.iter().filter(|&&x| x == 0).count(), 100);
+    }
 }

@@ -6,7 +6,11 @@
 //!
 //! - [`dpkg`]: Debian's `dpkg --compare-versions`,
 //! - [`rpm`]: rpm's `rpm.vercmp` (EVR strings, `~` and `^`),
-//! - [`apk`]: Alpine's apk-tools version ordering.
+//! - [`apk`]: Alpine's apk-tools version ordering,
+//! - [`semver`]: Semantic Versioning precedence (npm, crates.io, Go),
+//! - [`pep440`]: Python's PEP 440 (PyPI),
+//! - [`maven`]: Maven's version order specification,
+//! - [`rubygems`]: RubyGems' `Gem::Version`.
 //!
 //! Every comparison is total: it never panics or fails, whatever the strings hold (empty,
 //! malformed, non-ASCII). Each module documents what it does with inputs its package
@@ -19,7 +23,11 @@ use crate::inventory::PackageKind;
 
 pub mod apk;
 pub mod dpkg;
+pub mod maven;
+pub mod pep440;
 pub mod rpm;
+pub mod rubygems;
+pub mod semver;
 
 /// A version ordering: which package manager's rules decide between two versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -30,6 +38,14 @@ pub enum Scheme {
     Apk,
     /// Red Hat, Fedora, SUSE and friends (`[epoch:]version[-release]`), see [`rpm::compare`].
     Rpm,
+    /// npm, crates.io and Go modules (`1.2.3-rc.1+build`), see [`semver::compare`].
+    Semver,
+    /// PyPI (`1!2.0rc1.post2.dev3+local`), see [`pep440::compare`].
+    Pep440,
+    /// Maven (`2.17.0-rc1`, `5.3.30.RELEASE`), see [`maven::compare`].
+    Maven,
+    /// RubyGems (`1.0.0.rc1`), see [`rubygems::compare`].
+    RubyGems,
 }
 
 impl Scheme {
@@ -39,6 +55,10 @@ impl Scheme {
             Scheme::Dpkg => dpkg::compare(a, b),
             Scheme::Apk => apk::compare(a, b),
             Scheme::Rpm => rpm::compare(a, b),
+            Scheme::Semver => semver::compare(a, b),
+            Scheme::Pep440 => pep440::compare(a, b),
+            Scheme::Maven => maven::compare(a, b),
+            Scheme::RubyGems => rubygems::compare(a, b),
         }
     }
 }
@@ -151,6 +171,22 @@ pub(crate) mod tests {
         assert_eq!(Scheme::Apk.compare("1.01", "1.1"), Ordering::Less);
         assert_eq!(Scheme::Dpkg.compare("1.0-1", "1.0-0"), Ordering::Greater);
         assert_eq!(Scheme::Rpm.compare("1.0^", "1.0"), Ordering::Greater);
+        // A pre-release: below the release under SemVer, PEP 440, Maven and RubyGems.
+        assert_eq!(Scheme::Semver.compare("1.0.0-rc1", "1.0.0"), Ordering::Less);
+        assert_eq!(Scheme::Pep440.compare("1.0rc1", "1.0"), Ordering::Less);
+        assert_eq!(Scheme::Maven.compare("1.0-rc1", "1.0"), Ordering::Less);
+        assert_eq!(Scheme::RubyGems.compare("1.0.rc1", "1.0"), Ordering::Less);
+        // Where they part: a fourth number, a post-release, a service pack.
+        assert_eq!(
+            Scheme::Semver.compare("1.0.0.1", "1.0.0"),
+            Ordering::Greater
+        );
+        assert_eq!(
+            Scheme::Pep440.compare("1.0.post1", "1.0"),
+            Ordering::Greater
+        );
+        assert_eq!(Scheme::Maven.compare("1.0-sp1", "1.0"), Ordering::Greater);
+        assert_eq!(Scheme::Semver.compare("1.0.0-sp1", "1.0.0"), Ordering::Less);
     }
 
     #[test]
