@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod apk;
 pub mod dpkg;
+pub mod language;
 pub mod os_release;
 pub mod rpm;
 
