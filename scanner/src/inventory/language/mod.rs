@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::version::Scheme;
 
 pub mod dotnet;
+pub mod go;
 pub mod maven;
 pub mod npm;
 pub mod php;
