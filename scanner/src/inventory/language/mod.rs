@@ -15,6 +15,7 @@ pub mod npm;
 pub mod php;
 pub mod python;
 pub mod ruby;
+pub mod rust;
 
 /// A language ecosystem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
