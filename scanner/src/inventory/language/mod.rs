@@ -10,6 +10,7 @@ use crate::version::Scheme;
 
 pub mod dotnet;
 pub mod go;
+pub mod java;
 pub mod maven;
 pub mod npm;
 pub mod php;
