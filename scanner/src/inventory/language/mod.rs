@@ -98,3 +98,69 @@ fn unreadable(path: &str, reason: impl std::fmt::Display) -> crate::Error {
 fn text<'a>(path: &str, bytes: &'a [u8]) -> Result<&'a str, crate::Error> {
     std::str::from_utf8(bytes).map_err(|e| unreadable(path, format!("not UTF-8: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// No metadata, however damaged, makes a parser panic: it reads or refuses.
+        #[test]
+        fn parsers_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = npm::read("p", &bytes);
+            let _ = python::read("p", &bytes);
+            let _ = ruby::read("p", &bytes);
+            let _ = php::read("p", &bytes);
+            let _ = dotnet::read("p", &bytes);
+            let _ = maven::read("p", &bytes);
+            let _ = rust::parse("p", &bytes);
+            let _ = go::read_elf("p", &bytes);
+            let _ = java::read("p", &bytes, java::Limits::default());
+        }
+
+        /// Text-like input reaches deeper into the text parsers.
+        #[test]
+        fn text_parsers_never_panic(text in "[ -~\n\t\"'=:.{}\\[\\]]{0,300}") {
+            let bytes = text.as_bytes();
+            let _ = npm::read("p", bytes);
+            let _ = python::read("p", bytes);
+            let _ = ruby::read("p", bytes);
+            let _ = php::read("p", bytes);
+            let _ = dotnet::read("p", bytes);
+            let _ = maven::read("p", bytes);
+            let _ = go::parse_modinfo(&text);
+            let _ = go::stdlib_version(&text);
+        }
+    }
+
+    #[test]
+    fn every_language_has_its_osv_ecosystem() {
+        let all = [
+            Language::Go,
+            Language::Rust,
+            Language::Npm,
+            Language::Python,
+            Language::Java,
+            Language::Ruby,
+            Language::Php,
+            Language::DotNet,
+        ];
+        let names: Vec<&str> = all.iter().map(|l| l.osv_ecosystem()).collect();
+        assert_eq!(
+            names,
+            [
+                "Go",
+                "crates.io",
+                "npm",
+                "PyPI",
+                "Maven",
+                "RubyGems",
+                "Packagist",
+                "NuGet"
+            ]
+        );
+        assert_eq!(Language::Python.scheme(), Some(Scheme::Pep440));
+        assert_eq!(Language::Java.scheme(), Some(Scheme::Maven));
+        assert_eq!(Language::Php.scheme(), None);
+    }
+}
