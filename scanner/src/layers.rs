@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest as _, Sha256};
 
 use crate::Error;
-use crate::inventory::FileSource;
+use crate::inventory::language::LanguagePackage;
+use crate::inventory::{FileSource, Unreadable};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -53,9 +54,36 @@ pub struct LayerStats {
     pub kept_files: u64,
 }
 
+/// What the walker learnt from a file it read as the layer streamed past, without keeping
+/// it: the language packages a jar or a binary holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Derived {
+    pub packages: Vec<LanguagePackage>,
+    /// What the file should have told and could not (damaged, over a limit).
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl Derived {
+    fn is_empty(&self) -> bool {
+        self.packages.is_empty() && self.unreadable.is_empty()
+    }
+}
+
+/// Which files are read for what they hold, and how. Each is read whole (up to
+/// [`Limits::max_file_bytes`]), handed to `derive`, and dropped: only the result is kept,
+/// so memory holds one such file at a time.
+#[derive(Clone, Copy)]
+pub struct Deriving {
+    /// Whether a regular file is read: by its path, and whether an execute bit is set.
+    pub wants: fn(&str, bool) -> bool,
+    /// What the file at the path holds, from its whole content.
+    pub derive: fn(&str, &[u8]) -> Derived,
+}
+
 #[derive(Clone, Debug)]
 enum Node {
     File(Arc<Vec<u8>>),
+    Derived(Arc<Derived>),
     Symlink(String),
     /// A directory, or a file the inventory does not want: present, content not kept.
     Other {
@@ -68,6 +96,7 @@ enum Node {
 pub struct Filesystem {
     files: BTreeMap<String, Arc<Vec<u8>>>,
     symlinks: BTreeMap<String, String>,
+    derived: BTreeMap<String, Arc<Derived>>,
 }
 
 impl Filesystem {
@@ -112,10 +141,16 @@ impl Filesystem {
         self.symlinks.len()
     }
 
+    /// What was learnt from the files still present in the final filesystem, by path.
+    pub fn derived(&self) -> impl Iterator<Item = (&str, &Derived)> {
+        self.derived.iter().map(|(p, d)| (p.as_str(), d.as_ref()))
+    }
+
     /// Remove `path` and everything below it.
     fn remove_tree(&mut self, path: &str) {
         self.files.remove(path);
         self.symlinks.remove(path);
+        self.derived.remove(path);
         self.remove_below(path);
     }
 
@@ -145,6 +180,16 @@ impl Filesystem {
             .collect();
         for k in drop_links {
             self.symlinks.remove(&k);
+        }
+        let drop_derived: Vec<String> = self
+            .derived
+            .range(prefix.clone()..)
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for k in drop_derived {
+            self.derived.remove(&k);
         }
     }
 }
@@ -182,6 +227,7 @@ pub struct LayerWalker {
     fs: Filesystem,
     wanted: fn(&str) -> bool,
     noted: fn(&str) -> bool,
+    deriving: Option<Deriving>,
     limits: Limits,
 }
 
@@ -192,8 +238,15 @@ impl LayerWalker {
             fs: Filesystem::default(),
             wanted,
             noted: |_| false,
+            deriving: None,
             limits,
         }
+    }
+
+    /// Also read the files `deriving` selects for what they hold (see [`Deriving`]).
+    pub fn deriving(mut self, deriving: Deriving) -> Self {
+        self.deriving = Some(deriving);
+        self
     }
 
     /// Also keep the files `noted` selects, without their content: each stands as an empty
@@ -336,18 +389,18 @@ impl LayerWalker {
                     .unwrap_or_default();
                 let target = normalize(&target)?.unwrap_or_default();
                 // A hard link names an earlier entry of the same layer, or a file below.
-                let content = changes
+                let linked = changes
                     .nodes
                     .iter()
                     .rev()
                     .find(|(p, _)| *p == target)
-                    .and_then(|(_, n)| match n {
-                        Node::File(c) => Some(c.clone()),
-                        _ => None,
-                    })
-                    .or_else(|| self.fs.files.get(&target).cloned());
-                match content {
-                    Some(c) if (self.wanted)(&path) => Node::File(c),
+                    .map(|(_, n)| n.clone())
+                    .or_else(|| self.fs.files.get(&target).cloned().map(Node::File))
+                    .or_else(|| self.fs.derived.get(&target).cloned().map(Node::Derived));
+                match linked {
+                    Some(Node::File(c)) if (self.wanted)(&path) => Node::File(c),
+                    // The same file under another name: what it holds is found there too.
+                    Some(Node::Derived(d)) => Node::Derived(Arc::new(rename(&d, &target, &path))),
                     _ if (self.noted)(&path) => Node::File(Arc::default()),
                     _ => Node::Other { dir: false },
                 }
@@ -372,6 +425,36 @@ impl LayerWalker {
             } else if (kind.is_file() || kind == tar::EntryType::Continuous) && (self.noted)(&path)
             {
                 Node::File(Arc::default())
+            } else if (kind.is_file() || kind == tar::EntryType::Continuous)
+                && let Some(d) = self.deriving
+                && (d.wants)(&path, entry.header().mode().is_ok_and(|m| m & 0o111 != 0))
+            {
+                let size = entry.header().size().map_err(|e| format!("{path}: {e}"))?;
+                let derived = if size > self.limits.max_file_bytes {
+                    Derived {
+                        packages: Vec::new(),
+                        unreadable: vec![Unreadable {
+                            path: path.clone(),
+                            reason: format!(
+                                "{size} bytes, over the {} byte limit: not read",
+                                self.limits.max_file_bytes
+                            ),
+                        }],
+                    }
+                } else {
+                    let mut content = Vec::with_capacity(size as usize);
+                    (&mut entry)
+                        .take(self.limits.max_file_bytes + 1)
+                        .read_to_end(&mut content)
+                        .map_err(|e| format!("{path}: {e}"))?;
+                    (d.derive)(&path, &content)
+                };
+                if derived.is_empty() {
+                    Node::Other { dir: false }
+                } else {
+                    stats.kept_files += 1;
+                    Node::Derived(Arc::new(derived))
+                }
             } else {
                 Node::Other { dir: false }
             };
@@ -409,10 +492,39 @@ impl LayerWalker {
                 Node::Symlink(t) => {
                     self.fs.symlinks.insert(path, t);
                 }
+                Node::Derived(d) => {
+                    self.fs.derived.insert(path, d);
+                }
                 Node::Other { .. } => {}
             }
         }
         Ok(())
+    }
+}
+
+/// What a hard link's target held, found under the link's own name.
+fn rename(d: &Derived, from: &str, to: &str) -> Derived {
+    let moved = |location: &str| match location.strip_prefix(from) {
+        Some(rest) => format!("{to}{rest}"),
+        None => location.to_owned(),
+    };
+    Derived {
+        packages: d
+            .packages
+            .iter()
+            .map(|p| LanguagePackage {
+                location: moved(&p.location),
+                ..p.clone()
+            })
+            .collect(),
+        unreadable: d
+            .unreadable
+            .iter()
+            .map(|u| Unreadable {
+                path: moved(&u.path),
+                reason: u.reason.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -500,6 +612,8 @@ mod tests {
         Dir(&'a str),
         Link(&'a str, &'a str),
         Hard(&'a str, &'a str),
+        /// A file with raw content and a mode.
+        Raw(&'a str, &'a [u8], u32),
     }
 
     fn tar_of(entries: &[E]) -> Vec<u8> {
@@ -527,6 +641,12 @@ mod tests {
                     h.set_entry_type(tar::EntryType::Link);
                     h.set_size(0);
                     b.append_link(&mut h, p, t).expect("append");
+                }
+                E::Raw(p, c, mode) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    h.set_mode(*mode);
+                    h.set_size(c.len() as u64);
+                    b.append_data(&mut h, p, *c).expect("append");
                 }
             }
         }
@@ -811,5 +931,112 @@ mod tests {
         // An empty blob is an empty tar stream: legal, nothing in it.
         let stats = apply(&mut w, b"").expect("empty layer");
         assert_eq!(stats.entries, 0);
+    }
+
+    fn derived_names(fs: &Filesystem) -> Vec<(String, Vec<String>, usize)> {
+        fs.derived()
+            .map(|(path, d)| {
+                (
+                    path.to_owned(),
+                    d.packages
+                        .iter()
+                        .map(|p| format!("{}@{} in {}", p.name, p.version, p.location))
+                        .collect(),
+                    d.unreadable.len(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn language_packages_are_read_as_layers_stream_and_follow_whiteouts() {
+        let registry = std::fs::read("/usr/bin/docker-registry")
+            .expect("/usr/bin/docker-registry (hack/scan-tools.sh installs it)");
+        let go = crate::inventory::language::go::stdlib_version(
+            &crate::inventory::language::go::read_elf("x", &registry)
+                .expect("reads")
+                .expect("Go")
+                .go_version,
+        )
+        .expect("a release toolchain");
+        let deriving = Deriving {
+            wants: crate::inventory::language::wants,
+            derive: crate::inventory::language::derive,
+        };
+        let mut w = walker().deriving(deriving);
+        let manifest = br#"{"name": "lodash", "version": "4.17.20"}"#;
+        apply(
+            &mut w,
+            &tar_of(&[
+                E::Raw("app/node_modules/lodash/package.json", manifest, 0o644),
+                E::Raw(
+                    "app/node_modules/left-pad/package.json",
+                    br#"{"name": "left-pad", "version": "1.3.0"}"#,
+                    0o644,
+                ),
+                E::Raw("usr/bin/registry", &registry, 0o755),
+                E::Raw("usr/bin/script", b"#!/bin/sh\necho hi\n", 0o755),
+                E::Raw("usr/share/not-exec", &registry[..4096], 0o644),
+                E::Raw("app/broken.jar", b"not a zip", 0o644),
+            ]),
+        )
+        .expect("layer 1");
+        apply(
+            &mut w,
+            &tar_of(&[
+                E::File("app/node_modules/.wh.lodash", ""),
+                E::Hard("usr/local/bin/registry", "usr/bin/registry"),
+            ]),
+        )
+        .expect("layer 2");
+        apply(
+            &mut w,
+            &tar_of(&[E::Raw("usr/bin/registry", b"#!/bin/sh\nexec true\n", 0o755)]),
+        )
+        .expect("layer 3");
+        let fs = w.finish();
+        assert_eq!(
+            derived_names(&fs),
+            [
+                ("app/broken.jar".to_string(), vec![], 1),
+                (
+                    "app/node_modules/left-pad/package.json".into(),
+                    vec!["left-pad@1.3.0 in app/node_modules/left-pad/package.json".into()],
+                    0
+                ),
+                (
+                    "usr/local/bin/registry".into(),
+                    vec![format!("stdlib@{go} in usr/local/bin/registry")],
+                    0
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn files_over_the_limit_are_named_not_read() {
+        let mut w = LayerWalker::new(
+            wanted,
+            Limits {
+                max_file_bytes: 100,
+                ..Limits::default()
+            },
+        )
+        .deriving(Deriving {
+            wants: crate::inventory::language::wants,
+            derive: crate::inventory::language::derive,
+        });
+        apply(
+            &mut w,
+            &tar_of(&[E::Raw("opt/big.jar", &[0u8; 101], 0o644)]),
+        )
+        .expect("applies");
+        let fs = w.finish();
+        let (path, d) = fs.derived().next().expect("one");
+        assert_eq!(path, "opt/big.jar");
+        assert!(
+            d.unreadable[0].reason.contains("over the 100 byte limit"),
+            "{d:?}"
+        );
     }
 }

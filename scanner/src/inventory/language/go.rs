@@ -96,8 +96,14 @@ fn find_header<'d>(file: &object::File<'d>) -> Option<&'d [u8]> {
     {
         return Some(data);
     }
-    // Stripped of section headers: Go looks in the data segment at 16-byte alignment.
-    file.segments().find_map(|segment| {
+    // Stripped of section headers: Go looks in the first writable, not executable, loaded
+    // segment (the data segment) at 16-byte alignment. Read-only data is not searched: any
+    // program may hold the magic as a constant.
+    let data_segment = file.segments().find(|segment| {
+        matches!(segment.flags(), object::SegmentFlags::Elf { p_flags }
+            if p_flags & object::elf::PF_W != 0 && p_flags & object::elf::PF_X == 0)
+    });
+    data_segment.and_then(|segment| {
         let data = segment.data().ok()?;
         (0..data.len().saturating_sub(HEADER_LEN - 1))
             .step_by(16)

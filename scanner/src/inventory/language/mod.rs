@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::inventory::Unreadable;
+use crate::layers::Derived;
 use crate::version::Scheme;
 
 pub mod dotnet;
@@ -84,6 +86,56 @@ impl LanguagePackage {
             location: location.to_owned(),
         }
     }
+}
+
+/// Whether the layer walker reads a file for language packages: the metadata files by
+/// their paths, Java archives by their names, and every executable (a Go or Rust binary
+/// has no telling name).
+pub fn wants(path: &str, executable: bool) -> bool {
+    executable
+        || java::is_archive(path)
+        || npm::is_manifest(path)
+        || python::is_metadata(path)
+        || ruby::is_spec(path)
+        || php::is_installed_json(path)
+        || dotnet::is_deps_json(path)
+}
+
+/// The language packages in the file at `path`, from its whole content.
+pub fn derive(path: &str, content: &[u8]) -> Derived {
+    let mut out = Derived::default();
+    let mut take = |result: Result<Vec<LanguagePackage>, crate::Error>| match result {
+        Ok(packages) => out.packages.extend(packages),
+        Err(e) => out.unreadable.push(Unreadable {
+            path: path.to_owned(),
+            reason: match e {
+                crate::Error::PackageDb { reason, .. } => reason,
+                other => other.to_string(),
+            },
+        }),
+    };
+    if content.starts_with(b"\x7fELF") {
+        take(
+            go::read_elf(path, content)
+                .map(|info| info.map(|i| i.packages(path)).unwrap_or_default()),
+        );
+        take(rust::read_elf(path, content));
+    } else if java::is_archive(path) {
+        let archive = java::read(path, content, java::Limits::default());
+        out.packages.extend(archive.packages);
+        out.unreadable.extend(archive.unreadable);
+    } else if npm::is_manifest(path) {
+        take(npm::read(path, content).map(|p| p.into_iter().collect()));
+    } else if python::is_metadata(path) {
+        take(python::read(path, content).map(|p| vec![p]));
+    } else if ruby::is_spec(path) {
+        take(ruby::read(path, content).map(|p| vec![p]));
+    } else if php::is_installed_json(path) {
+        take(php::read(path, content));
+    } else if dotnet::is_deps_json(path) {
+        take(dotnet::read(path, content));
+    }
+    out
 }
 
 /// The error for a metadata file that cannot be read.
