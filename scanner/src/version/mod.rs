@@ -10,7 +10,8 @@
 //! - [`semver`]: Semantic Versioning precedence (npm, crates.io, Go),
 //! - [`pep440`]: Python's PEP 440 (PyPI),
 //! - [`maven`]: Maven's version order specification,
-//! - [`rubygems`]: RubyGems' `Gem::Version`.
+//! - [`rubygems`]: RubyGems' `Gem::Version`,
+//! - [`composer`]: Composer's normal form and PHP's `version_compare` (Packagist).
 //!
 //! Every comparison is total: it never panics or fails, whatever the strings hold (empty,
 //! malformed, non-ASCII). Each module documents what it does with inputs its package
@@ -22,6 +23,7 @@ use std::cmp::Ordering;
 use crate::inventory::PackageKind;
 
 pub mod apk;
+pub mod composer;
 pub mod dpkg;
 pub mod maven;
 pub mod pep440;
@@ -46,6 +48,8 @@ pub enum Scheme {
     Maven,
     /// RubyGems (`1.0.0.rc1`), see [`rubygems::compare`].
     RubyGems,
+    /// Packagist (`v6.4.1`, `1.0.0-RC1`), see [`composer::compare`].
+    Composer,
 }
 
 impl Scheme {
@@ -59,6 +63,7 @@ impl Scheme {
             Scheme::Pep440 => pep440::compare(a, b),
             Scheme::Maven => maven::compare(a, b),
             Scheme::RubyGems => rubygems::compare(a, b),
+            Scheme::Composer => composer::compare(a, b),
         }
     }
 }
@@ -176,6 +181,7 @@ pub(crate) mod tests {
         assert_eq!(Scheme::Pep440.compare("1.0rc1", "1.0"), Ordering::Less);
         assert_eq!(Scheme::Maven.compare("1.0-rc1", "1.0"), Ordering::Less);
         assert_eq!(Scheme::RubyGems.compare("1.0.rc1", "1.0"), Ordering::Less);
+        assert_eq!(Scheme::Composer.compare("1.0-RC1", "1.0"), Ordering::Less);
         // Where they part: a fourth number, a post-release, a service pack.
         assert_eq!(
             Scheme::Semver.compare("1.0.0.1", "1.0.0"),

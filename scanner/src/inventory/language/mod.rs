@@ -48,18 +48,17 @@ impl Language {
         }
     }
 
-    /// How its versions compare, where this scanner knows: Composer's own order is not
-    /// implemented yet.
-    pub fn scheme(self) -> Option<Scheme> {
+    /// How its versions compare.
+    pub fn scheme(self) -> Scheme {
         match self {
-            Language::Go | Language::Rust | Language::Npm => Some(Scheme::Semver),
+            Language::Go | Language::Rust | Language::Npm => Scheme::Semver,
             // NuGet versions are SemVer with an optional fourth number, which the lenient
             // SemVer order compares as such.
-            Language::DotNet => Some(Scheme::Semver),
-            Language::Python => Some(Scheme::Pep440),
-            Language::Java => Some(Scheme::Maven),
-            Language::Ruby => Some(Scheme::RubyGems),
-            Language::Php => None,
+            Language::DotNet => Scheme::Semver,
+            Language::Python => Scheme::Pep440,
+            Language::Java => Scheme::Maven,
+            Language::Ruby => Scheme::RubyGems,
+            Language::Php => Scheme::Composer,
         }
     }
 }
@@ -211,8 +210,8 @@ mod tests {
                 "NuGet"
             ]
         );
-        assert_eq!(Language::Python.scheme(), Some(Scheme::Pep440));
-        assert_eq!(Language::Java.scheme(), Some(Scheme::Maven));
-        assert_eq!(Language::Php.scheme(), None);
+        assert_eq!(Language::Python.scheme(), Scheme::Pep440);
+        assert_eq!(Language::Java.scheme(), Scheme::Maven);
+        assert_eq!(Language::Php.scheme(), Scheme::Composer);
     }
 }
