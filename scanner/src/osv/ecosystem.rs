@@ -15,6 +15,9 @@
 //! | `wolfi` | `Wolfi` | apk | origin package |
 //! | `chainguard` | `Chainguard` | apk | origin package |
 //!
+//! The language ecosystems (`Go`, `crates.io`, `npm`, `PyPI`, `Maven`, `RubyGems`,
+//! `Packagist`, `NuGet`) are known by name too, each with its own version order.
+//!
 //! Red Hat Enterprise Linux is not mapped: its OSV ecosystem names a product stream
 //! (`Red Hat:enterprise_linux:9::appstream`), which the package database does not record.
 
@@ -39,6 +42,12 @@ impl Ecosystem {
             "Alpine" | "Wolfi" | "Chainguard" => Scheme::Apk,
             "Rocky Linux" | "AlmaLinux" | "Mageia" | "Photon OS" | "openSUSE" | "SUSE"
             | "Red Hat" => Scheme::Rpm,
+            // The language ecosystems (see inventory::language::Language).
+            "Go" | "crates.io" | "npm" | "NuGet" => Scheme::Semver,
+            "PyPI" => Scheme::Pep440,
+            "Maven" => Scheme::Maven,
+            "RubyGems" => Scheme::RubyGems,
+            "Packagist" => Scheme::Composer,
             _ => return None,
         };
         Some(Ecosystem {
@@ -194,6 +203,26 @@ mod tests {
             version_codename: codename.map(Into::into),
             pretty_name: pretty.map(Into::into),
         }
+    }
+
+    #[test]
+    fn language_ecosystems_by_name() {
+        use crate::inventory::language::Language;
+        for language in [
+            Language::Go,
+            Language::Rust,
+            Language::Npm,
+            Language::Python,
+            Language::Java,
+            Language::Ruby,
+            Language::Php,
+            Language::DotNet,
+        ] {
+            let eco = Ecosystem::from_name(language.osv_ecosystem()).expect("known");
+            assert_eq!(eco.scheme, language.scheme(), "{language:?}");
+            assert_eq!(eco.family(), language.osv_ecosystem());
+        }
+        assert!(Ecosystem::from_name("Hackage").is_none());
     }
 
     #[test]
