@@ -161,36 +161,22 @@ impl Filesystem {
         } else {
             format!("{dir}/")
         };
-        let drop_files: Vec<String> = self
-            .files
-            .range(prefix.clone()..)
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(&prefix))
-            .cloned()
-            .collect();
-        for k in drop_files {
-            self.files.remove(&k);
-        }
-        let drop_links: Vec<String> = self
-            .symlinks
-            .range(prefix.clone()..)
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(&prefix))
-            .cloned()
-            .collect();
-        for k in drop_links {
-            self.symlinks.remove(&k);
-        }
-        let drop_derived: Vec<String> = self
-            .derived
-            .range(prefix.clone()..)
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(&prefix))
-            .cloned()
-            .collect();
-        for k in drop_derived {
-            self.derived.remove(&k);
-        }
+        drop_under(&mut self.files, &prefix);
+        drop_under(&mut self.symlinks, &prefix);
+        drop_under(&mut self.derived, &prefix);
+    }
+}
+
+/// Remove the keys of `map` that start with `prefix`.
+fn drop_under<V>(map: &mut BTreeMap<String, V>, prefix: &str) {
+    let below: Vec<String> = map
+        .range(prefix.to_owned()..)
+        .map(|(k, _)| k)
+        .take_while(|k| k.starts_with(prefix))
+        .cloned()
+        .collect();
+    for k in below {
+        map.remove(&k);
     }
 }
 

@@ -137,6 +137,15 @@ pub(crate) mod tests {
         );
     }
 
+    /// Checks that each version of `chain` sorts below the next, both ways round.
+    pub(crate) fn check_chain(compare: fn(&str, &str) -> Ordering, chain: &[&str]) {
+        let rows: Vec<(&str, &str, Ordering)> = chain
+            .windows(2)
+            .map(|pair| (pair[0], pair[1], Ordering::Less))
+            .collect();
+        check_table(compare, &rows);
+    }
+
     /// Checks the three orderings among `a`, `b` and `c` for consistency in every
     /// arrangement: `x <= y <= z` implies `x <= z`, with equality carried through.
     pub(crate) fn check_transitive(
@@ -163,6 +172,28 @@ pub(crate) mod tests {
             }
         }
         Ok(())
+    }
+
+    const ALL: [Scheme; 8] = [
+        Scheme::Dpkg,
+        Scheme::Apk,
+        Scheme::Rpm,
+        Scheme::Semver,
+        Scheme::Pep440,
+        Scheme::Maven,
+        Scheme::RubyGems,
+        Scheme::Composer,
+    ];
+
+    proptest::proptest! {
+        /// Whatever the strings hold, every scheme answers, and consistently both ways round.
+        #[test]
+        fn every_scheme_is_total_on_any_input(a in ".{0,12}", b in ".{0,12}") {
+            for scheme in ALL {
+                proptest::prop_assert_eq!(scheme.compare(&a, &b), scheme.compare(&b, &a).reverse(), "{:?}", scheme);
+                proptest::prop_assert_eq!(scheme.compare(&a, &a), Ordering::Equal, "{:?}", scheme);
+            }
+        }
     }
 
     #[test]

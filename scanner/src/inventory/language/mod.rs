@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::Unreadable;
 use crate::layers::Derived;
-use crate::version::Scheme;
 
 pub mod dotnet;
 pub mod go;
@@ -34,7 +33,19 @@ pub enum Language {
 }
 
 impl Language {
-    /// The OSV ecosystem its advisories are filed under.
+    pub const ALL: [Language; 8] = [
+        Language::Go,
+        Language::Rust,
+        Language::Npm,
+        Language::Python,
+        Language::Java,
+        Language::Ruby,
+        Language::Php,
+        Language::DotNet,
+    ];
+
+    /// The OSV ecosystem its advisories are filed under; its version order is that
+    /// ecosystem's (`osv::Ecosystem::from_name`).
     pub fn osv_ecosystem(self) -> &'static str {
         match self {
             Language::Go => "Go",
@@ -45,20 +56,6 @@ impl Language {
             Language::Ruby => "RubyGems",
             Language::Php => "Packagist",
             Language::DotNet => "NuGet",
-        }
-    }
-
-    /// How its versions compare.
-    pub fn scheme(self) -> Scheme {
-        match self {
-            Language::Go | Language::Rust | Language::Npm => Scheme::Semver,
-            // NuGet versions are SemVer with an optional fourth number, which the lenient
-            // SemVer order compares as such.
-            Language::DotNet => Scheme::Semver,
-            Language::Python => Scheme::Pep440,
-            Language::Java => Scheme::Maven,
-            Language::Ruby => Scheme::RubyGems,
-            Language::Php => Scheme::Composer,
         }
     }
 }
@@ -186,17 +183,7 @@ mod tests {
 
     #[test]
     fn every_language_has_its_osv_ecosystem() {
-        let all = [
-            Language::Go,
-            Language::Rust,
-            Language::Npm,
-            Language::Python,
-            Language::Java,
-            Language::Ruby,
-            Language::Php,
-            Language::DotNet,
-        ];
-        let names: Vec<&str> = all.iter().map(|l| l.osv_ecosystem()).collect();
+        let names: Vec<&str> = Language::ALL.iter().map(|l| l.osv_ecosystem()).collect();
         assert_eq!(
             names,
             [
@@ -210,8 +197,5 @@ mod tests {
                 "NuGet"
             ]
         );
-        assert_eq!(Language::Python.scheme(), Scheme::Pep440);
-        assert_eq!(Language::Java.scheme(), Scheme::Maven);
-        assert_eq!(Language::Php.scheme(), Scheme::Composer);
     }
 }
