@@ -296,9 +296,42 @@ impl Env {
     }
 
     /// Bring the webhook back to its replicas, if it is not at them; returns when every
-    /// replica is Ready.
+    /// replica is Ready and the API server reaches the webhook through its Service.
     pub fn start_webhook(&self) -> Result<(), String> {
-        start(&self.release, WEBHOOK)
+        start(&self.release, WEBHOOK)?;
+        self.wait_webhook_reachable()
+    }
+
+    /// A Ready pod joins the Service's endpoints, and kube-proxy's rules, a moment later:
+    /// until then the API server's calls are refused. Wait until a server-side dry run of a
+    /// pod in a namespace the webhook judges no longer fails on the call.
+    fn wait_webhook_reachable(&self) -> Result<(), String> {
+        let probe = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: palisade-e2e-reachable
+spec:
+  containers:
+  - name: probe
+    image: registry.example.com/probe:1
+"#;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = self.kubectl.run(
+                &self.work,
+                ["create", "--dry-run=server", "-n", "default", "-f", "-"],
+                Some(probe),
+            );
+            if !out.stderr.contains("failed calling webhook") {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the API server still cannot call the webhook after 60s:\n{out}"
+                ));
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// `/metrics` of each running webhook pod, by pod name.
