@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use palisade_scanner::inventory::language::Language;
 use palisade_scanner::oci::RegistryClient;
 use palisade_scanner::osv::local::{self, Format};
 use palisade_scanner::osv::store::{Source, Store};
@@ -128,11 +129,11 @@ pub async fn load(
     let (path, format) = match source {
         DbSource::Url(url) => {
             let store = Store::new(Source::Url(url.clone()), cache_dir, client.http_client());
-            return Ok(store.database(ecosystems).await?);
+            return load_each(&store, ecosystems).await;
         }
         DbSource::Layout(dir) => {
             let store = Store::new(Source::Dir(dir.clone()), cache_dir, client.http_client());
-            return Ok(store.database(ecosystems).await?);
+            return load_each(&store, ecosystems).await;
         }
         DbSource::ExportZip(path) => (path.clone(), Format::ExportZip),
         DbSource::JsonDir(path) => (path.clone(), Format::JsonDir),
@@ -143,6 +144,23 @@ pub async fn load(
     })
     .await
     .context("reading the vulnerability database stopped")??;
+    Ok(db)
+}
+
+/// Load each ecosystem through the store. The OS's must load; a language ecosystem that
+/// cannot is left out with a warning, and the report names its packages as not judged.
+async fn load_each(store: &Store, ecosystems: &[Ecosystem]) -> anyhow::Result<Database> {
+    let mut db = Database::new();
+    for eco in ecosystems {
+        match store.load(eco).await {
+            Ok(loaded) => db.insert_loaded(&loaded),
+            Err(e) if Language::from_osv_ecosystem(&eco.name).is_some() => {
+                let e = anyhow::Error::from(e);
+                eprintln!("warning: {e:#}; its packages are not judged");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(db)
 }
 

@@ -191,13 +191,7 @@ async fn scan(args: &ScanArgs) -> anyhow::Result<ScanReport> {
         Some(&cache),
     )
     .await?;
-    let ecosystems: Vec<_> = inv
-        .inventory
-        .os
-        .as_ref()
-        .and_then(palisade_scanner::osv::ecosystem_for)
-        .into_iter()
-        .collect();
+    let ecosystems = palisade_scanner::osv::needed_ecosystems(&inv.inventory);
     let db = db::load(&source, &ecosystems, &cache_dir.join("osv"), &client).await?;
     Ok(report(&inv, &db, started.elapsed()))
 }
@@ -220,7 +214,16 @@ fn render_text(r: &ScanReport) -> String {
         let _ = writeln!(out, "Platform:  {p} ({})", r.manifest_digest);
     }
     let _ = writeln!(out, "OS:        {}", r.os.as_deref().unwrap_or("unknown"));
-    let _ = writeln!(out, "Packages:  {}", r.packages);
+    if r.ecosystems.is_empty() {
+        let _ = writeln!(out, "Packages:  {}", r.packages);
+    } else {
+        let _ = writeln!(
+            out,
+            "Packages:  {} ({})",
+            r.packages,
+            r.ecosystems.join(", ")
+        );
+    }
     let _ = writeln!(out, "Database:  {}", r.database_version);
     if r.gaps.is_empty() {
         let _ = writeln!(out, "Coverage:  {}", r.coverage);
@@ -240,32 +243,46 @@ fn render_text(r: &ScanReport) -> String {
         r.fixable.total()
     );
     if !r.findings.is_empty() {
-        let rows: Vec<[String; 6]> = r
+        // Language packages are named with their ecosystem, and the file they came from
+        // gets a column when there are any.
+        let with_files = r.findings.iter().any(|f| f.location.is_some());
+        let rows: Vec<Vec<String>> = r
             .findings
             .iter()
             .map(|f| {
-                [
+                let mut row = vec![
                     f.severity.to_string(),
                     f.id.clone(),
                     f.aliases.first().cloned().unwrap_or_default(),
-                    f.package.clone(),
+                    match &f.ecosystem {
+                        Some(e) => format!("{} ({e})", f.package),
+                        None => f.package.clone(),
+                    },
                     f.installed_version.clone(),
                     f.fixed_version.clone().unwrap_or_else(|| "(no fix)".into()),
-                ]
+                ];
+                if with_files {
+                    row.push(f.location.clone().unwrap_or_default());
+                }
+                row
             })
             .collect();
-        let head = ["SEVERITY", "ID", "ALIAS", "PACKAGE", "INSTALLED", "FIXED"];
-        let mut widths = head.map(str::len);
+        let mut head = vec!["SEVERITY", "ID", "ALIAS", "PACKAGE", "INSTALLED", "FIXED"];
+        if with_files {
+            head.push("FILE");
+        }
+        let head: Vec<String> = head.into_iter().map(str::to_owned).collect();
+        let mut widths: Vec<usize> = head.iter().map(String::len).collect();
         for row in &rows {
             for (w, c) in widths.iter_mut().zip(row) {
                 *w = (*w).max(c.len());
             }
         }
         out.push('\n');
-        for row in std::iter::once(head.map(str::to_owned)).chain(rows) {
+        for row in std::iter::once(head).chain(rows) {
             let line: Vec<String> = row
                 .iter()
-                .zip(widths)
+                .zip(&widths)
                 .map(|(c, w)| format!("{c:<w$}"))
                 .collect();
             let _ = writeln!(out, "{}", line.join("  ").trim_end());

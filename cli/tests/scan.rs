@@ -341,3 +341,160 @@ async fn scan_reads_one_export_zip_or_a_directory_of_json() {
         assert!(err.contains(want), "--db {db}: {err}");
     }
 }
+
+/// The Go binary the registry fixture runs: Debian's docker-registry, a real Go build.
+const GO_BINARY: &str = "/usr/bin/docker-registry";
+
+#[tokio::test]
+async fn scan_judges_language_packages_and_names_their_files() {
+    let go_binary = std::fs::read(GO_BINARY)
+        .unwrap_or_else(|e| panic!("{GO_BINARY}: {e} (from hack/scan-tools.sh)"));
+    let info = palisade_scanner::inventory::language::go::read_elf(GO_BINARY, &go_binary)
+        .expect("build info")
+        .expect("a Go binary");
+    let built = info.packages("usr/local/bin/registry");
+    // Debian builds it without module information: its standard library is what advisories
+    // can name, at the toolchain's exact version.
+    let module = built
+        .iter()
+        .find(|p| p.name == "stdlib")
+        .expect("the standard library");
+    let jar = palisade_oci_fixtures::osv::zip_archive(&[
+        ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\n\r\n"),
+        (
+            "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
+            b"groupId=org.apache.logging.log4j\nartifactId=log4j-core\nversion=2.14.1\n",
+        ),
+    ])
+    .expect("jar");
+    let registry = Registry::start().expect("registry");
+    let push = registry.pusher().expect("pusher");
+    let app = LayerBuilder::new()
+        .executable("usr/local/bin/registry", &go_binary)
+        .file(
+            "app/node_modules/lodash/package.json",
+            r#"{"name": "lodash", "version": "4.17.20"}"#,
+        )
+        .file(
+            "usr/lib/python3/dist-packages/PyYAML-5.3.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: PyYAML\nVersion: 5.3\n",
+        )
+        .file("app/lib/log4j-core-2.14.1.jar", &jar)
+        // Uncompressed: this test's (unoptimised) gzip of a 20 MB binary takes long.
+        .build(Compression::None);
+    // The next layer upgrades lodash past its advisory.
+    let upgrade = LayerBuilder::new()
+        .file(
+            "app/node_modules/lodash/package.json",
+            r#"{"name": "lodash", "version": "4.17.21"}"#,
+        )
+        .build(Compression::Gzip);
+    push.image(
+        "app",
+        "1",
+        &[alpine_layer("3.1.4-r5"), app, upgrade],
+        "linux",
+        "amd64",
+    )
+    .await
+    .expect("image");
+    let image = format!("{}/app:1", registry.host());
+
+    let advisory = |id: &str, ecosystem: &str, name: &str, events: serde_json::Value| {
+        serde_json::json!({
+            "id": id,
+            "affected": [{"package": {"ecosystem": ecosystem, "name": name},
+                "ranges": [{"type": "ECOSYSTEM", "events": events}]}],
+            "database_specific": {"severity": "HIGH"}
+        })
+    };
+    let version = module.version.trim_start_matches('v');
+    let mut advisories = alpine_advisories();
+    advisories.extend([
+        advisory(
+            "GHSA-35jh-r3h4-6jhm",
+            "npm",
+            "lodash",
+            serde_json::json!([{"introduced": "0"}, {"fixed": "4.17.21"}]),
+        ),
+        advisory(
+            "GHSA-8q59-q68h-6hv4",
+            "PyPI",
+            "pyyaml",
+            serde_json::json!([{"introduced": "0"}, {"fixed": "5.4"}]),
+        ),
+        advisory(
+            "GHSA-jfh8-c2jp-5v3q",
+            "Maven",
+            "org.apache.logging.log4j:log4j-core",
+            serde_json::json!([{"introduced": "2.0-beta9"}, {"fixed": "2.15.0"}]),
+        ),
+        // Written for the version built in, and for one fixed at it.
+        advisory(
+            "GO-2099-0001",
+            "Go",
+            &module.name,
+            serde_json::json!([{"introduced": "0"}, {"last_affected": version}]),
+        ),
+        advisory(
+            "GO-2099-0002",
+            "Go",
+            &module.name,
+            serde_json::json!([{"introduced": "0"}, {"fixed": version}]),
+        ),
+    ]);
+    let work = tempfile::tempdir().expect("tempdir");
+    let db = work.path().join("json");
+    write_json_dir(&db, &advisories).expect("json");
+    let db = db.to_str().expect("utf-8");
+    let cache = work.path().join("cache");
+    let cache = cache.to_str().expect("utf-8");
+
+    let out = scan_with(db, cache, &image, &["-o", "json"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let findings: Vec<String> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {} {}",
+                f["id"], f["ecosystem"], f["package"], f["installedVersion"], f["location"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            r#""GHSA-8q59-q68h-6hv4" "PyPI" "pyyaml" "5.3" "usr/lib/python3/dist-packages/PyYAML-5.3.dist-info/METADATA""#
+                .to_owned(),
+            r#""GHSA-jfh8-c2jp-5v3q" "Maven" "org.apache.logging.log4j:log4j-core" "2.14.1" "app/lib/log4j-core-2.14.1.jar!META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties""#
+                .to_owned(),
+            format!(
+                r#""GO-2099-0001" "Go" "{}" "{}" "usr/local/bin/registry""#,
+                module.name, module.version
+            ),
+        ],
+        "lodash 4.17.21 and the module at its fixed version are not affected"
+    );
+    assert_eq!(report["coverage"], "Full", "{report}");
+    assert_eq!(
+        report["ecosystems"],
+        serde_json::json!(["Alpine:v3.18", "Go", "npm", "PyPI", "Maven"])
+    );
+    // Alpine's packages, the binary's modules and standard library, and one each of npm,
+    // PyPI and Maven.
+    assert_eq!(report["packages"], 3 + built.len() + 3, "{report}");
+
+    let out = scan_with(db, cache, &image, &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("pyyaml (PyPI)") && text.contains("FILE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Packages:  ") && text.contains("(Alpine:v3.18, Go, npm, PyPI, Maven)"),
+        "{text}"
+    );
+}

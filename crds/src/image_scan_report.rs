@@ -144,6 +144,12 @@ pub struct ReportFinding {
     pub fixed_version: Option<String>,
     /// `Critical`, `High`, `Medium`, `Low` or `Unknown`.
     pub severity: String,
+    /// The ecosystem of a language package (`npm`, `Go`); absent for OS packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecosystem: Option<String>,
+    /// The file a language package was found in (`app/node_modules/lodash/package.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 /// The scan result, written by the operator.
@@ -162,9 +168,13 @@ pub struct ImageScanReportStatus {
     /// The OS (`Debian GNU/Linux 12 (bookworm)`), if one was recognised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<String>,
-    /// The vulnerability database ecosystem used (`Debian:12`).
+    /// The vulnerability database ecosystem of the OS (`Debian:12`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecosystem: Option<String>,
+    /// Every ecosystem the image's packages belong to, the OS's first (`Debian:12`, `Go`,
+    /// `npm`); each one's database is followed for changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ecosystems: Vec<String>,
     /// How much of the image the scan could judge: `Full`, `Partial` or `None`. Zero
     /// findings mean a clean image only when this is `Full`; `gaps` says what was not judged.
     #[serde(default, skip_serializing_if = "Option::is_none")]

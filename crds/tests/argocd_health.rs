@@ -711,6 +711,7 @@ fn scanned(packages: u32, all: SeveritySummary, fixable: SeveritySummary) -> Ima
             installed_version: "3.0.9-1".into(),
             fixed_version: Some("3.0.11-1~deb12u2".into()),
             severity: "Critical".into(),
+            ..ReportFinding::default()
         }]
     } else {
         Vec::new()
@@ -723,6 +724,7 @@ fn scanned(packages: u32, all: SeveritySummary, fixable: SeveritySummary) -> Ima
         platform: Some("linux/amd64".into()),
         os: Some("Debian GNU/Linux 12 (bookworm)".into()),
         ecosystem: Some("Debian:12".into()),
+        ecosystems: vec!["Debian:12".into()],
         coverage: Some(Coverage::Full),
         gaps: Vec::new(),
         packages: Some(packages),

@@ -324,6 +324,17 @@ impl LayerBuilder {
         self
     }
 
+    /// A regular file with its execute bits set (mode 0755), as binaries are installed.
+    pub fn executable(mut self, path: &str, content: impl AsRef<[u8]>) -> Self {
+        let content = content.as_ref();
+        let mut h = Self::header(tar::EntryType::Regular, content.len() as u64);
+        h.set_mode(0o755);
+        self.tar
+            .append_data(&mut h, path, content)
+            .unwrap_or_else(|e| panic!("tar entry {path}: {e}"));
+        self
+    }
+
     pub fn dir(mut self, path: &str) -> Self {
         let mut h = Self::header(tar::EntryType::Directory, 0);
         self.tar

@@ -49,3 +49,20 @@ pub fn write_json_dir(dir: &Path, advisories: &[serde_json::Value]) -> Result<()
     }
     Ok(())
 }
+
+/// A zip archive (a jar, a war) holding `entries` (path, content), deflated.
+pub fn zip_archive(entries: &[(&str, &[u8])]) -> Result<Vec<u8>, FixtureError> {
+    let zip_error = |e: zip::result::ZipError| FixtureError::Setup(format!("zip archive: {e}"));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, content) in entries {
+        zip.start_file(
+            *path,
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated),
+        )
+        .map_err(zip_error)?;
+        zip.write_all(content)
+            .map_err(|e| FixtureError::Setup(format!("zip archive: {e}")))?;
+    }
+    Ok(zip.finish().map_err(zip_error)?.into_inner())
+}

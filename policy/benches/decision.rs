@@ -122,6 +122,7 @@ fn report_status() -> ImageScanReportStatus {
                 // Medium and Low ones have fixes; of the worse ones only the ignored one does.
                 fixed_version: (i >= 20 || i == 2).then(|| fixed.to_owned()),
                 severity: severity.into(),
+                ..ReportFinding::default()
             }
         })
         .collect();

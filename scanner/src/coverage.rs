@@ -60,8 +60,9 @@ pub struct Gap {
 /// What became of the OS packages of an image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OsPackages {
-    /// No os-release file: the packages cannot be tied to an advisory source.
-    NotRecognised,
+    /// No os-release file: the packages its package databases list (this many) cannot be
+    /// tied to an advisory source.
+    NotRecognised(usize),
     /// The OS is known but there is no data for it; the message says which and why.
     NoData(String),
     /// Matched against the database: this many packages were judged.
@@ -72,6 +73,8 @@ pub enum OsPackages {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reach<'a> {
     pub os: OsPackages,
+    /// The language ecosystems the image has packages of.
+    pub languages: &'a [LanguageReach],
     /// Package databases present but not (wholly) read.
     pub unreadable: &'a [Unreadable],
     /// `(asked for, scanned)` when the image had no manifest for the platform asked for
@@ -79,20 +82,38 @@ pub struct Reach<'a> {
     pub platform_substitute: Option<(&'a str, &'a str)>,
 }
 
+/// One language ecosystem of an image: its packages, and whether the database had its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LanguageReach {
+    /// The OSV ecosystem (`npm`).
+    pub ecosystem: String,
+    pub packages: usize,
+    pub judged: bool,
+}
+
 /// The coverage and the gaps of a scan. No gap is `Full`; gaps with some packages judged are
-/// `Partial`; gaps with nothing judged are `None`. Language ecosystems, when they come, add
-/// their judged packages to the count, so an image without an OS but with judged language
-/// packages is `Partial`, not `None`.
+/// `Partial`; gaps with nothing judged are `None`. Language packages count as judged when
+/// their ecosystem's data was there. An image without an OS release counts that as a gap
+/// when it has OS packages (they cannot be matched) or when nothing else was judged; a
+/// `scratch` image holding a Go binary whose modules were all judged is covered in full.
 pub fn assess(reach: &Reach<'_>) -> (Coverage, Vec<Gap>) {
     let mut gaps = Vec::new();
-    let judged = match &reach.os {
-        OsPackages::NotRecognised => {
-            gaps.push(Gap {
-                reason: GapReason::NoOsRecognised,
-                message: "no OS recognised: no /etc/os-release, so OS packages cannot be \
-                          matched to advisories"
-                    .to_owned(),
-            });
+    let language_judged: usize = reach
+        .languages
+        .iter()
+        .filter(|l| l.judged)
+        .map(|l| l.packages)
+        .sum();
+    let os_judged = match &reach.os {
+        OsPackages::NotRecognised(packages) => {
+            if *packages > 0 || language_judged == 0 {
+                gaps.push(Gap {
+                    reason: GapReason::NoOsRecognised,
+                    message: "no OS recognised: no /etc/os-release, so OS packages cannot be \
+                              matched to advisories"
+                        .to_owned(),
+                });
+            }
             0
         }
         OsPackages::NoData(message) => {
@@ -104,6 +125,16 @@ pub fn assess(reach: &Reach<'_>) -> (Coverage, Vec<Gap>) {
         }
         OsPackages::Judged(packages) => *packages,
     };
+    for l in reach.languages.iter().filter(|l| !l.judged) {
+        gaps.push(Gap {
+            reason: GapReason::NoVulnerabilityData,
+            message: format!(
+                "the vulnerability database has no {} data: {} {} package(s) were not matched",
+                l.ecosystem, l.packages, l.ecosystem
+            ),
+        });
+    }
+    let judged = os_judged + language_judged;
     for u in reach.unreadable {
         gaps.push(Gap {
             reason: GapReason::UnreadablePackageDatabase,
@@ -144,6 +175,7 @@ mod tests {
                 "judged",
                 Reach {
                     os: OsPackages::Judged(12),
+                    languages: &[],
                     unreadable: &[],
                     platform_substitute: None,
                 },
@@ -154,6 +186,7 @@ mod tests {
                 "judged, no packages",
                 Reach {
                     os: OsPackages::Judged(0),
+                    languages: &[],
                     unreadable: &[],
                     platform_substitute: None,
                 },
@@ -163,7 +196,8 @@ mod tests {
             (
                 "no OS",
                 Reach {
-                    os: OsPackages::NotRecognised,
+                    os: OsPackages::NotRecognised(0),
+                    languages: &[],
                     unreadable: &[],
                     platform_substitute: None,
                 },
@@ -174,6 +208,7 @@ mod tests {
                 "no data",
                 Reach {
                     os: no_data(),
+                    languages: &[],
                     unreadable: &[],
                     platform_substitute: None,
                 },
@@ -184,6 +219,7 @@ mod tests {
                 "part of a database unreadable, the rest judged",
                 Reach {
                     os: OsPackages::Judged(12),
+                    languages: &[],
                     unreadable: &unreadable,
                     platform_substitute: None,
                 },
@@ -194,6 +230,7 @@ mod tests {
                 "part of a database unreadable, nothing judged",
                 Reach {
                     os: OsPackages::Judged(0),
+                    languages: &[],
                     unreadable: &unreadable,
                     platform_substitute: None,
                 },
@@ -204,6 +241,7 @@ mod tests {
                 "unreadable and no data",
                 Reach {
                     os: no_data(),
+                    languages: &[],
                     unreadable: &unreadable,
                     platform_substitute: None,
                 },
@@ -214,6 +252,7 @@ mod tests {
                 "another variant scanned",
                 Reach {
                     os: OsPackages::Judged(3),
+                    languages: &[],
                     unreadable: &[],
                     platform_substitute: Some(("linux/arm/v6", "linux/arm/v7")),
                 },
@@ -223,12 +262,57 @@ mod tests {
             (
                 "another variant scanned, no OS",
                 Reach {
-                    os: OsPackages::NotRecognised,
+                    os: OsPackages::NotRecognised(0),
+                    languages: &[],
                     unreadable: &[],
                     platform_substitute: Some(("linux/arm/v6", "linux/arm/v7")),
                 },
                 C::None,
                 &[G::NoOsRecognised, G::ArchitectureNotScanned],
+            ),
+            (
+                "scratch, with a Go binary judged",
+                Reach {
+                    os: OsPackages::NotRecognised(0),
+                    languages: &[lang("Go", 14, true)],
+                    unreadable: &[],
+                    platform_substitute: None,
+                },
+                C::Full,
+                &[],
+            ),
+            (
+                "OS packages without an OS release, npm judged",
+                Reach {
+                    os: OsPackages::NotRecognised(5),
+                    languages: &[lang("npm", 3, true)],
+                    unreadable: &[],
+                    platform_substitute: None,
+                },
+                C::Partial,
+                &[G::NoOsRecognised],
+            ),
+            (
+                "OS judged, no npm data",
+                Reach {
+                    os: OsPackages::Judged(10),
+                    languages: &[lang("Go", 2, true), lang("npm", 3, false)],
+                    unreadable: &[],
+                    platform_substitute: None,
+                },
+                C::Partial,
+                &[G::NoVulnerabilityData],
+            ),
+            (
+                "no OS, and no PyPI data",
+                Reach {
+                    os: OsPackages::NotRecognised(0),
+                    languages: &[lang("PyPI", 2, false)],
+                    unreadable: &[],
+                    platform_substitute: None,
+                },
+                C::None,
+                &[G::NoOsRecognised, G::NoVulnerabilityData],
             ),
         ];
         for (what, reach, coverage, reasons) in table {
@@ -239,6 +323,14 @@ mod tests {
         }
     }
 
+    fn lang(ecosystem: &str, packages: usize, judged: bool) -> LanguageReach {
+        LanguageReach {
+            ecosystem: ecosystem.to_owned(),
+            packages,
+            judged,
+        }
+    }
+
     #[test]
     fn messages_say_what_and_why() {
         let unreadable = [Unreadable {
@@ -246,7 +338,8 @@ mod tests {
             reason: "1 unreadable record(s) skipped (first: record 2 has no P: (name) line)".into(),
         }];
         let (_, gaps) = assess(&Reach {
-            os: OsPackages::NotRecognised,
+            os: OsPackages::NotRecognised(0),
+            languages: &[lang("npm", 3, false)],
             unreadable: &unreadable,
             platform_substitute: Some(("linux/arm/v6", "linux/arm/v7")),
         });
@@ -256,6 +349,7 @@ mod tests {
             [
                 "no OS recognised: no /etc/os-release, so OS packages cannot be matched to \
                  advisories",
+                "the vulnerability database has no npm data: 3 npm package(s) were not matched",
                 "lib/apk/db/installed: 1 unreadable record(s) skipped (first: record 2 has no \
                  P: (name) line); those packages were not judged",
                 "the image has no linux/arm/v6 manifest; linux/arm/v7 was scanned instead",

@@ -72,6 +72,13 @@ pub struct Finding {
     /// One line from the advisory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+    /// The OSV ecosystem of a language package (`npm`, `Go`); OS packages leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecosystem: Option<String>,
+    /// The file a language package was read from (`app/node_modules/lodash/package.json`,
+    /// `usr/local/bin/app` for a Go binary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 impl Finding {

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::Error;
-use crate::coverage::{Coverage, Gap, OsPackages, Reach, assess};
+use crate::coverage::{Coverage, Gap, LanguageReach, OsPackages, Reach, assess};
+use crate::inventory::language::{self, Language};
 use crate::inventory::{self, Inventory};
-use crate::layers::{LayerWalker, Limits};
+use crate::layers::{Deriving, LayerWalker, Limits};
 use crate::oci::{Platform, RegistryClient, manifest};
 use crate::report::{Finding, Severity, SeverityCounts};
 
@@ -75,7 +76,12 @@ pub async fn inventory_image_cached(
         hit.platform_requested = platform_requested;
         return Ok((hit, true));
     }
-    let mut walker = LayerWalker::new(inventory::wanted, limits).noting(inventory::noted);
+    let mut walker = LayerWalker::new(inventory::wanted, limits)
+        .noting(inventory::noted)
+        .deriving(Deriving {
+            wants: language::wants,
+            derive: language::derive,
+        });
     let mut layer_bytes = 0u64;
     for layer in &resolved.manifest.layers {
         check_layer_media_type(&layer.digest, &layer.media_type, !layer.urls.is_empty())?;
@@ -109,7 +115,8 @@ pub async fn inventory_image_cached(
         );
     }
     let files = walker.finish();
-    let inventory = inventory::from_files(&files)?;
+    let mut inventory = inventory::from_files(&files)?;
+    inventory.add_derived(files.derived());
     let inv = ImageInventory {
         image: image.to_string(),
         digest: resolved.digest,
@@ -139,7 +146,7 @@ pub fn report(
     let ecosystem = os.and_then(crate::osv::ecosystem_for).map(|e| e.name);
     let covered = os.is_some_and(|o| db.index_for(o).is_some());
     let os_packages = match (os, &ecosystem) {
-        (None, _) => OsPackages::NotRecognised,
+        (None, _) => OsPackages::NotRecognised(inv.inventory.packages.len()),
         (Some(o), None) => OsPackages::NoData(format!(
             "no vulnerability data source is known for OS {:?} {}: its packages were not matched",
             o.id,
@@ -150,19 +157,32 @@ pub fn report(
         )),
         (Some(_), Some(_)) => OsPackages::Judged(inv.inventory.packages.len()),
     };
+    let languages: Vec<LanguageReach> = Language::ALL
+        .into_iter()
+        .filter_map(|l| {
+            let packages = inv
+                .inventory
+                .language_packages
+                .iter()
+                .filter(|p| p.language == l)
+                .count();
+            (packages > 0).then(|| LanguageReach {
+                ecosystem: l.osv_ecosystem().to_owned(),
+                packages,
+                judged: db.get(l.osv_ecosystem()).is_some(),
+            })
+        })
+        .collect();
     let (coverage, gaps) = assess(&Reach {
         os: os_packages,
+        languages: &languages,
         unreadable: &inv.inventory.unreadable,
         platform_substitute: inv
             .platform_requested
             .as_deref()
             .zip(inv.platform.as_deref()),
     });
-    let findings = if covered {
-        db.match_inventory(&inv.inventory)
-    } else {
-        Vec::new()
-    };
+    let findings = db.match_inventory(&inv.inventory);
     let summary = SeverityCounts::of(&findings);
     let fixable = SeverityCounts::of(findings.iter().filter(|f| f.fixable()));
     ScanReport {
@@ -178,7 +198,11 @@ pub fn report(
             })
         }),
         ecosystem: if covered { ecosystem } else { None },
-        packages: inv.inventory.packages.len(),
+        ecosystems: crate::osv::needed_ecosystems(&inv.inventory)
+            .into_iter()
+            .map(|e| e.name)
+            .collect(),
+        packages: inv.inventory.package_count(),
         summary,
         fixable,
         findings,
@@ -203,9 +227,14 @@ pub struct ScanReport {
     pub platform: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<String>,
-    /// The database ecosystem matched against; `None` when none could be (see `notes`).
+    /// The OS's database ecosystem matched against; `None` when none could be (see `notes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecosystem: Option<String>,
+    /// Every ecosystem the image's packages belong to (the OS's first, then the languages'),
+    /// whether the database had its data or not: what a re-scan would need.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ecosystems: Vec<String>,
+    /// Packages found, OS and language.
     pub packages: usize,
     pub summary: SeverityCounts,
     pub fixable: SeverityCounts,
@@ -267,8 +296,8 @@ pub struct InventoryCache {
 
 /// Bumped when the inventory changes in a way old cache entries do not have: 2 records the
 /// unreadable parts of package databases, 3 the databases in formats not read (older
-/// entries would claim none).
-const CACHE_FORMAT: u32 = 3;
+/// entries would claim none), 4 the language packages.
+const CACHE_FORMAT: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 struct CacheEntry {
@@ -448,7 +477,7 @@ mod tests {
         let judged = Inventory {
             os: Some(alpine.clone()),
             packages: vec![musl.clone()],
-            unreadable: Vec::new(),
+            ..Inventory::default()
         };
         let partly = Inventory {
             unreadable: vec![Unreadable {
@@ -536,6 +565,105 @@ mod tests {
         assert_eq!(
             json["gaps"][0]["message"],
             "no OS recognised: no /etc/os-release, so OS packages cannot be matched to advisories"
+        );
+    }
+
+    #[test]
+    fn language_packages_are_judged_in_their_ecosystems_and_named_by_file() {
+        use crate::inventory::language::LanguagePackage;
+        use crate::osv::schema::Vulnerability;
+        use crate::osv::{Database, Ecosystem, Index};
+
+        let pkg = |language, name: &str, version: &str, location: &str| LanguagePackage {
+            language,
+            name: name.into(),
+            version: version.into(),
+            location: location.into(),
+        };
+        // A scratch image: one Go binary, and a Python tool whose project name is spelled
+        // differently from its advisory's.
+        let inventory = Inventory {
+            language_packages: vec![
+                pkg(Language::Go, "golang.org/x/net", "v0.17.0", "app"),
+                pkg(Language::Go, "stdlib", "1.21.3", "app"),
+                pkg(
+                    Language::Python,
+                    "pyyaml",
+                    "5.3",
+                    "usr/lib/python3/dist-packages/PyYAML-5.3.dist-info/METADATA",
+                ),
+                pkg(
+                    Language::Npm,
+                    "lodash",
+                    "4.17.20",
+                    "app/node_modules/lodash/package.json",
+                ),
+            ],
+            ..Inventory::default()
+        };
+        let record = |json: &str| -> Vulnerability { serde_json::from_str(json).expect("fixture") };
+        let go = [
+            record(
+                r#"{"id":"GO-2023-2102","aliases":["CVE-2023-39325"],"affected":[{"package":{"ecosystem":"Go","name":"golang.org/x/net"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"0.17.0"}]}]},{"package":{"ecosystem":"Go","name":"stdlib"},"ranges":[{"type":"SEMVER","events":[{"introduced":"1.21.0"},{"fixed":"1.21.3"}]}]}]}"#,
+            ),
+            record(
+                r#"{"id":"GO-2023-2185","affected":[{"package":{"ecosystem":"Go","name":"stdlib"},"ranges":[{"type":"SEMVER","events":[{"introduced":"1.21.0"},{"fixed":"1.21.4"}]}]}]}"#,
+            ),
+        ];
+        let pypi = [record(
+            r#"{"id":"GHSA-8q59-q68h-6hv4","affected":[{"package":{"ecosystem":"PyPI","name":"PyYAML"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"5.4"}]}]}]}"#,
+        )];
+        let mut db = Database::new();
+        for (name, records) in [("Go", &go[..]), ("PyPI", &pypi[..])] {
+            let eco = Ecosystem::from_name(name).expect("ecosystem");
+            db.insert(
+                std::sync::Arc::new(Index::from_records(eco, records)),
+                "ab".repeat(32),
+            );
+        }
+        let r = report(&image(inventory, None), &db, std::time::Duration::ZERO);
+        let got: Vec<_> = r
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    f.id.as_str(),
+                    f.ecosystem.as_deref(),
+                    f.package.as_str(),
+                    f.fixed_version.as_deref(),
+                    f.location.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "GHSA-8q59-q68h-6hv4",
+                    Some("PyPI"),
+                    "pyyaml",
+                    Some("5.4"),
+                    Some("usr/lib/python3/dist-packages/PyYAML-5.3.dist-info/METADATA")
+                ),
+                (
+                    "GO-2023-2185",
+                    Some("Go"),
+                    "stdlib",
+                    Some("1.21.4"),
+                    Some("app")
+                ),
+            ],
+            "x/net 0.17.0 and Go 1.21.3 are the fixed versions of GO-2023-2102"
+        );
+        assert_eq!(r.packages, 4);
+        assert_eq!(r.ecosystems, ["Go", "npm", "PyPI"]);
+        // No npm data: those packages are a gap; the judged Go and PyPI ones make it Partial,
+        // and with no OS packages the missing os-release is no gap.
+        assert_eq!(r.coverage, Coverage::Partial);
+        let gaps: Vec<&str> = r.gaps.iter().map(|g| g.message.as_str()).collect();
+        assert_eq!(
+            gaps,
+            ["the vulnerability database has no npm data: 1 npm package(s) were not matched"]
         );
     }
 }

@@ -208,6 +208,7 @@ fn report() -> ImageScanReport {
                 installed_version: installed.into(),
                 fixed_version: (i >= 20 || i == 2).then(|| fixed.to_owned()),
                 severity: severity.into(),
+                ..ReportFinding::default()
             }
         })
         .collect();

@@ -80,6 +80,7 @@ fn report(digest: &str, image: &str, critical: u32) -> ImageScanReport {
             installed_version: "3.1.2-r0".into(),
             fixed_version: Some("3.1.4-r0".into()),
             severity: "Critical".into(),
+            ..ReportFinding::default()
         })
         .collect();
     let mut r = ImageScanReport::new(

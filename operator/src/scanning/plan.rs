@@ -123,6 +123,8 @@ pub fn top_findings(findings: &[Finding]) -> (Vec<ReportFinding>, u32) {
             installed_version: f.installed_version.clone(),
             fixed_version: f.fixed_version.clone(),
             severity: f.severity.as_str().to_owned(),
+            ecosystem: f.ecosystem.clone(),
+            location: f.location.clone(),
         })
         .collect();
     (top, u32::try_from(omitted).unwrap_or(u32::MAX))
@@ -210,6 +212,7 @@ pub fn scanned_status(r: &ScanReport) -> ImageScanReportStatus {
         platform: r.platform.clone(),
         os: r.os.clone(),
         ecosystem: r.ecosystem.clone(),
+        ecosystems: r.ecosystems.clone(),
         coverage: Some(coverage_of(r.coverage)),
         gaps: r.gaps.iter().map(gap_of).collect(),
         packages: Some(u32::try_from(r.packages).unwrap_or(u32::MAX)),
@@ -490,6 +493,8 @@ mod tests {
             fixed_version: None,
             severity,
             summary: None,
+            ecosystem: None,
+            location: None,
         }
     }
 
@@ -559,7 +564,7 @@ mod tests {
                     ..OsRelease::default()
                 }),
                 packages: (0..packages).map(package).collect(),
-                unreadable: Vec::new(),
+                ..Inventory::default()
             },
         };
         let mut db = Database::new();

@@ -17,7 +17,7 @@ use palisade_kube_plumbing::backoff::PerObject;
 use palisade_kube_plumbing::events::Publisher;
 use palisade_scanner::layers::Limits;
 use palisade_scanner::oci::Platform;
-use palisade_scanner::osv::{Database, ecosystem_for};
+use palisade_scanner::osv::needed_ecosystems;
 use palisade_scanner::scan::{InventoryCache, ScanReport, inventory_image_cached, report};
 use tracing::{debug, info, warn};
 
@@ -173,7 +173,13 @@ async fn reconcile_inner(object: &ImageScanReport, ctx: &Context) -> Result<Acti
     let status = object.status.as_ref();
     let current_db = match status {
         Some(s) if s.phase == ScanPhase::Scanned => {
-            ctx.db.version_for(s.ecosystem.as_deref()).await
+            // Reports from before `ecosystems` name their OS's alone.
+            let ecosystems = if s.ecosystems.is_empty() {
+                s.ecosystem.iter().cloned().collect()
+            } else {
+                s.ecosystems.clone()
+            };
+            ctx.db.version_for(&ecosystems).await
         }
         _ => None,
     };
@@ -318,17 +324,11 @@ async fn scan_unbounded(ctx: &Context, object: &ImageScanReport) -> Result<ScanR
         });
     }
     debug!(image = %pinned, cached, "inventory taken");
-    let db = match inv.inventory.os.as_ref().and_then(ecosystem_for) {
-        Some(eco) => ctx
-            .db
-            .for_ecosystem(&eco)
-            .await
-            .map_err(|source| ScanError::Database {
-                ecosystem: eco.name.clone(),
-                source,
-            })?,
-        None => Database::new(),
-    };
+    let db = ctx
+        .db
+        .for_ecosystems(&needed_ecosystems(&inv.inventory))
+        .await
+        .map_err(|(ecosystem, source)| ScanError::Database { ecosystem, source })?;
     let mut r = report(&inv, &db, started.elapsed());
     // The report names what the object asked for.
     r.image = spec.image.clone();

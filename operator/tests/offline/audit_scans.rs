@@ -60,6 +60,7 @@ fn report(digest: &str, critical: u32) -> Arc<ImageScanReport> {
             installed_version: "3.0.11-1".into(),
             fixed_version: Some("3.0.13-1".into()),
             severity: "Critical".into(),
+            ..ReportFinding::default()
         })
         .collect();
     let mut r = ImageScanReport::new(

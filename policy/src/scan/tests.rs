@@ -26,6 +26,7 @@ fn finding(id: &str, cve: &str, sev: &str, fixed: Option<&str>) -> ReportFinding
         installed_version: "3.1.2-r0".into(),
         fixed_version: fixed.map(str::to_owned),
         severity: sev.into(),
+        ..ReportFinding::default()
     }
 }
 

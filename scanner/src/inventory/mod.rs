@@ -98,6 +98,7 @@ pub fn from_files(files: &dyn FileSource) -> Result<Inventory, crate::Error> {
     Ok(Inventory {
         os,
         packages,
+        language_packages: Vec::new(),
         unreadable,
     })
 }
@@ -255,10 +256,36 @@ pub struct Inventory {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<OsRelease>,
     pub packages: Vec<Package>,
+    /// Packages of the language ecosystems, each with the file it was read from; sorted by
+    /// ecosystem, name, version and file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub language_packages: Vec<language::LanguagePackage>,
     /// Package databases (or parts of them) present in the image but not read: their
     /// packages are missing from `packages`, so a scan cannot call the image clean.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<Unreadable>,
+}
+
+impl Inventory {
+    /// Add what the layer walker derived from files as it read them (language packages,
+    /// and the files that should have told some and could not), keeping the order stable.
+    pub fn add_derived<'a>(
+        &mut self,
+        derived: impl IntoIterator<Item = (&'a str, &'a crate::layers::Derived)>,
+    ) {
+        for (_, d) in derived {
+            self.language_packages.extend(d.packages.iter().cloned());
+            self.unreadable.extend(d.unreadable.iter().cloned());
+        }
+        self.language_packages.sort();
+        self.language_packages.dedup();
+        self.unreadable.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+
+    /// Every package, OS and language, counted.
+    pub fn package_count(&self) -> usize {
+        self.packages.len() + self.language_packages.len()
+    }
 }
 
 /// A package database, or part of one, that the image has and the inventory could not read.

@@ -56,6 +56,20 @@ impl Ecosystem {
         })
     }
 
+    /// A package name as this ecosystem compares names: PyPI's by PEP 503 (`PyYAML` and
+    /// `pyyaml`, `zope.interface` and `zope-interface` are one project), NuGet's and
+    /// Packagist's without case, the others exactly. Both the index and the lookup use it.
+    pub fn package_key<'a>(&self, name: &'a str) -> std::borrow::Cow<'a, str> {
+        use std::borrow::Cow;
+        match self.name.as_str() {
+            "PyPI" => Cow::Owned(crate::inventory::language::python::normalize(name)),
+            "NuGet" | "Packagist" if name.bytes().any(|b| b.is_ascii_uppercase()) => {
+                Cow::Owned(name.to_ascii_lowercase())
+            }
+            _ => Cow::Borrowed(name),
+        }
+    }
+
     /// The family part of the name (`Debian` for `Debian:12`): advisories scoped to the
     /// family without a release apply to every release.
     pub fn family(&self) -> &str {

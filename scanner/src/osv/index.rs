@@ -128,7 +128,8 @@ impl Index {
 
     /// The affected entries of a package (by the name its advisories use).
     pub fn affected(&self, package: &str) -> &[AffectedEntry] {
-        self.packages.get(package).map_or(&[], |v| v)
+        let key = self.ecosystem.package_key(package);
+        self.packages.get(&*key).map_or(&[], |v| v)
     }
 }
 
@@ -257,7 +258,8 @@ impl Builder {
                     i
                 }
             };
-            let name = self.intern(&pkg.name);
+            let key = self.ecosystem.package_key(&pkg.name).into_owned();
+            let name = self.intern(&key);
             self.packages.entry(name).or_default().push(AffectedEntry {
                 advisory: index,
                 severity: severity_of(vuln, affected),

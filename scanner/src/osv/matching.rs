@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use super::Scheme;
 use super::index::{AffectedEntry, Event, Index};
 use crate::inventory::Inventory;
+use crate::inventory::language::LanguagePackage;
 use crate::report::Finding;
 
 /// Whether `version` is affected by `entry`: `None` if not, else the fixed version (if any)
@@ -170,6 +171,8 @@ pub fn match_index(index: &Index, inventory: &Inventory) -> Vec<Finding> {
                     fixed_version: fixed,
                     severity: entry.severity,
                     summary: adv.summary.as_deref().map(str::to_owned),
+                    ecosystem: None,
+                    location: None,
                 });
             }
         }
@@ -178,7 +181,50 @@ pub fn match_index(index: &Index, inventory: &Inventory) -> Vec<Finding> {
     findings
 }
 
-/// Worst severity first, then id, then package, then installed version.
+/// The findings of language packages against their ecosystem's index: one per (advisory,
+/// package and file), each naming the ecosystem and the file. Not sorted.
+pub fn match_language<'a>(
+    index: &Index,
+    packages: impl IntoIterator<Item = &'a LanguagePackage>,
+) -> Vec<Finding> {
+    let scheme = index.ecosystem().scheme;
+    let mut findings: Vec<Finding> = Vec::new();
+    for pkg in packages {
+        // (advisory) → position in `findings`, for this package only.
+        let mut seen: HashMap<u32, usize> = HashMap::new();
+        for entry in index.affected(&pkg.name) {
+            let Some(fixed) = affects(scheme, entry, &pkg.version) else {
+                continue;
+            };
+            let Some(adv) = index.advisory(entry.advisory) else {
+                continue;
+            };
+            if let Some(&at) = seen.get(&entry.advisory) {
+                let f: &mut Finding = &mut findings[at];
+                f.severity = f.severity.max(entry.severity);
+                if f.fixed_version.is_none() {
+                    f.fixed_version = fixed;
+                }
+                continue;
+            }
+            seen.insert(entry.advisory, findings.len());
+            findings.push(Finding {
+                id: adv.id.to_string(),
+                aliases: adv.aliases.iter().map(|a| a.to_string()).collect(),
+                package: pkg.name.clone(),
+                installed_version: pkg.version.clone(),
+                fixed_version: fixed,
+                severity: entry.severity,
+                summary: adv.summary.as_deref().map(str::to_owned),
+                ecosystem: Some(index.ecosystem().name.clone()),
+                location: Some(pkg.location.clone()),
+            });
+        }
+    }
+    findings
+}
+
+/// Worst severity first, then id, then package, then installed version, then file.
 pub fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
@@ -186,6 +232,7 @@ pub fn sort_findings(findings: &mut [Finding]) {
             .then_with(|| a.id.cmp(&b.id))
             .then_with(|| a.package.cmp(&b.package))
             .then_with(|| a.installed_version.cmp(&b.installed_version))
+            .then_with(|| a.location.cmp(&b.location))
     });
 }
 

@@ -26,6 +26,7 @@ pub use ecosystem::{Ecosystem, ecosystem_for};
 pub use index::{Index, Limits};
 pub use store::{Loaded, Metadata, Refresh, Source, Store};
 
+use crate::inventory::language::Language;
 use crate::inventory::{Inventory, OsRelease};
 use crate::report::Finding;
 
@@ -98,14 +99,37 @@ impl Database {
 /// ([`severity`]). One finding per (advisory, binary package), worst severity first, then by
 /// id, then by package. An OS the database does not cover gives no findings: check
 /// [`Database::index_for`] to tell that apart from a clean image.
+///
+/// Language packages are matched against their own ecosystems (`npm`, `Go`, …), each by
+/// its version order; their findings name the ecosystem and the file.
 pub fn match_inventory(db: &Database, inventory: &Inventory) -> Vec<Finding> {
-    let Some(os) = &inventory.os else {
-        return Vec::new();
-    };
-    match db.index_for(os) {
+    let mut findings = match inventory.os.as_ref().and_then(|os| db.index_for(os)) {
         Some(index) => matching::match_index(index, inventory),
         None => Vec::new(),
+    };
+    for language in Language::ALL {
+        let Some(index) = db.get(language.osv_ecosystem()) else {
+            continue;
+        };
+        let packages = inventory
+            .language_packages
+            .iter()
+            .filter(|p| p.language == language);
+        findings.extend(matching::match_language(index, packages));
     }
+    matching::sort_findings(&mut findings);
+    findings
+}
+
+/// The ecosystems an inventory's packages are judged in: its OS's (when known), then each
+/// language ecosystem it has packages of, in [`Language::ALL`] order.
+pub fn needed_ecosystems(inventory: &Inventory) -> Vec<Ecosystem> {
+    let os = inventory.os.as_ref().and_then(ecosystem_for);
+    let languages = Language::ALL
+        .into_iter()
+        .filter(|l| inventory.language_packages.iter().any(|p| p.language == *l))
+        .filter_map(|l| Ecosystem::from_name(l.osv_ecosystem()));
+    os.into_iter().chain(languages).collect()
 }
 
 #[cfg(test)]

@@ -44,6 +44,13 @@ impl Language {
         Language::DotNet,
     ];
 
+    /// The language whose OSV ecosystem is `name`, if any.
+    pub fn from_osv_ecosystem(name: &str) -> Option<Language> {
+        Language::ALL
+            .into_iter()
+            .find(|l| l.osv_ecosystem() == name)
+    }
+
     /// The OSV ecosystem its advisories are filed under; its version order is that
     /// ecosystem's (`osv::Ecosystem::from_name`).
     pub fn osv_ecosystem(self) -> &'static str {
@@ -184,6 +191,10 @@ mod tests {
     #[test]
     fn every_language_has_its_osv_ecosystem() {
         let names: Vec<&str> = Language::ALL.iter().map(|l| l.osv_ecosystem()).collect();
+        for l in Language::ALL {
+            assert_eq!(Language::from_osv_ecosystem(l.osv_ecosystem()), Some(l));
+        }
+        assert_eq!(Language::from_osv_ecosystem("Debian:12"), None);
         assert_eq!(
             names,
             [
