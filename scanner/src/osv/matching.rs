@@ -136,8 +136,8 @@ fn in_range<'a>(scheme: Scheme, events: &'a [Event], v: &str) -> Option<Option<&
     Some(fixed)
 }
 
-/// The findings of an inventory against one ecosystem's index: one per (advisory, binary
-/// package), sorted worst severity first, then by id, then by package.
+/// The findings of an inventory against one ecosystem's index: one per (vulnerability, binary
+/// package), advisories that name each other grouped ([`super::grouping`]), sorted worst severity first, then by id, then by package.
 pub fn match_index(index: &Index, inventory: &Inventory) -> Vec<Finding> {
     let scheme = index.ecosystem().scheme;
     let mut findings: Vec<Finding> = Vec::new();
@@ -177,6 +177,7 @@ pub fn match_index(index: &Index, inventory: &Inventory) -> Vec<Finding> {
             }
         }
     }
+    let mut findings = super::grouping::group_by_alias(scheme, findings);
     sort_findings(&mut findings);
     findings
 }
@@ -221,7 +222,7 @@ pub fn match_language<'a>(
             });
         }
     }
-    findings
+    super::grouping::group_by_alias(scheme, findings)
 }
 
 /// Worst severity first, then id, then package, then installed version, then file.

@@ -11,6 +11,7 @@
 //! - [`local`]: one export zip or a directory of advisory JSON, read in place.
 
 pub mod ecosystem;
+pub mod grouping;
 pub mod index;
 pub mod local;
 pub mod matching;
