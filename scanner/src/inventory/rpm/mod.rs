@@ -15,9 +15,11 @@ use std::fmt::Display;
 use super::{FileSource, Package, Parsed, Unreadable};
 use crate::Error;
 
+mod bdb;
 mod header;
 mod sqlite;
 
+pub use bdb::parse_bdb;
 pub use header::{Header, parse_header, split_source_rpm};
 pub use sqlite::{WAL_SUFFIX, parse_sqlite};
 
