@@ -17,10 +17,12 @@ use crate::Error;
 
 mod bdb;
 mod header;
+mod ndb;
 mod sqlite;
 
 pub use bdb::parse_bdb;
 pub use header::{Header, parse_header, split_source_rpm};
+pub use ndb::parse_ndb;
 pub use sqlite::{WAL_SUFFIX, parse_sqlite};
 
 /// Where distributions keep the SQLite rpm database; the `-wal` file sits beside it.
