@@ -66,7 +66,7 @@ pub fn parse_bdb(path: &str, db: &[u8]) -> Result<Parsed, Error> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ByteOrder {
+pub(super) enum ByteOrder {
     Little,
     Big,
 }
@@ -370,14 +370,18 @@ fn read_u32(bytes: &[u8], at: usize, order: ByteOrder) -> Option<u32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::inventory::rpm::header::fixtures::package;
 
     /// A hand-built one-bucket hash database: page 0 the metadata, page 1 the bucket's items,
     /// then the overflow pages of the values longer than a quarter page. Tests without
     /// Berkeley DB's tools use it; `tests/inventory_real.rs` reads databases `db_load` wrote.
-    fn hand_built(order: ByteOrder, page_size: usize, records: &[(&[u8], &[u8])]) -> Vec<u8> {
+    pub(in crate::inventory::rpm) fn hand_built(
+        order: ByteOrder,
+        page_size: usize,
+        records: &[(&[u8], &[u8])],
+    ) -> Vec<u8> {
         let inline = page_size / 4;
         let put16 = |b: &mut [u8], at: usize, v: u16| {
             let bytes = match order {

@@ -1,18 +1,17 @@
-//! The rpm package database, in the formats rpm has written: SQLite (current
-//! distributions). Each stores one header blob per package ([`header`]); the formats differ
+//! The rpm package database, in the three formats rpm has written: SQLite (current
+//! distributions), ndb (SUSE) and Berkeley DB (RHEL and its rebuilds up to 8, CentOS 7,
+//! Amazon Linux 2). Each stores one header blob per package ([`header`]); the formats differ
 //! only in how they find the blobs, so each file here reads one format and hands its blobs
 //! to the same header parser.
 //!
 //! Every offset and count of a header is checked against the blob: a hostile header is an
 //! error for that package (skipped with a warning and recorded as unreadable, like the other
-//! databases), never a panic or an allocation its counts ask for. Older Berkeley DB
-//! (`Packages`: RHEL and its rebuilds up to 8, CentOS 7) and ndb (`Packages.db`: SUSE)
-//! databases are not read; an image that has one and no SQLite database gets it recorded as
-//! unreadable, since its packages are missing from the inventory.
+//! databases), never a panic or an allocation its counts ask for. The same holds for the
+//! pages, slots and blobs of each format around the headers.
 
 use std::fmt::Display;
 
-use super::{FileSource, Package, Parsed, Unreadable};
+use super::{FileSource, Package, Parsed};
 use crate::Error;
 
 mod bdb;
@@ -26,62 +25,75 @@ pub use ndb::parse_ndb;
 pub use sqlite::{WAL_SUFFIX, parse_sqlite};
 
 /// Where distributions keep the SQLite rpm database; the `-wal` file sits beside it.
-pub const RPMDB_PATHS: [&str; 2] = [
+pub const SQLITE_PATHS: [&str; 2] = [
     "var/lib/rpm/rpmdb.sqlite",
     "usr/lib/sysimage/rpm/rpmdb.sqlite",
 ];
 
-/// rpm databases in formats this inventory does not read, with the format's name. The
-/// layer walker notes that they exist without keeping their content ([`super::noted`]).
-pub const UNREAD_PATHS: [(&str, &str); 4] = [
-    ("var/lib/rpm/Packages", "Berkeley DB"),
-    ("usr/lib/sysimage/rpm/Packages", "Berkeley DB"),
-    ("var/lib/rpm/Packages.db", "ndb"),
-    ("usr/lib/sysimage/rpm/Packages.db", "ndb"),
+/// Where SUSE keeps the ndb database (`var/lib/rpm` is a link to `usr/lib/sysimage/rpm`).
+pub const NDB_PATHS: [&str; 2] = [
+    "var/lib/rpm/Packages.db",
+    "usr/lib/sysimage/rpm/Packages.db",
 ];
 
-/// The packages of every rpm database the image has. Both locations may exist (one a link
-/// to the other is resolved by the file source); a path that has no file is skipped.
-pub fn read(files: &dyn FileSource) -> Result<Parsed, Error> {
-    let mut parsed = Parsed::default();
-    let mut seen: Vec<&[u8]> = Vec::new();
-    for path in RPMDB_PATHS {
-        let Some(db) = files.get(path) else { continue };
-        // `var/lib/rpm` is usually a link to `usr/lib/sysimage/rpm`: read the content once.
-        if seen.contains(&db) {
-            continue;
-        }
-        seen.push(db);
-        let wal = files.get(&format!("{path}{WAL_SUFFIX}"));
-        parsed.extend(parse_sqlite(path, db, wal)?);
-    }
-    if seen.is_empty() {
-        parsed.unreadable.extend(unread_databases(files));
-    }
-    Ok(parsed)
+/// Where the Berkeley DB database is kept (SUSE had it in `usr/lib/sysimage/rpm`).
+pub const BDB_PATHS: [&str; 2] = ["var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages"];
+
+/// The formats in the order they are preferred. An image has more than one when rpm
+/// converted its database (a newer rpm in a later layer, `rpmdb --rebuilddb`) and left the
+/// old file behind; rpm then reads only the newer one, so the first format found is read and
+/// the others are leftovers, neither read nor reported: SQLite, then ndb, then Berkeley DB.
+const FORMATS: [Format; 3] = [Format::Sqlite, Format::Ndb, Format::Bdb];
+
+#[derive(Clone, Copy, Debug)]
+enum Format {
+    Sqlite,
+    Ndb,
+    Bdb,
 }
 
-/// The databases in formats this inventory does not read, one per format (`var/lib/rpm` is
-/// often a link to `usr/lib/sysimage/rpm`, so one database can have both paths). Only
-/// called when there is no SQLite database: beside one, an old-format file is a leftover of
-/// a conversion.
-fn unread_databases(files: &dyn FileSource) -> Vec<Unreadable> {
-    let mut formats: Vec<&str> = Vec::new();
-    let mut unreadable = Vec::new();
-    for (path, format) in UNREAD_PATHS {
-        if files.get(path).is_none() || formats.contains(&format) {
-            continue;
+impl Format {
+    fn paths(self) -> [&'static str; 2] {
+        match self {
+            Format::Sqlite => SQLITE_PATHS,
+            Format::Ndb => NDB_PATHS,
+            Format::Bdb => BDB_PATHS,
         }
-        formats.push(format);
-        unreadable.push(Unreadable {
-            path: path.to_owned(),
-            reason: format!(
-                "an rpm database in the {format} format, which this scanner does not read \
-                 (only the SQLite one): none of its packages are listed"
-            ),
-        });
     }
-    unreadable
+
+    fn parse(self, files: &dyn FileSource, path: &str, db: &[u8]) -> Result<Parsed, Error> {
+        match self {
+            Format::Sqlite => {
+                let wal = files.get(&format!("{path}{WAL_SUFFIX}"));
+                parse_sqlite(path, db, wal)
+            }
+            Format::Ndb => parse_ndb(path, db),
+            Format::Bdb => parse_bdb(path, db),
+        }
+    }
+}
+
+/// The packages of the image's rpm database, in the preferred format it has ([`FORMATS`]).
+/// Both locations of a format may exist (one a link to the other is resolved by the file
+/// source); a path that has no file is skipped.
+pub fn read(files: &dyn FileSource) -> Result<Parsed, Error> {
+    for format in FORMATS {
+        let mut parsed = Parsed::default();
+        let mut seen: Vec<&[u8]> = Vec::new();
+        for path in format.paths() {
+            let Some(db) = files.get(path) else { continue };
+            // `var/lib/rpm` is usually a link to `usr/lib/sysimage/rpm`: read the content once.
+            if seen.contains(&db) {
+                continue;
+            }
+            seen.push(db);
+            parsed.extend(format.parse(files, path, db)?);
+        }
+        if !seen.is_empty() {
+            return Ok(parsed);
+        }
+    }
+    Ok(Parsed::default())
 }
 
 fn db_error(path: &str, reason: impl Into<String>) -> Error {
@@ -159,55 +171,68 @@ mod tests {
     use super::*;
 
     #[test]
-    fn databases_in_other_formats_are_unreadable() {
+    fn the_newest_format_is_read_and_the_others_left() {
         use crate::inventory::Files;
-        let files_of = |paths: &[&str]| {
-            let mut files = Files::new();
-            for p in paths {
-                files.insert(*p, "");
-            }
-            files
-        };
-        let sqlite = sqlite::tests::rpmdb(&[package("a", "1", "1", None, "a-1-1.src.rpm")]);
-        let table: &[(&str, &[&str], &[&str])] = &[
-            ("none", &[], &[]),
+        let blob = |name: &str| package(name, "1", "1", None, &format!("{name}-1-1.src.rpm"));
+        let sqlite = sqlite::tests::rpmdb(&[blob("from-sqlite")]);
+        let key = 1u32.to_le_bytes();
+        let bdb =
+            bdb::tests::hand_built(bdb::ByteOrder::Little, 4096, &[(&key, &blob("from-bdb"))]);
+        // Junk where a format must not be read: reading it would fail the inventory.
+        let junk = b"junk".to_vec();
+        type Case<'a> = (&'a str, Vec<(&'a str, Vec<u8>)>, Result<&'a str, &'a str>);
+        let table: Vec<Case> = vec![
+            ("none", vec![], Ok("")),
             (
-                "Berkeley DB",
-                &["var/lib/rpm/Packages"],
-                &["var/lib/rpm/Packages"],
-            ),
-            (
-                "ndb, reached by both paths",
-                &[
-                    "var/lib/rpm/Packages.db",
-                    "usr/lib/sysimage/rpm/Packages.db",
+                "SQLite before ndb and Berkeley DB",
+                vec![
+                    (SQLITE_PATHS[1], sqlite.clone()),
+                    (NDB_PATHS[1], junk.clone()),
+                    (BDB_PATHS[0], junk.clone()),
                 ],
-                &["var/lib/rpm/Packages.db"],
+                Ok("from-sqlite usr/lib/sysimage/rpm/rpmdb.sqlite"),
             ),
             (
-                "both formats",
-                &["usr/lib/sysimage/rpm/Packages", "var/lib/rpm/Packages.db"],
-                &["usr/lib/sysimage/rpm/Packages", "var/lib/rpm/Packages.db"],
+                "ndb before Berkeley DB",
+                vec![(NDB_PATHS[0], junk.clone()), (BDB_PATHS[0], bdb.clone())],
+                Err("var/lib/rpm/Packages.db: is 4 bytes, shorter than an ndb database header"),
+            ),
+            (
+                "Berkeley DB alone",
+                vec![(BDB_PATHS[0], bdb.clone())],
+                Ok("from-bdb var/lib/rpm/Packages"),
+            ),
+            (
+                "Berkeley DB reached by both paths",
+                vec![(BDB_PATHS[0], bdb.clone()), (BDB_PATHS[1], bdb.clone())],
+                Ok("from-bdb var/lib/rpm/Packages"),
+            ),
+            (
+                "a damaged SQLite database is not passed over",
+                vec![(SQLITE_PATHS[0], junk.clone()), (BDB_PATHS[0], bdb.clone())],
+                Err("var/lib/rpm/rpmdb.sqlite: not a SQLite database"),
             ),
         ];
         for (what, paths, want) in table {
-            let parsed = read(&files_of(paths)).expect(what);
-            let got: Vec<&str> = parsed.unreadable.iter().map(|u| u.path.as_str()).collect();
-            assert_eq!(got, *want, "{what}");
-            assert!(parsed.packages.is_empty());
-
-            // Beside a SQLite database, an old file is a leftover: not a gap.
-            let mut with_sqlite = files_of(paths);
-            with_sqlite.insert(RPMDB_PATHS[0], sqlite.clone());
-            let parsed = read(&with_sqlite).expect(what);
-            assert_eq!(parsed.unreadable, [], "{what} beside SQLite");
-            assert_eq!(parsed.packages.len(), 1);
+            let mut files = Files::new();
+            for (path, content) in paths {
+                files.insert(path, content);
+            }
+            match (read(&files), want) {
+                (Ok(parsed), Ok(want)) => {
+                    let got: Vec<String> = parsed
+                        .packages
+                        .iter()
+                        .map(|p| format!("{} {}", p.name, p.location))
+                        .collect();
+                    assert_eq!(got.join(","), want, "{what}");
+                    assert_eq!(parsed.unreadable, [], "{what}");
+                }
+                (Err(err), Err(want)) => {
+                    assert!(err.to_string().starts_with(want), "{what}: {err}");
+                }
+                (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
+            }
         }
-        let parsed = read(&files_of(&["var/lib/rpm/Packages"])).expect("bdb");
-        assert_eq!(
-            parsed.unreadable[0].reason,
-            "an rpm database in the Berkeley DB format, which this scanner does not read (only \
-             the SQLite one): none of its packages are listed"
-        );
     }
 }
