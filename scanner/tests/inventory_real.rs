@@ -280,16 +280,22 @@ fn berkeley_db_matches_rpm_query() {
     let expected = rpmdb::rpm_query(&sqlite, "sqlite");
     assert_eq!(expected.len(), 3, "{expected:?}");
     let headers = rpmdb::header_blobs(&sqlite);
-    let table: &[(&str, bool, u32)] = &[
-        ("little-endian, 512-byte pages", false, 512),
-        ("big-endian, 512-byte pages", true, 512),
-        ("little-endian, 4096-byte pages", false, 4096),
-        ("big-endian, 8192-byte pages", true, 8192),
-        ("little-endian, 65536-byte pages", false, 65536),
+    // (what, big-endian, page size, page checksums)
+    let table: &[(&str, bool, u32, bool)] = &[
+        ("little-endian, 512-byte pages", false, 512, false),
+        ("big-endian, 512-byte pages", true, 512, false),
+        ("little-endian, 4096-byte pages", false, 4096, false),
+        ("big-endian, 8192-byte pages", true, 8192, false),
+        ("little-endian, 65536-byte pages", false, 65536, false),
+        ("big-endian, 512-byte pages with checksums", true, 512, true),
     ];
-    for (i, (what, big_endian, page_size)) in table.iter().enumerate() {
+    for (i, (what, big_endian, page_size, checksums)) in table.iter().enumerate() {
         let dir = top.path().join(format!("bdb-{i}"));
-        let bytes = rpmdb::write_bdb(&dir, &headers, *big_endian, *page_size);
+        let layout = rpmdb::BdbLayout {
+            checksums: *checksums,
+            ..rpmdb::BdbLayout::new(*big_endian, *page_size)
+        };
+        let bytes = rpmdb::write_bdb(&dir, &headers, layout);
         let page_size = *page_size as usize;
         assert_eq!(bytes.len() % page_size, 0, "{what}");
         let magic: [u8; 4] = bytes[12..16].try_into().expect("magic");
@@ -299,6 +305,7 @@ fn berkeley_db_matches_rpm_query() {
             [0x61, 0x15, 6, 0]
         };
         assert_eq!(magic, want_magic, "{what}: byte order");
+        assert_eq!(bytes[26] & 1, u8::from(*checksums), "{what}: checksum flag");
         let overflow_pages = (1..bytes.len() / page_size)
             .filter(|pgno| bdb_page(&bytes, page_size, *pgno, *big_endian).2 == 7)
             .count();
@@ -308,8 +315,11 @@ fn berkeley_db_matches_rpm_query() {
                 "{what}: {overflow_pages} overflow pages"
             );
         }
-        // The fixture is what rpm reads.
-        assert_eq!(rpmdb::rpm_query(&dir, "bdb_ro"), expected, "{what}: rpm");
+        // The fixture is what rpm reads (rpm's reader does not know page checksums, which
+        // rpm never writes).
+        if !checksums {
+            assert_eq!(rpmdb::rpm_query(&dir, "bdb_ro"), expected, "{what}: rpm");
+        }
 
         let mut files = Files::new();
         files.insert("var/lib/rpm/Packages", bytes.clone());
@@ -328,9 +338,41 @@ fn berkeley_db_matches_rpm_query() {
         }
     }
 
+    // Many records: the hash table doubles several times, so buckets are found through
+    // several of the metadata's split points.
+    let many: Vec<(u32, Vec<u8>)> = (1..=600u32)
+        .map(|n| (n, headers[(n as usize) % headers.len()].1.clone()))
+        .collect();
+    for big_endian in [false, true] {
+        let dir = top.path().join(format!("many-{big_endian}"));
+        let layout = rpmdb::BdbLayout {
+            fill_factor: Some(4),
+            ..rpmdb::BdbLayout::new(big_endian, 4096)
+        };
+        let bytes = rpmdb::write_bdb(&dir, &many, layout);
+        let max_bucket: [u8; 4] = bytes[72..76].try_into().expect("4 bytes");
+        let max_bucket = if big_endian {
+            u32::from_be_bytes(max_bucket)
+        } else {
+            u32::from_le_bytes(max_bucket)
+        };
+        assert!(max_bucket >= 16, "{max_bucket} buckets");
+        assert_eq!(rpmdb::rpm_query(&dir, "bdb_ro").len(), 600);
+        let parsed = rpm::parse_bdb("var/lib/rpm/Packages", &bytes).expect("many");
+        assert_eq!(parsed.unreadable, []);
+        let mut got = rpmdb::as_queried(&parsed.packages);
+        got.dedup();
+        assert_eq!(parsed.packages.len(), 600);
+        assert_eq!(got, expected);
+    }
+
     // Damage to a real database: each overflow chain turned into a loop, or pointed past
     // the file, loses that package and says why.
-    let bytes = rpmdb::write_bdb(&top.path().join("damaged"), &headers, false, 512);
+    let bytes = rpmdb::write_bdb(
+        &top.path().join("damaged"),
+        &headers,
+        rpmdb::BdbLayout::new(false, 512),
+    );
     let chains: Vec<usize> = (1..bytes.len() / 512)
         .filter(|pgno| {
             let (_, next, kind) = bdb_page(&bytes, 512, *pgno, false);

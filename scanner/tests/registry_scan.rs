@@ -298,7 +298,11 @@ async fn rpm_databases_in_every_format_through_layers() {
     let sqlite_dir = rpmdb::build_rpmdb(top.path());
     let expected = rpmdb::rpm_query(&sqlite_dir, "sqlite");
     let headers = rpmdb::header_blobs(&sqlite_dir);
-    let bdb = rpmdb::write_bdb(&top.path().join("bdb"), &headers, false, 4096);
+    let bdb = rpmdb::write_bdb(
+        &top.path().join("bdb"),
+        &headers,
+        rpmdb::BdbLayout::new(false, 4096),
+    );
     let ndb = rpmdb::write_ndb(&headers);
     // rpm leaves a checkpointed database: the main file holds every package.
     let sqlite = std::fs::read(sqlite_dir.join("rpmdb.sqlite")).expect("rpmdb.sqlite");

@@ -181,12 +181,13 @@ pub fn header_blobs(dbpath: &Path) -> Vec<(u32, Vec<u8>)> {
 /// A Berkeley DB hash database as rpm's `Packages`, written by `db5.3_load`: each package
 /// number (in the database's byte order, as rpm stores it) maps to its header blob, and
 /// record 0 holds the next package number, as rpm keeps it. The file is `dir/Packages`.
-pub fn write_bdb(
-    dir: &Path,
-    headers: &[(u32, Vec<u8>)],
-    big_endian: bool,
-    page_size: u32,
-) -> Vec<u8> {
+pub fn write_bdb(dir: &Path, headers: &[(u32, Vec<u8>)], layout: BdbLayout) -> Vec<u8> {
+    let BdbLayout {
+        big_endian,
+        page_size,
+        checksums,
+        fill_factor,
+    } = layout;
     let key = |n: u32| {
         hex(&if big_endian {
             n.to_be_bytes()
@@ -197,10 +198,15 @@ pub fn write_bdb(
     let next = headers.iter().map(|(n, _)| n + 1).max().unwrap_or(1);
     // db_load's dump format: a header, then key and value lines of hex bytes.
     let lorder = if big_endian { 4321 } else { 1234 };
+    let chksum = u8::from(checksums);
     let mut dump = format!(
         "VERSION=3\nformat=bytevalue\ntype=hash\ndb_pagesize={page_size}\n\
-         db_lorder={lorder}\nHEADER=END\n"
+         db_lorder={lorder}\nchksum={chksum}\n"
     );
+    if let Some(fill_factor) = fill_factor {
+        dump.push_str(&format!("h_ffactor={fill_factor}\n"));
+    }
+    dump.push_str("HEADER=END\n");
     dump.push_str(&format!(" {}\n {}\n", key(0), key(next)));
     for (number, blob) in headers {
         dump.push_str(&format!(" {}\n {}\n", key(*number), hex(blob)));
@@ -221,6 +227,28 @@ pub fn write_bdb(
     );
     std::fs::remove_file(&input).expect("remove dump");
     std::fs::read(&packages).expect("db5.3_load wrote Packages")
+}
+
+/// How `db5.3_load` lays out a database.
+#[derive(Clone, Copy, Debug)]
+pub struct BdbLayout {
+    pub big_endian: bool,
+    pub page_size: u32,
+    /// Every page carries a checksum (rpm never asks for them).
+    pub checksums: bool,
+    /// Records per bucket before the table grows; Berkeley DB's default when `None`.
+    pub fill_factor: Option<u32>,
+}
+
+impl BdbLayout {
+    pub fn new(big_endian: bool, page_size: u32) -> Self {
+        BdbLayout {
+            big_endian,
+            page_size,
+            checksums: false,
+            fill_factor: None,
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -27,8 +27,9 @@ const META_SIZE: usize = 512;
 /// Every page starts with this header: lsn, page number, previous and next page, entry
 /// count, free-space offset (the data length on an overflow page), level, page type.
 const PAGE_HEADER: usize = 26;
-/// Pages of a database with checksums carry them between the header and the entries.
-const CHECKSUM_SIZE: usize = 20;
+/// Pages of a database with checksums carry them (2 unused bytes and a 4-byte sum) between
+/// the header and the entries. rpm never turns them on, but `db_load -c chksum=1` does.
+const CHECKSUM_SIZE: usize = 6;
 /// Metadata flag: pages carry checksums.
 const META_CHECKSUM: u8 = 0x01;
 
