@@ -33,7 +33,7 @@ unit: scan-tools agent-tools ## Every test except the end-to-end ones
 e2e: ## Control-plane tests: the e2e suite and the operator's API-server tests (see "End-to-end tests" in the README)
 	@hack/e2e.sh
 
-scan-tools: ## Install the Debian tools the tests run (rpm, docker-registry, umoci, skopeo, debootstrap, lua5.1, busybox-static, gcc)
+scan-tools: ## Install the Debian tools the tests run (rpm, db5.3-util, docker-registry, umoci, skopeo, debootstrap, lua5.1, busybox-static, gcc)
 	@hack/scan-tools.sh
 
 agent-tools: ## Install what building the agent's eBPF programs needs (clang, llvm, libelf-dev, zlib1g-dev, pkg-config)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the scanner's tests run for real: rpm (version comparison
-# and rpm databases), docker-registry (the OCI registry), umoci and skopeo (images built
+# and rpm databases), db5.3-util (Berkeley DB rpm databases, written by db5.3_load),
+# docker-registry (the OCI registry), umoci and skopeo (images built
 # without Docker), debootstrap (a Debian root filesystem with a real dpkg database),
 # lua5.1 (Argo CD's health checks, config/argocd/health/*.lua, run on sample objects), and
 # for the runtime-rule tests' workload image (hack/runtime-test-image.sh) busybox-static,
@@ -13,6 +14,7 @@ set -euo pipefail
 # command:package (a command, or an absolute path that must exist)
 TOOLS=(
   rpm:rpm
+  db5.3_load:db5.3-util
   dpkg:dpkg
   docker-registry:docker-registry
   umoci:umoci

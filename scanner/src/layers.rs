@@ -6,8 +6,8 @@
 //! kept in memory, capped in size; symbolic links are kept as metadata so lookups can follow
 //! them; whiteouts (`.wh.name`) and opaque directories (`.wh..wh..opq`) remove what lower
 //! layers put there. The compressed stream is hashed on the way through and must match the
-//! layer's digest and size. Files the inventory only needs to know exist (databases in a
-//! format it does not read) are kept as empty files, never read.
+//! layer's digest and size. Files a caller only needs to know exist can be kept as empty
+//! files, never read ([`LayerWalker::noting`]).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};

@@ -76,12 +76,10 @@ pub async fn inventory_image_cached(
         hit.platform_requested = platform_requested;
         return Ok((hit, true));
     }
-    let mut walker = LayerWalker::new(inventory::wanted, limits)
-        .noting(inventory::noted)
-        .deriving(Deriving {
-            wants: language::wants,
-            derive: language::derive,
-        });
+    let mut walker = LayerWalker::new(inventory::wanted, limits).deriving(Deriving {
+        wants: language::wants,
+        derive: language::derive,
+    });
     let mut layer_bytes = 0u64;
     for layer in &resolved.manifest.layers {
         check_layer_media_type(&layer.digest, &layer.media_type, !layer.urls.is_empty())?;
@@ -296,8 +294,9 @@ pub struct InventoryCache {
 
 /// Bumped when the inventory changes in a way old cache entries do not have: 2 records the
 /// unreadable parts of package databases, 3 the databases in formats not read (older
-/// entries would claim none), 4 the language packages.
-const CACHE_FORMAT: u32 = 4;
+/// entries would claim none), 4 the language packages, 5 the packages of Berkeley DB and
+/// ndb rpm databases (older entries list none and call the database unreadable).
+const CACHE_FORMAT: u32 = 5;
 
 #[derive(Serialize, Deserialize)]
 struct CacheEntry {

@@ -1,36 +1,20 @@
 //! The package database parsers against the package managers themselves: this machine's dpkg
-//! database and `dpkg-query`, an rpm database that `rpm` builds, and hostile inputs.
+//! database and `dpkg-query`, rpm databases in every format around headers that `rpm`
+//! installed (see `rpmdb/mod.rs`), and hostile inputs.
 //!
 //! The tools come from `hack/scan-tools.sh`; a missing tool fails the test (a skipped
 //! comparison would look like a passing one).
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use palisade_scanner::inventory::{
     self, FileSource, Files, PackageKind, apk, dpkg, os_release, rpm,
 };
 use proptest::prelude::*;
 
-/// Run a tool and return its standard output, failing the test with a hint if it is missing.
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "{program} could not be run ({e}): run hack/scan-tools.sh to install the scan tools"
-            )
-        });
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("tool output is UTF-8")
-}
+mod rpmdb;
+use rpmdb::run;
 
 /// (name, arch) → (version, source name, source version): multi-arch packages appear once
 /// per architecture.
@@ -182,101 +166,11 @@ Description: time zone and daylight-saving time data
     assert_eq!(dpkg_view(&packages), expected);
 }
 
-/// Tiny rpm packages: one plain, one with an epoch and a file, one sub-package whose
-/// source rpm has another name.
-const SPECS: &[(&str, &str)] = &[
-    (
-        "palisade-alpha.spec",
-        "Name: palisade-alpha\nVersion: 1.2.3\nRelease: 4.el9\nSummary: plain\nLicense: MIT\n\
-         BuildArch: noarch\n%description\nplain\n%files\n",
-    ),
-    (
-        "palisade-beta.spec",
-        "Name: palisade-beta\nEpoch: 1\nVersion: 2.0\nRelease: 1.fc40\nSummary: epoch\n\
-         License: MIT\nBuildArch: noarch\n%description\nepoch\n%install\n\
-         mkdir -p %{buildroot}/usr/share/palisade\n\
-         echo beta > %{buildroot}/usr/share/palisade/beta\n\
-         %files\n/usr/share/palisade/beta\n",
-    ),
-    (
-        "palisade-src.spec",
-        "Name: palisade-src\nVersion: 0.9~rc1\nRelease: 7\nSummary: source\nLicense: MIT\n\
-         BuildArch: noarch\n%description\nsource\n\
-         %package -n libpalisade-gamma\nSummary: sub-package\n\
-         %description -n libpalisade-gamma\nsub-package\n%files -n libpalisade-gamma\n",
-    ),
-];
-
-/// Build the packages and install them into a fresh SQLite rpm database; the database
-/// directory.
-fn build_rpmdb(top: &Path) -> std::path::PathBuf {
-    let topdir = format!("_topdir {}", top.display());
-    let specs = top.join("SPECS");
-    std::fs::create_dir_all(&specs).expect("SPECS");
-    for (name, text) in SPECS {
-        let spec = specs.join(name);
-        std::fs::write(&spec, text).expect("write spec");
-        run(
-            "rpmbuild",
-            &[
-                "-bb",
-                "--quiet",
-                "--define",
-                &topdir,
-                spec.to_str().expect("utf-8 path"),
-            ],
-        );
-    }
-    let mut rpms: Vec<String> = std::fs::read_dir(top.join("RPMS/noarch"))
-        .expect("rpmbuild wrote RPMS/noarch")
-        .map(|e| e.expect("entry").path().display().to_string())
-        .collect();
-    rpms.sort();
-    // palisade-alpha, palisade-beta, libpalisade-gamma (palisade-src has no %files: no package).
-    assert_eq!(rpms.len(), 3, "{rpms:?}");
-    let db = top.join("db");
-    let dbpath = db.to_str().expect("utf-8 path");
-    run("rpm", &["--dbpath", dbpath, "--initdb"]);
-    let mut args = vec![
-        "-i",
-        "--justdb",
-        "--nodeps",
-        "--ignoreos",
-        "--ignorearch",
-        "--nosignature",
-        "--dbpath",
-        dbpath,
-    ];
-    args.extend(rpms.iter().map(String::as_str));
-    run("rpm", &args);
-    db
-}
-
 #[test]
 fn rpm_matches_rpm_query() {
     let top = tempfile::tempdir().expect("tempdir");
-    let db = build_rpmdb(top.path());
-    let query = run(
-        "rpm",
-        &[
-            "-qa",
-            "--dbpath",
-            db.to_str().expect("utf-8 path"),
-            "--qf",
-            "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{SOURCERPM}\\t%{ARCH}\\n",
-        ],
-    );
-    let mut expected: Vec<(String, String, String, String)> = query
-        .lines()
-        .map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            let [name, evr, srpm, arch] = cols[..] else {
-                panic!("unexpected rpm -qa line {line:?}");
-            };
-            (name.into(), evr.into(), srpm.into(), arch.into())
-        })
-        .collect();
-    expected.sort();
+    let db = rpmdb::build_rpmdb(top.path());
+    let expected = rpmdb::rpm_query(&db, "sqlite");
     assert_eq!(expected.len(), 3, "{expected:?}");
 
     let bytes = std::fs::read(db.join("rpmdb.sqlite")).expect("rpm wrote rpmdb.sqlite");
@@ -287,32 +181,11 @@ fn rpm_matches_rpm_query() {
         files.insert("usr/lib/sysimage/rpm/rpmdb.sqlite-wal", wal.clone());
     }
     let inventory = inventory::from_files(&files).expect("inventory");
-    let mut got: Vec<(String, String, String, String)> = inventory
-        .packages
-        .iter()
-        .map(|p| {
-            assert_eq!(p.kind, PackageKind::Rpm);
-            assert_eq!(p.location, "usr/lib/sysimage/rpm/rpmdb.sqlite");
-            // rpm prints an absent epoch as 0 with EPOCHNUM.
-            let evr = if p.version.contains(':') {
-                p.version.clone()
-            } else {
-                format!("0:{}", p.version)
-            };
-            let srpm = format!(
-                "{}-{}.src.rpm",
-                p.source_name.as_deref().expect("source name"),
-                p.source_version.as_deref().expect("source version")
-            );
-            (
-                p.name.clone(),
-                evr,
-                srpm,
-                p.arch.clone().unwrap_or_default(),
-            )
-        })
-        .collect();
-    got.sort();
+    for p in &inventory.packages {
+        assert_eq!(p.kind, PackageKind::Rpm);
+        assert_eq!(p.location, "usr/lib/sysimage/rpm/rpmdb.sqlite");
+    }
+    let got = rpmdb::as_queried(&inventory.packages);
     assert_eq!(got, expected);
 
     // The exact strings the inventory reports.
@@ -381,6 +254,248 @@ fn rpm_matches_rpm_query() {
     }
 }
 
+/// The fields of a page header of a Berkeley DB file, as a test reads them: (page number,
+/// next page, type).
+fn bdb_page(db: &[u8], page_size: usize, pgno: usize, big_endian: bool) -> (u32, u32, u8) {
+    let page = &db[pgno * page_size..(pgno + 1) * page_size];
+    let word = |at: usize| {
+        let bytes: [u8; 4] = page[at..at + 4].try_into().expect("4 bytes");
+        if big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        }
+    };
+    (word(8), word(16), page[25])
+}
+
+/// Berkeley DB `Packages` files that Berkeley DB's own `db5.3_load` wrote around real rpm
+/// headers, in both byte orders and in page sizes from the smallest (every header spans
+/// overflow pages) to the largest: rpm's read-only Berkeley DB backend and the inventory
+/// must list the same packages as rpm did from the SQLite database they came from.
+#[test]
+fn berkeley_db_matches_rpm_query() {
+    let top = tempfile::tempdir().expect("tempdir");
+    let sqlite = rpmdb::build_rpmdb(top.path());
+    let expected = rpmdb::rpm_query(&sqlite, "sqlite");
+    assert_eq!(expected.len(), 3, "{expected:?}");
+    let headers = rpmdb::header_blobs(&sqlite);
+    // (what, big-endian, page size, page checksums)
+    let table: &[(&str, bool, u32, bool)] = &[
+        ("little-endian, 512-byte pages", false, 512, false),
+        ("big-endian, 512-byte pages", true, 512, false),
+        ("little-endian, 4096-byte pages", false, 4096, false),
+        ("big-endian, 8192-byte pages", true, 8192, false),
+        ("little-endian, 65536-byte pages", false, 65536, false),
+        ("big-endian, 512-byte pages with checksums", true, 512, true),
+    ];
+    for (i, (what, big_endian, page_size, checksums)) in table.iter().enumerate() {
+        let dir = top.path().join(format!("bdb-{i}"));
+        let layout = rpmdb::BdbLayout {
+            checksums: *checksums,
+            ..rpmdb::BdbLayout::new(*big_endian, *page_size)
+        };
+        let bytes = rpmdb::write_bdb(&dir, &headers, layout);
+        let page_size = *page_size as usize;
+        assert_eq!(bytes.len() % page_size, 0, "{what}");
+        let magic: [u8; 4] = bytes[12..16].try_into().expect("magic");
+        let want_magic = if *big_endian {
+            [0, 6, 0x15, 0x61]
+        } else {
+            [0x61, 0x15, 6, 0]
+        };
+        assert_eq!(magic, want_magic, "{what}: byte order");
+        assert_eq!(bytes[26] & 1, u8::from(*checksums), "{what}: checksum flag");
+        let overflow_pages = (1..bytes.len() / page_size)
+            .filter(|pgno| bdb_page(&bytes, page_size, *pgno, *big_endian).2 == 7)
+            .count();
+        if page_size == 512 {
+            assert!(
+                overflow_pages >= 6,
+                "{what}: {overflow_pages} overflow pages"
+            );
+        }
+        // The fixture is what rpm reads (rpm's reader does not know page checksums, which
+        // rpm never writes).
+        if !checksums {
+            assert_eq!(rpmdb::rpm_query(&dir, "bdb_ro"), expected, "{what}: rpm");
+        }
+
+        let mut files = Files::new();
+        files.insert("var/lib/rpm/Packages", bytes.clone());
+        let inventory = inventory::from_files(&files).expect(what);
+        assert_eq!(inventory.unreadable, [], "{what}");
+        for p in &inventory.packages {
+            assert_eq!(p.location, "var/lib/rpm/Packages", "{what}");
+        }
+        assert_eq!(rpmdb::as_queried(&inventory.packages), expected, "{what}");
+
+        // Truncated anywhere: an error or fewer packages, never a panic.
+        for len in (0..bytes.len()).step_by(bytes.len() / 97 + 1) {
+            if let Ok(parsed) = rpm::parse_bdb("var/lib/rpm/Packages", &bytes[..len]) {
+                assert!(parsed.packages.len() < 3, "{what}: truncated to {len}");
+            }
+        }
+    }
+
+    // Many records: the hash table doubles several times, so buckets are found through
+    // several of the metadata's split points.
+    let many: Vec<(u32, Vec<u8>)> = (1..=600u32)
+        .map(|n| (n, headers[(n as usize) % headers.len()].1.clone()))
+        .collect();
+    for big_endian in [false, true] {
+        let dir = top.path().join(format!("many-{big_endian}"));
+        let layout = rpmdb::BdbLayout {
+            fill_factor: Some(4),
+            ..rpmdb::BdbLayout::new(big_endian, 4096)
+        };
+        let bytes = rpmdb::write_bdb(&dir, &many, layout);
+        let max_bucket: [u8; 4] = bytes[72..76].try_into().expect("4 bytes");
+        let max_bucket = if big_endian {
+            u32::from_be_bytes(max_bucket)
+        } else {
+            u32::from_le_bytes(max_bucket)
+        };
+        assert!(max_bucket >= 16, "{max_bucket} buckets");
+        assert_eq!(rpmdb::rpm_query(&dir, "bdb_ro").len(), 600);
+        let parsed = rpm::parse_bdb("var/lib/rpm/Packages", &bytes).expect("many");
+        assert_eq!(parsed.unreadable, []);
+        let mut got = rpmdb::as_queried(&parsed.packages);
+        got.dedup();
+        assert_eq!(parsed.packages.len(), 600);
+        assert_eq!(got, expected);
+    }
+
+    // Damage to a real database: each overflow chain turned into a loop, or pointed past
+    // the file, loses that package and says why.
+    let bytes = rpmdb::write_bdb(
+        &top.path().join("damaged"),
+        &headers,
+        rpmdb::BdbLayout::new(false, 512),
+    );
+    let chains: Vec<usize> = (1..bytes.len() / 512)
+        .filter(|pgno| {
+            let (_, next, kind) = bdb_page(&bytes, 512, *pgno, false);
+            kind == 7 && next != 0
+        })
+        .collect();
+    assert!(!chains.is_empty());
+    for pgno in chains {
+        for (next, want) in [
+            (pgno as u32, format!("page {pgno} is reached twice")),
+            (
+                1 << 30,
+                "page 1073741824 is past the end of the file".to_string(),
+            ),
+        ] {
+            let mut hostile = bytes.clone();
+            hostile[pgno * 512 + 16..pgno * 512 + 20].copy_from_slice(&next.to_le_bytes());
+            let parsed = rpm::parse_bdb("var/lib/rpm/Packages", &hostile).expect("others");
+            assert_eq!(parsed.packages.len(), 2, "page {pgno}");
+            assert!(
+                parsed.unreadable[0].reason.contains(&want),
+                "page {pgno}: {:?}",
+                parsed.unreadable
+            );
+        }
+    }
+    let mut huge_page = bytes.clone();
+    huge_page[20..24].copy_from_slice(&(1u32 << 17).to_le_bytes());
+    let err = rpm::parse_bdb("var/lib/rpm/Packages", &huge_page).expect_err("page size");
+    assert_eq!(
+        err.to_string(),
+        "var/lib/rpm/Packages: page size 131072; Berkeley DB pages are a power of two from \
+         512 to 65536"
+    );
+}
+
+/// ndb `Packages.db` files around real rpm headers. Debian's rpm has no ndb backend (`rpm
+/// --define '_db_backend ndb' --initdb` falls back to a dummy database), so the file is
+/// written by the test's own writer ([`rpmdb::write_ndb`]), which follows rpm's layout; the
+/// headers in it are the ones rpm installed.
+#[test]
+fn ndb_matches_rpm_query() {
+    let top = tempfile::tempdir().expect("tempdir");
+    let sqlite = rpmdb::build_rpmdb(top.path());
+    let expected = rpmdb::rpm_query(&sqlite, "sqlite");
+    let headers = rpmdb::header_blobs(&sqlite);
+    let bytes = rpmdb::write_ndb(&headers);
+    let path = "usr/lib/sysimage/rpm/Packages.db";
+    let mut files = Files::new();
+    files.insert(path, bytes.clone());
+    let inventory = inventory::from_files(&files).expect("ndb");
+    assert_eq!(inventory.unreadable, []);
+    assert_eq!(rpmdb::as_queried(&inventory.packages), expected);
+    assert!(inventory.packages.iter().all(|p| p.location == path));
+
+    for len in 0..bytes.len() {
+        if let Ok(parsed) = rpm::parse_ndb(path, &bytes[..len]) {
+            assert!(parsed.packages.len() < 3, "truncated to {len}");
+        }
+    }
+
+    // Hostile slots and blobs: (what, byte offset, new bytes, what the error says). The
+    // first slot is at byte 32, its blob at the first block after the slot page.
+    let le = |n: u32| n.to_le_bytes().to_vec();
+    let blob = 4096;
+    let table: &[(&str, usize, Vec<u8>, &str)] = &[
+        ("slot magic", 32, b"Tols".to_vec(), "slot 2: no Slot magic"),
+        ("package 0", 36, le(0), "package 0 in"),
+        ("block count 0", 44, le(0), "in 0 blocks"),
+        (
+            "blob past the end",
+            40,
+            le(u32::MAX),
+            "is outside the blob area",
+        ),
+        (
+            "blob in the slot pages",
+            40,
+            le(4),
+            "is outside the blob area",
+        ),
+        (
+            "block count past the end",
+            44,
+            le(u32::MAX),
+            "is outside the blob area",
+        ),
+        ("blob magic", blob, b"BlbX".to_vec(), "no blob (BlbS magic)"),
+        ("blob owner", blob + 4, le(77), "belongs to package 77"),
+        (
+            "blob length larger than the file",
+            blob + 12,
+            le(u32::MAX),
+            "declares 4294967295 bytes",
+        ),
+        ("blob length", blob + 12, le(3), "declares 3 bytes"),
+        // The second slot a copy of the first.
+        (
+            "duplicate slot",
+            48,
+            bytes[32..48].to_vec(),
+            "package 1 has another slot too",
+        ),
+    ];
+    for (what, at, patch, want) in table {
+        let mut hostile = bytes.clone();
+        hostile[*at..at + patch.len()].copy_from_slice(patch);
+        let parsed = rpm::parse_ndb(path, &hostile).expect(what);
+        assert_eq!(parsed.packages.len(), 2, "{what}");
+        assert!(
+            parsed.unreadable[0].reason.contains(want),
+            "{what}: {:?}",
+            parsed.unreadable
+        );
+    }
+    // A torn blob: its tail gone.
+    let first_blocks = u32::from_le_bytes(bytes[44..48].try_into().expect("4 bytes")) as usize;
+    let mut torn = bytes.clone();
+    torn[blob + first_blocks * 16 - 4..blob + first_blocks * 16].fill(0);
+    let parsed = rpm::parse_ndb(path, &torn).expect("torn");
+    assert!(parsed.unreadable[0].reason.contains("has no matching tail"));
+}
+
 #[test]
 fn not_a_database_is_a_clear_error() {
     let err = rpm::parse_sqlite("var/lib/rpm/rpmdb.sqlite", b"Berkeley DB junk", None)
@@ -418,6 +533,8 @@ proptest! {
         let mut sqlite = b"SQLite format 3\0".to_vec();
         sqlite.extend_from_slice(&bytes);
         let _ = rpm::parse_sqlite("rpmdb.sqlite", &sqlite, Some(&bytes));
+        let _ = rpm::parse_bdb("Packages", &bytes);
+        let _ = rpm::parse_ndb("Packages.db", &bytes);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The scanner against a real registry (Debian's docker-registry on loopback) holding images
-//! built in the test: Alpine-, distroless- and Debian-style layers, whiteouts, a multi-arch
-//! index, a private repository, and broken or hostile content.
+//! built in the test: Alpine-, distroless- and Debian-style layers, rpm databases in every
+//! format, whiteouts, a multi-arch index, a private repository, and broken or hostile
+//! content.
 
 use palisade_imageref::ImageRef;
 use palisade_oci_fixtures::{Compression, LayerBuilder, Registry, compress};
@@ -8,6 +9,8 @@ use palisade_scanner::inventory::{Package, PackageKind};
 use palisade_scanner::layers::Limits;
 use palisade_scanner::oci::{ClientConfig, Credentials, Platform, RegistryClient};
 use palisade_scanner::scan::{ImageInventory, inventory_image};
+
+mod rpmdb;
 
 fn client(credentials: Credentials) -> RegistryClient {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -284,45 +287,116 @@ async fn distroless_status_d_zstd_and_a_multi_arch_index() {
     assert_eq!(pinned.inventory, x86.inventory);
 }
 
+/// rpm databases in each format, as the layers of real images leave them: Rocky 8's
+/// Berkeley DB, SUSE's ndb reached through the `var/lib/rpm` link, a Berkeley DB database
+/// converted to SQLite in a later layer (the old file whited out, or left behind), and one
+/// removed by a whiteout or an opaque directory. The databases hold headers `rpm` installed
+/// (see `rpmdb/mod.rs`).
 #[tokio::test]
-async fn an_rpm_database_in_an_older_format_is_recorded_not_read() {
+async fn rpm_databases_in_every_format_through_layers() {
+    let top = tempfile::tempdir().expect("tempdir");
+    let sqlite_dir = rpmdb::build_rpmdb(top.path());
+    let expected = rpmdb::rpm_query(&sqlite_dir, "sqlite");
+    let headers = rpmdb::header_blobs(&sqlite_dir);
+    let bdb = rpmdb::write_bdb(
+        &top.path().join("bdb"),
+        &headers,
+        rpmdb::BdbLayout::new(false, 4096),
+    );
+    let ndb = rpmdb::write_ndb(&headers);
+    // rpm leaves a checkpointed database: the main file holds every package.
+    let sqlite = std::fs::read(sqlite_dir.join("rpmdb.sqlite")).expect("rpmdb.sqlite");
+
     let registry = Registry::start().expect("registry");
     let push = registry.pusher().expect("pusher");
-    // Rocky 8 keeps its packages in Berkeley DB; SUSE links var/lib/rpm to the ndb directory.
-    let rocky = LayerBuilder::new()
-        .file(
-            "etc/os-release",
-            "ID=\"rocky\"\nVERSION_ID=\"8.9\"\nPRETTY_NAME=\"Rocky Linux 8.9\"\n",
-        )
-        .file("var/lib/rpm/Packages", vec![0x61u8; 1 << 20])
-        .build(Compression::Gzip);
-    let suse = LayerBuilder::new()
-        .file("usr/lib/sysimage/rpm/Packages.db", vec![0x62u8; 4096])
-        .symlink("var/lib/rpm", "../../usr/lib/sysimage/rpm")
-        .build(Compression::Gzip);
-    push.image("rocky", "8", &[rocky], "linux", "amd64")
-        .await
-        .expect("rocky");
-    push.image("suse", "15", &[suse], "linux", "amd64")
-        .await
-        .expect("suse");
-    let c = client(Credentials::new());
-    let table = [
-        ("rocky:8", "var/lib/rpm/Packages", "Berkeley DB"),
-        ("suse:15", "var/lib/rpm/Packages.db", "ndb"),
+    let rocky_os = "ID=\"rocky\"\nVERSION_ID=\"8.9\"\nPRETTY_NAME=\"Rocky Linux 8.9\"\n";
+    let rocky = || {
+        LayerBuilder::new()
+            .file("etc/os-release", rocky_os)
+            .file("var/lib/rpm/Packages", &bdb)
+            .build(Compression::Gzip)
+    };
+    let images = [
+        ("rocky", vec![rocky()]),
+        (
+            "suse",
+            vec![
+                LayerBuilder::new()
+                    .file("usr/lib/sysimage/rpm/Packages.db", &ndb)
+                    .symlink("var/lib/rpm", "../../usr/lib/sysimage/rpm")
+                    .build(Compression::Zstd),
+            ],
+        ),
+        (
+            "converted",
+            vec![
+                rocky(),
+                LayerBuilder::new()
+                    .whiteout("var/lib/rpm/Packages")
+                    .file("var/lib/rpm/rpmdb.sqlite", &sqlite)
+                    .build(Compression::Gzip),
+            ],
+        ),
+        (
+            "leftover",
+            vec![
+                rocky(),
+                LayerBuilder::new()
+                    .file("var/lib/rpm/rpmdb.sqlite", &sqlite)
+                    .build(Compression::Gzip),
+            ],
+        ),
+        (
+            "removed",
+            vec![
+                rocky(),
+                LayerBuilder::new()
+                    .whiteout("var/lib/rpm/Packages")
+                    .build(Compression::Gzip),
+            ],
+        ),
+        (
+            "opaque",
+            vec![
+                rocky(),
+                LayerBuilder::new()
+                    .opaque("var/lib/rpm")
+                    .file("var/lib/rpm/Packages.db", &ndb)
+                    .build(Compression::Gzip),
+            ],
+        ),
     ];
-    for (image, path, format) in table {
-        let inv = scan(&c, &format!("{}/{image}", registry.host()), "linux/amd64")
+    for (name, layers) in &images {
+        push.image(name, "1", layers, "linux", "amd64")
+            .await
+            .expect(name);
+    }
+    let c = client(Credentials::new());
+    // (image, the database read, or none)
+    let table = [
+        ("rocky", Some("var/lib/rpm/Packages")),
+        ("suse", Some("var/lib/rpm/Packages.db")),
+        ("converted", Some("var/lib/rpm/rpmdb.sqlite")),
+        ("leftover", Some("var/lib/rpm/rpmdb.sqlite")),
+        ("removed", None),
+        ("opaque", Some("var/lib/rpm/Packages.db")),
+    ];
+    for (image, location) in table {
+        let inv = scan(&c, &format!("{}/{image}:1", registry.host()), "linux/amd64")
             .await
             .expect(image);
-        assert!(inv.inventory.packages.is_empty(), "{image}");
-        assert_eq!(inv.inventory.unreadable.len(), 1, "{image}");
-        assert_eq!(inv.inventory.unreadable[0].path, path, "{image}");
-        assert!(
-            inv.inventory.unreadable[0].reason.contains(format),
-            "{image}: {:?}",
-            inv.inventory.unreadable
-        );
+        assert_eq!(inv.inventory.unreadable, [], "{image}");
+        let packages = &inv.inventory.packages;
+        match location {
+            Some(location) => {
+                assert_eq!(rpmdb::as_queried(packages), expected, "{image}");
+                assert!(
+                    packages.iter().all(|p| p.location == location),
+                    "{image}: {packages:?}"
+                );
+            }
+            None => assert_eq!(packages, &[], "{image}"),
+        }
     }
 }
 

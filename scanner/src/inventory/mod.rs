@@ -36,14 +36,18 @@ const WANTED: &[Matcher] = &[
     Matcher::Exact(dpkg::STATUS),
     Matcher::Predicate(dpkg::is_status_d_entry),
     Matcher::Exact(apk::INSTALLED),
-    Matcher::Exact(rpm::RPMDB_PATHS[0]),
-    Matcher::Exact(rpm::RPMDB_PATHS[1]),
+    Matcher::Exact(rpm::SQLITE_PATHS[0]),
+    Matcher::Exact(rpm::SQLITE_PATHS[1]),
     Matcher::Predicate(is_rpmdb_wal),
+    Matcher::Exact(rpm::NDB_PATHS[0]),
+    Matcher::Exact(rpm::NDB_PATHS[1]),
+    Matcher::Exact(rpm::BDB_PATHS[0]),
+    Matcher::Exact(rpm::BDB_PATHS[1]),
 ];
 
 fn is_rpmdb_wal(path: &str) -> bool {
     path.strip_suffix(rpm::WAL_SUFFIX)
-        .is_some_and(|db| rpm::RPMDB_PATHS.contains(&db))
+        .is_some_and(|db| rpm::SQLITE_PATHS.contains(&db))
 }
 
 /// Whether the layer walker must keep a file for inventory. `path` is as a layer's tar entry
@@ -54,13 +58,6 @@ pub fn wanted(path: &str) -> bool {
         Matcher::Exact(p) => *p == path,
         Matcher::Predicate(f) => f(path),
     })
-}
-
-/// Whether the layer walker must note that a file exists, without its content: package
-/// databases in formats the inventory does not read, so that it can say so.
-pub fn noted(path: &str) -> bool {
-    let path = path.trim_start_matches("./").trim_start_matches('/');
-    rpm::UNREAD_PATHS.iter().any(|(p, _)| *p == path)
 }
 
 /// A parser of one kind of package database: every database of its kind the files hold.
@@ -322,31 +319,20 @@ mod tests {
             ("var/lib/rpm/rpmdb.sqlite-shm", false),
             ("usr/lib/sysimage/rpm/rpmdb.sqlite", true),
             ("usr/lib/sysimage/rpm/rpmdb.sqlite-wal", true),
+            ("var/lib/rpm/Packages", true),
+            ("./var/lib/rpm/Packages.db", true),
+            ("/usr/lib/sysimage/rpm/Packages", true),
+            ("usr/lib/sysimage/rpm/Packages.db", true),
+            ("var/lib/rpm/Packages.old", false),
+            ("var/lib/rpm/Packages.db-journal", false),
+            ("var/lib/rpm/Index.db", false),
+            ("var/lib/rpm/Name", false),
+            ("var/cache/Packages", false),
             ("home/user/etc/os-release", false),
             ("", false),
         ];
         for (path, want) in table {
             assert_eq!(wanted(path), *want, "{path}");
-        }
-    }
-
-    #[test]
-    fn noted_paths() {
-        let table: &[(&str, bool)] = &[
-            ("var/lib/rpm/Packages", true),
-            ("./var/lib/rpm/Packages.db", true),
-            ("/usr/lib/sysimage/rpm/Packages", true),
-            ("usr/lib/sysimage/rpm/Packages.db", true),
-            ("var/lib/rpm/rpmdb.sqlite", false),
-            ("var/lib/rpm/Packages.old", false),
-            ("var/cache/Packages", false),
-        ];
-        for (path, want) in table {
-            assert_eq!(noted(path), *want, "{path}");
-            assert!(
-                !(noted(path) && wanted(path)),
-                "{path}: noted or wanted, not both"
-            );
         }
     }
 
