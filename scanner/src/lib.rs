@@ -12,6 +12,7 @@ pub mod layers;
 pub mod oci;
 pub mod osv;
 pub mod report;
+pub mod sbom;
 pub mod scan;
 pub mod version;
 
