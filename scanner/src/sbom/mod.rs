@@ -13,6 +13,8 @@ use crate::scan::ImageInventory;
 
 pub mod cyclonedx;
 pub mod purl;
+#[cfg(test)]
+mod schema_tests;
 pub mod spdx;
 
 /// What an SBOM describes: one image, as the scan resolved it, and what it installs.
