@@ -53,6 +53,10 @@ fn spdx_validates() {
     }
 }
 
+/// A case of a broken document: what is broken, the schema, the valid document, and how to
+/// break it.
+type Breakage<'a> = (&'static str, &'a Validator, Value, fn(&mut Value));
+
 #[test]
 fn broken_documents_fail() {
     let cdx = cyclonedx_1_5().expect("CycloneDX 1.5 schema");
@@ -62,7 +66,7 @@ fn broken_documents_fail() {
     // no UUID URN, a timestamp that is no date-time (a format check), a licence id that is not
     // SPDX's (checked by the referenced spdx.schema.json, so it proves the reference resolves),
     // a missing spdxVersion, a reference category SPDX does not know.
-    let table: [(&str, &Validator, Value, fn(&mut Value)); 6] = [
+    let table: [Breakage<'_>; 6] = [
         ("component type", &cdx, cyclonedx_json(&image), |d| {
             d["components"][1]["type"] = "package".into()
         }),
