@@ -1,9 +1,10 @@
 //! Package URLs (purl) for what the inventory lists: the identifier SBOM consumers match
 //! packages by. The encoding follows the purl specification's build rules (per-type case
 //! folding, percent-encoding of everything but `A-Za-z0-9.-_~` and `:`, qualifiers sorted
-//! by key, empty values dropped); written here rather than taken from a crate because those
-//! rules are short and a crate's older reading of them (colons encoded in versions) gives
-//! strings that do not compare equal to other tools'.
+//! by key, empty values dropped). Written here rather than taken from the `packageurl`
+//! crate: the rules are short, and that crate's encode set (0.7) leaves characters unencoded
+//! that the current specification encodes (`&`, `,`, `!`, `*`, `(`, `)` … in names and
+//! versions), which gives strings that other tools parse or compare differently.
 
 use std::fmt;
 
