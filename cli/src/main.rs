@@ -30,7 +30,8 @@ enum Command {
     Check(CheckArgs),
     /// Scan an image for known vulnerabilities, as the operator does: pull it from its
     /// registry, inventory its OS packages, match them against an OSV database. Exit 1 when
-    /// findings reach --fail-on (or the image could not be fully judged), 2 on errors.
+    /// findings reach --fail-on (or the image could not be fully judged), 2 on errors. With
+    /// --sbom, write the image's inventory as a CycloneDX or SPDX SBOM instead.
     Scan(scan::ScanArgs),
     /// Print the CustomResourceDefinitions as YAML (or write one file per CRD).
     Crds {

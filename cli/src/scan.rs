@@ -1,6 +1,7 @@
 //! `palisade scan`: the operator's scanner, for CI pipelines. Pull an image, inventory its
 //! packages, match them against an OSV database, print the findings, and fail the build
-//! when findings reach `--fail-on`.
+//! when findings reach `--fail-on`. With `--sbom`, write the inventory as a CycloneDX or SPDX
+//! document instead: no database is read for that.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +14,10 @@ use palisade_scanner::coverage::Coverage;
 use palisade_scanner::layers::Limits;
 use palisade_scanner::oci::{ClientConfig, Credentials, Platform, RegistryClient};
 use palisade_scanner::report::Severity;
-use palisade_scanner::scan::{InventoryCache, ScanReport, inventory_image_cached, report};
+use palisade_scanner::sbom::{self, Subject};
+use palisade_scanner::scan::{
+    ImageInventory, InventoryCache, ScanReport, inventory_image_cached, report,
+};
 
 use crate::{Output, db};
 
@@ -64,9 +68,30 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
 
-    /// Output format.
+    /// Output format of the vulnerability report.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+
+    /// Write the image's software bill of materials (every OS and language package, each with
+    /// its package URL and the file it was read from) instead of the vulnerability report. No
+    /// vulnerability database is read. The document's timestamp is now, or SOURCE_DATE_EPOCH
+    /// when set (for reproducible output).
+    #[arg(long, value_enum, value_name = "FORMAT", conflicts_with_all = ["fail_on", "output"])]
+    pub sbom: Option<SbomFormat>,
+
+    /// With --sbom, write the document to this file instead of standard output.
+    #[arg(long, value_name = "FILE", requires = "sbom")]
+    pub sbom_output: Option<PathBuf>,
+}
+
+/// An SBOM format for `--sbom`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SbomFormat {
+    /// CycloneDX 1.5 JSON.
+    #[value(name = "cyclonedx")]
+    CycloneDx,
+    /// SPDX 2.3 JSON.
+    Spdx,
 }
 
 /// A `--fail-on` threshold, named as reports print severities.
@@ -108,6 +133,15 @@ pub fn run(args: &ScanArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(format) = args.sbom {
+        return match runtime.block_on(write_sbom(args, format)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match runtime.block_on(scan(args)) {
         Ok(report) => {
             match args.output {
@@ -158,9 +192,8 @@ fn default_cache_dir() -> PathBuf {
         .join("palisade")
 }
 
-async fn scan(args: &ScanArgs) -> anyhow::Result<ScanReport> {
-    let started = Instant::now();
-    let image = ImageRef::parse(&args.image).with_context(|| format!("image {:?}", args.image))?;
+/// The registry client the flags describe.
+fn registry_client(args: &ScanArgs) -> anyhow::Result<RegistryClient> {
     let mut credentials = Credentials::new();
     if let Some(path) = &args.docker_config {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -174,26 +207,101 @@ async fn scan(args: &ScanArgs) -> anyhow::Result<ScanReport> {
             .push(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = RegistryClient::new(ClientConfig {
+    Ok(RegistryClient::new(ClientConfig {
         insecure_registries: args.insecure_registries.clone(),
         extra_ca_pem,
         credentials,
         ..ClientConfig::default()
-    })?;
-    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let source = db::classify(&args.db, db::look).map_err(anyhow::Error::msg)?;
+    })?)
+}
+
+/// Pull and inventory the image (or take its inventory from the cache).
+async fn inventory(
+    args: &ScanArgs,
+    image: &ImageRef<'_>,
+    client: &RegistryClient,
+    cache_dir: &std::path::Path,
+) -> anyhow::Result<ImageInventory> {
     let cache = InventoryCache::new(cache_dir.join("inventories"));
     let (inv, _cached) = inventory_image_cached(
-        &client,
-        &image,
+        client,
+        image,
         &args.platform,
         Limits::default(),
         Some(&cache),
     )
     .await?;
+    Ok(inv)
+}
+
+fn parse_image(args: &ScanArgs) -> anyhow::Result<ImageRef<'_>> {
+    ImageRef::parse(&args.image).with_context(|| format!("image {:?}", args.image))
+}
+
+async fn scan(args: &ScanArgs) -> anyhow::Result<ScanReport> {
+    let started = Instant::now();
+    let image = parse_image(args)?;
+    let client = registry_client(args)?;
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    // A bad --db is refused before the image is pulled.
+    let source = db::classify(&args.db, db::look).map_err(anyhow::Error::msg)?;
+    let inv = inventory(args, &image, &client, &cache_dir).await?;
     let ecosystems = palisade_scanner::osv::needed_ecosystems(&inv.inventory);
     let db = db::load(&source, &ecosystems, &cache_dir.join("osv"), &client).await?;
     Ok(report(&inv, &db, started.elapsed()))
+}
+
+/// `--sbom`: the inventory as a document, on standard output or in `--sbom-output`.
+async fn write_sbom(args: &ScanArgs, format: SbomFormat) -> anyhow::Result<()> {
+    let image = parse_image(args)?;
+    let client = registry_client(args)?;
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let inv = inventory(args, &image, &client, &cache_dir).await?;
+    let now = document_time(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
+    let subject = Subject::of(&inv);
+    let mut json = match format {
+        SbomFormat::CycloneDx => serde_json::to_vec_pretty(&sbom::cyclonedx::bom(&subject, now)),
+        SbomFormat::Spdx => serde_json::to_vec_pretty(&sbom::spdx::document(&subject, now)),
+    }
+    .context("encoding the SBOM")?;
+    json.push(b'\n');
+    match &args.sbom_output {
+        Some(path) => {
+            std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote {} ({} packages)",
+                path.display(),
+                inv.inventory.package_count()
+            );
+        }
+        None => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&json)
+                .and_then(|()| out.flush())
+                .context("writing the SBOM to standard output")?;
+        }
+    }
+    // Still written (what was read is true), but a reader must know it is not all.
+    for u in &inv.inventory.unreadable {
+        eprintln!("warning: the SBOM is incomplete: {}: {}", u.path, u.reason);
+    }
+    Ok(())
+}
+
+/// The SBOM's creation time: SOURCE_DATE_EPOCH (seconds since 1970, the reproducible-builds
+/// convention) when set, else now.
+fn document_time(source_date_epoch: Option<&str>) -> anyhow::Result<jiff::Timestamp> {
+    match source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(jiff::Timestamp::now()),
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+            .with_context(|| {
+                format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds since 1970")
+            }),
+    }
 }
 
 /// The gaps' messages on one line.
@@ -359,5 +467,60 @@ mod tests {
             err.contains("[possible values: Critical, High, Medium, Low]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sbom_flags() {
+        let args = parse(&["img", "--sbom", "cyclonedx"]).expect("cyclonedx");
+        assert_eq!(args.sbom, Some(SbomFormat::CycloneDx));
+        assert_eq!(args.sbom_output, None);
+        let args = parse(&["img", "--sbom", "spdx", "--sbom-output", "out.json"]).expect("spdx");
+        assert_eq!(args.sbom, Some(SbomFormat::Spdx));
+        assert_eq!(args.sbom_output, Some(PathBuf::from("out.json")));
+        let refused: &[(&[&str], &str)] = &[
+            (
+                &["img", "--sbom", "swid"],
+                "[possible values: cyclonedx, spdx]",
+            ),
+            (&["img", "--sbom-output", "out.json"], "--sbom <FORMAT>"),
+            (
+                &["img", "--sbom", "spdx", "--fail-on", "high"],
+                "cannot be used with",
+            ),
+            (
+                &["img", "--sbom", "spdx", "-o", "json"],
+                "cannot be used with",
+            ),
+        ];
+        for (argv, want) in refused {
+            let err = parse(argv).expect_err("refused").to_string();
+            assert!(err.contains(want), "{argv:?}: {err}");
+        }
+        let help = Cli::command().render_long_help().to_string();
+        for text in [
+            "--sbom <FORMAT>",
+            "CycloneDX 1.5 JSON",
+            "SPDX 2.3 JSON",
+            "--sbom-output <FILE>",
+        ] {
+            assert!(help.contains(text), "{text} in:\n{help}");
+        }
+    }
+
+    #[test]
+    fn sbom_time() {
+        assert_eq!(
+            document_time(Some("1714564800"))
+                .expect("epoch")
+                .to_string(),
+            "2024-05-01T12:00:00Z"
+        );
+        let err = document_time(Some("yesterday")).expect_err("not a number");
+        assert!(
+            err.to_string().contains("SOURCE_DATE_EPOCH=\"yesterday\""),
+            "{err}"
+        );
+        assert!(document_time(None).is_ok());
+        assert!(document_time(Some("")).is_ok(), "empty is unset");
     }
 }

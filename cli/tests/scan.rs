@@ -498,3 +498,210 @@ async fn scan_judges_language_packages_and_names_their_files() {
         "{text}"
     );
 }
+
+/// The purls of a CycloneDX BOM's components, or of an SPDX document's packages.
+fn purls(doc: &serde_json::Value) -> Vec<String> {
+    let from_cyclonedx = doc["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["purl"].as_str());
+    let from_spdx = doc["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["externalRefs"].as_array().into_iter().flatten())
+        .filter(|r| r["referenceType"] == "purl")
+        .filter_map(|r| r["referenceLocator"].as_str());
+    from_cyclonedx.chain(from_spdx).map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn scan_writes_sboms_that_validate() {
+    use palisade_oci_fixtures::sbom::{cyclonedx_1_5, spdx_2_3, violations};
+
+    let go_binary = std::fs::read(GO_BINARY)
+        .unwrap_or_else(|e| panic!("{GO_BINARY}: {e} (from hack/scan-tools.sh)"));
+    let info = palisade_scanner::inventory::language::go::read_elf(GO_BINARY, &go_binary)
+        .expect("build info")
+        .expect("a Go binary");
+    let stdlib = info
+        .packages("usr/local/bin/registry")
+        .into_iter()
+        .find(|p| p.name == "stdlib")
+        .expect("the standard library");
+    let jar = palisade_oci_fixtures::osv::zip_archive(&[(
+        "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
+        b"groupId=org.apache.logging.log4j\nartifactId=log4j-core\nversion=2.14.1\n",
+    )])
+    .expect("jar");
+    let registry = Registry::start().expect("registry");
+    let push = registry.pusher().expect("pusher");
+    let app = LayerBuilder::new()
+        .executable("usr/local/bin/registry", &go_binary)
+        .file(
+            "app/node_modules/@babel/core/package.json",
+            r#"{"name": "@babel/core", "version": "7.23.2"}"#,
+        )
+        .file(
+            "app/node_modules/lodash/package.json",
+            r#"{"name": "lodash", "version": "4.17.21"}"#,
+        )
+        .file(
+            "usr/lib/python3/dist-packages/PyYAML-5.3.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: PyYAML\nVersion: 5.3\n",
+        )
+        .file("app/lib/log4j-core-2.14.1.jar", &jar)
+        // Uncompressed: this test's (unoptimised) gzip of a 20 MB binary takes long.
+        .build(Compression::None);
+    let pushed = push
+        .image(
+            "app",
+            "1",
+            &[alpine_layer("3.1.4-r5"), app],
+            "linux",
+            "amd64",
+        )
+        .await
+        .expect("image");
+    let damaged = LayerBuilder::new()
+        .file("etc/os-release", ALPINE_OS)
+        .file(
+            "lib/apk/db/installed",
+            "P:musl\nV:1.2.4-r2\no:musl\n\nP:libssl3\nthis is not a field\n\n",
+        )
+        .build(Compression::Gzip);
+    push.image("damaged", "1", &[damaged], "linux", "amd64")
+        .await
+        .expect("damaged");
+    let image = format!("{}/app:1", registry.host());
+    let work = tempfile::tempdir().expect("tempdir");
+    let cache = work.path().join("cache");
+    let cache = cache.to_str().expect("utf-8");
+    // A database that does not exist: the SBOM must not need one.
+    let no_db = "/nonexistent/db";
+    let sbom = |extra: &[&str]| {
+        let mut args = vec!["scan", &image, "--db", no_db, "--cache-dir", cache];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .args(&args)
+            .env("SOURCE_DATE_EPOCH", "1714564800")
+            .output()
+            .expect("run palisade")
+    };
+    let expected = [
+        "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4",
+        "pkg:apk/alpine/libssl3@3.1.4-r5?arch=x86_64&distro=alpine-3.18.4",
+        "pkg:npm/%40babel/core@7.23.2",
+        "pkg:npm/lodash@4.17.21",
+        "pkg:pypi/pyyaml@5.3",
+        "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+    ];
+    let go_stdlib = format!("pkg:golang/stdlib@{}", stdlib.version);
+
+    // CycloneDX on standard output.
+    let out = sbom(&["--sbom", "cyclonedx"]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let bom: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let schema = cyclonedx_1_5().expect("CycloneDX schema");
+    assert_eq!(violations(&schema, &bom), Vec::<String>::new(), "{bom:#}");
+    assert_eq!(bom["specVersion"], "1.5");
+    assert_eq!(bom["metadata"]["timestamp"], "2024-05-01T12:00:00Z");
+    let subject = &bom["metadata"]["component"];
+    assert_eq!(subject["type"], "container");
+    assert_eq!(subject["name"], image);
+    assert_eq!(subject["version"], pushed.digest);
+    let got = purls(&bom);
+    for want in expected.iter().copied().chain([go_stdlib.as_str()]) {
+        assert!(got.iter().any(|p| p == want), "{want} in {got:#?}");
+    }
+    let npm = bom["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["purl"] == "pkg:npm/%40babel/core@7.23.2")
+        .expect("scoped npm package");
+    assert_eq!(
+        npm["evidence"]["occurrences"][0]["location"],
+        "app/node_modules/@babel/core/package.json"
+    );
+    // The same image and time give the same bytes (the second run reads the cache).
+    let again = sbom(&["--sbom", "cyclonedx"]);
+    assert_eq!(again.stdout, out.stdout, "deterministic");
+
+    // SPDX into a file.
+    let file = work.path().join("app.spdx.json");
+    let out = sbom(&[
+        "--sbom",
+        "spdx",
+        "--sbom-output",
+        file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "the document goes to the file only");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote "));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("written")).expect("json");
+    let schema = spdx_2_3().expect("SPDX schema");
+    assert_eq!(violations(&schema, &doc), Vec::<String>::new(), "{doc:#}");
+    assert_eq!(doc["spdxVersion"], "SPDX-2.3");
+    assert_eq!(doc["creationInfo"]["created"], "2024-05-01T12:00:00Z");
+    assert_eq!(doc["relationships"][0]["relationshipType"], "DESCRIBES");
+    let got = purls(&doc);
+    for want in expected.iter().copied().chain([go_stdlib.as_str()]) {
+        assert!(got.iter().any(|p| p == want), "{want} in {got:#?}");
+    }
+    let pyyaml = doc["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == "pyyaml")
+        .expect("pyyaml");
+    assert_eq!(pyyaml["versionInfo"], "5.3");
+    assert_eq!(pyyaml["downloadLocation"], "NOASSERTION");
+    assert_eq!(
+        pyyaml["sourceInfo"],
+        "PyPI package read from usr/lib/python3/dist-packages/PyYAML-5.3.dist-info/METADATA"
+    );
+
+    // A database read in part: the SBOM has what was read, and says the rest is missing.
+    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args([
+            "scan",
+            &format!("{}/damaged:1", registry.host()),
+            "--cache-dir",
+            cache,
+            "--sbom",
+            "cyclonedx",
+        ])
+        .output()
+        .expect("run palisade");
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "warning: the SBOM is incomplete: lib/apk/db/installed: 1 unreadable record(s) skipped"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bom: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        violations(&cyclonedx_1_5().expect("schema"), &bom),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        bom["metadata"]["properties"][0]["name"],
+        "palisade:unreadable"
+    );
+
+    // Usage errors: exit 2, saying what is accepted.
+    let out = sbom(&["--sbom", "swid"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[possible values: cyclonedx, spdx]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sbom(&["--sbom-output", "x.json"]);
+    assert_eq!(code(&out), 2, "--sbom-output needs --sbom");
+}

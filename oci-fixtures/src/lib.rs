@@ -7,6 +7,8 @@
 
 pub mod alpine;
 pub mod osv;
+#[cfg(feature = "sbom-schemas")]
+pub mod sbom;
 pub mod token;
 
 use std::net::TcpListener;

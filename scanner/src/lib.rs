@@ -1,8 +1,10 @@
 //! Image vulnerability scanning: pull an image from its registry, inventory the OS packages
 //! its layers install, and match them against a vulnerability database in the OSV format.
 //!
+//! The same inventory can be written as an SBOM (CycloneDX or SPDX, [`sbom`]).
+//!
 //! Usable from the operator (background scans), the webhook (tag resolution) and the CLI
-//! (`palisade scan`). Pure parts (version comparison, package database parsers, matching) do
+//! (`palisade scan`). Pure parts (version comparison, package database parsers, matching, SBOMs) do
 //! no I/O; the registry client and the database store are the edges.
 
 pub mod coverage;
@@ -12,6 +14,7 @@ pub mod layers;
 pub mod oci;
 pub mod osv;
 pub mod report;
+pub mod sbom;
 pub mod scan;
 pub mod version;
 
