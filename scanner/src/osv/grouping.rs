@@ -22,7 +22,7 @@ pub fn group_by_alias(scheme: Scheme, findings: Vec<Finding>) -> Vec<Finding> {
     let n = findings.len();
     let mut parent: Vec<usize> = (0..n).collect();
     // (package identity, id) → first finding seen with that id or alias.
-    let mut first: HashMap<(&str, &str, Option<&str>, Option<&str>, &str), usize> = HashMap::new();
+    let mut first: HashMap<Key<'_>, usize> = HashMap::new();
     for (i, f) in findings.iter().enumerate() {
         let who = (
             f.package.as_str(),
@@ -55,6 +55,9 @@ pub fn group_by_alias(scheme: Scheme, findings: Vec<Finding>) -> Vec<Finding> {
         .filter_map(|g| merge(scheme, g))
         .collect()
 }
+
+/// Package, installed version, ecosystem, file, and one id of a finding.
+type Key<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str);
 
 fn find(parent: &mut [usize], mut i: usize) -> usize {
     while parent[i] != i {
