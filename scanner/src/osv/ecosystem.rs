@@ -18,8 +18,13 @@
 //! The language ecosystems (`Go`, `crates.io`, `npm`, `PyPI`, `Maven`, `RubyGems`,
 //! `Packagist`, `NuGet`) are known by name too, each with its own version order.
 //!
-//! Red Hat Enterprise Linux is not mapped: its OSV ecosystem names a product stream
-//! (`Red Hat:enterprise_linux:9::appstream`), which the package database does not record.
+//! | `rhel` | `Red Hat:enterprise_linux:<major>`, read from the `Red Hat` export | rpm | source RPM name (binary name also tried) |
+//!
+//! Red Hat's advisories name a product stream (`Red Hat:enterprise_linux:9::appstream`,
+//! `…::baseos`, `…::crb`), which an image's package database does not record; every stream
+//! of the major release applies, since a package is shipped in one stream only. The
+//! extended-support products (`rhel_eus`, `rhel_e4s`, …) are not the release an image is
+//! built from and are left out.
 
 use super::Scheme;
 use crate::inventory::{OsRelease, Package, PackageKind};
@@ -80,7 +85,23 @@ impl Ecosystem {
     /// this ecosystem: the same name, or its family without a release (which the schema
     /// defines as every release).
     pub fn covers(&self, named: &str) -> bool {
-        named == self.name || named == self.family()
+        if named == self.name || named == self.family() {
+            return true;
+        }
+        // Red Hat's streams of this release: `Red Hat:enterprise_linux:9::appstream`.
+        self.family() == "Red Hat"
+            && named
+                .strip_prefix(self.name.as_str())
+                .is_some_and(|stream| stream.starts_with("::"))
+    }
+
+    /// The export its advisories are published in (`<base>/<export>/all.zip`): its own name,
+    /// except for Red Hat, whose releases and streams share the one `Red Hat` export.
+    pub fn export_name(&self) -> &str {
+        match self.family() {
+            "Red Hat" => "Red Hat",
+            _ => &self.name,
+        }
     }
 }
 
@@ -115,6 +136,7 @@ pub fn ecosystem_for(os: &OsRelease) -> Option<Ecosystem> {
             let pretty = os.pretty_name.as_deref()?.trim();
             format!("SUSE:{}", pretty.strip_prefix("SUSE ")?)
         }
+        "rhel" => format!("Red Hat:enterprise_linux:{}", major(version)?),
         "wolfi" => "Wolfi".to_owned(),
         "chainguard" => "Chainguard".to_owned(),
         _ => return None,
@@ -335,7 +357,12 @@ mod tests {
                 Some("Wolfi"),
                 Some(Scheme::Apk),
             ),
-            (os("rhel", Some("9.4"), None, None), None, None),
+            (
+                os("rhel", Some("9.4"), None, None),
+                Some("Red Hat:enterprise_linux:9"),
+                Some(Scheme::Rpm),
+            ),
+            (os("rhel", None, None, None), None, None),
             (os("arch", None, None, None), None, None),
             (os("debian", Some(""), None, None), None, None),
         ];
@@ -362,6 +389,66 @@ mod tests {
             arch: None,
             location: String::new(),
         }
+    }
+
+    #[test]
+    fn which_advisories_an_ecosystem_takes_and_from_which_export() {
+        let table = [
+            // (ecosystem, advisory's ecosystem, applies)
+            ("Debian:12", "Debian:12", true),
+            ("Debian:12", "Debian", true),
+            ("Debian:12", "Debian:11", false),
+            ("Debian:12", "Debian:12::x", false),
+            (
+                "Red Hat:enterprise_linux:9",
+                "Red Hat:enterprise_linux:9::appstream",
+                true,
+            ),
+            (
+                "Red Hat:enterprise_linux:9",
+                "Red Hat:enterprise_linux:9::baseos",
+                true,
+            ),
+            (
+                "Red Hat:enterprise_linux:9",
+                "Red Hat:enterprise_linux:9",
+                true,
+            ),
+            ("Red Hat:enterprise_linux:9", "Red Hat", true),
+            (
+                "Red Hat:enterprise_linux:9",
+                "Red Hat:enterprise_linux:8::appstream",
+                false,
+            ),
+            (
+                "Red Hat:enterprise_linux:9",
+                "Red Hat:enterprise_linux:90::baseos",
+                false,
+            ),
+            (
+                "Red Hat:enterprise_linux:9",
+                "Red Hat:rhel_eus:9.2::appstream",
+                false,
+            ),
+            (
+                "Red Hat:enterprise_linux:8",
+                "Red Hat:enterprise_linux:8.6::appstream",
+                false,
+            ),
+        ];
+        for (eco, named, want) in table {
+            let e = Ecosystem::from_name(eco).expect("known");
+            assert_eq!(e.covers(named), want, "{eco} takes {named}");
+        }
+        let export = |n: &str| {
+            Ecosystem::from_name(n)
+                .expect("known")
+                .export_name()
+                .to_owned()
+        };
+        assert_eq!(export("Red Hat:enterprise_linux:9"), "Red Hat");
+        assert_eq!(export("Debian:12"), "Debian:12");
+        assert_eq!(export("npm"), "npm");
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl Store {
         match self.fetch(ecosystem, None).await? {
             Refresh::Updated(loaded) => Ok(loaded),
             Refresh::NotModified => Err(Error::VulnDb {
-                source_name: self.source.location(&ecosystem.name),
+                source_name: self.source.location(ecosystem.export_name()),
                 reason: "answered 'not modified' to an unconditional request".to_owned(),
             }),
         }
@@ -277,7 +277,7 @@ impl Store {
         ecosystem: &Ecosystem,
         previous: Option<Metadata>,
     ) -> Result<Refresh, Error> {
-        let location = self.source.location(&ecosystem.name);
+        let location = self.source.location(ecosystem.export_name());
         let dir = self.ecosystem_dir(&ecosystem.name);
         tokio::fs::create_dir_all(&dir)
             .await
@@ -656,6 +656,12 @@ mod tests {
         assert_eq!(
             url.location("Rocky Linux:9"),
             "https://osv-vulnerabilities.storage.googleapis.com/Rocky%20Linux:9/all.zip"
+        );
+        let rhel = Ecosystem::from_name("Red Hat:enterprise_linux:9").expect("known");
+        assert_eq!(
+            url.location(rhel.export_name()),
+            "https://osv-vulnerabilities.storage.googleapis.com/Red%20Hat/all.zip",
+            "every Red Hat release reads the one Red Hat export"
         );
         let dir = Source::Dir("/mnt/osv".into());
         assert_eq!(

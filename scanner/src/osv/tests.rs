@@ -484,3 +484,71 @@ fn too_many_entries_are_refused() {
     let r = reason(load(bytes, limits));
     assert!(r.contains("2 files"), "{r}");
 }
+
+#[test]
+fn red_hat_images_take_every_stream_of_their_release() {
+    // As Red Hat's OSV records are written: one advisory, one affected entry per product
+    // stream, epochs in the fixed versions, the source RPM's name as the package.
+    let recs = [
+        rec(r#"{
+      "id": "RHSA-2024:0001", "upstream": ["CVE-2024-0001"],
+      "summary": "Important: openssl security update",
+      "affected": [
+        {"package": {"ecosystem": "Red Hat:enterprise_linux:9::baseos", "name": "openssl"},
+         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:3.0.7-27.el9"}]}]},
+        {"package": {"ecosystem": "Red Hat:enterprise_linux:8::baseos", "name": "openssl"},
+         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:1.1.1k-12.el8"}]}]},
+        {"package": {"ecosystem": "Red Hat:rhel_eus:9.2::baseos", "name": "openssl"},
+         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:3.0.7-99.el9_2"}]}]}
+      ]}"#),
+        rec(r#"{
+      "id": "RHSA-2024:0002",
+      "affected": [
+        {"package": {"ecosystem": "Red Hat:enterprise_linux:9::appstream", "name": "nodejs"},
+         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:20.11.1-1.el9"}]}]}
+      ]}"#),
+    ];
+    let os = OsRelease {
+        id: "rhel".into(),
+        version_id: Some("9.4".into()),
+        ..Default::default()
+    };
+    let eco = ecosystem_for(&os).expect("rhel is mapped");
+    assert_eq!(eco.name, "Red Hat:enterprise_linux:9");
+    let mut db = Database::new();
+    db.insert(Arc::new(Index::from_records(eco, &recs)), "cd".repeat(32));
+    let rpm = |name: &str, version: &str, source: &str| Package {
+        kind: PackageKind::Rpm,
+        name: name.into(),
+        version: version.into(),
+        source_name: Some(source.into()),
+        source_version: None,
+        arch: Some("x86_64".into()),
+        location: "var/lib/rpm/rpmdb.sqlite".into(),
+    };
+    let inventory = Inventory {
+        os: Some(os),
+        packages: vec![
+            rpm(
+                "openssl-libs",
+                "1:3.0.7-25.el9",
+                "openssl-3.0.7-25.el9.src.rpm",
+            ),
+            rpm("nodejs", "1:20.11.1-1.el9", "nodejs-20.11.1-1.el9.src.rpm"),
+        ],
+        ..Default::default()
+    };
+    let got: Vec<(String, String, Option<String>)> = match_inventory(&db, &inventory)
+        .into_iter()
+        .map(|f| (f.id, f.package, f.fixed_version))
+        .collect();
+    // The 9 baseos fix applies; the 8 and EUS ones do not; nodejs is at its fix.
+    assert_eq!(
+        got,
+        [(
+            "RHSA-2024:0001".to_owned(),
+            "openssl-libs".to_owned(),
+            Some("1:3.0.7-27.el9".to_owned())
+        )]
+    );
+}
