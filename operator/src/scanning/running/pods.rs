@@ -148,6 +148,7 @@ impl Watcher {
             spec: ImageScanReportSpec {
                 image: image.to_owned(),
                 digest: digest.to_owned(),
+                platform: None,
             },
             status: None,
         };
