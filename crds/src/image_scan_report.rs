@@ -5,11 +5,13 @@ use serde::{Deserialize, Serialize};
 
 /// The most findings a report keeps (worst first); the counts always cover all of them.
 /// Bounded so that thousands of reports stay small in etcd; `palisade scan` and the
-/// operator's cache at `<cache-dir>/reports/<digest>.json` hold the full list.
+/// operator's cache at `<cache-dir>/reports/<report name>.json` hold the full list.
 pub const MAX_REPORT_FINDINGS: usize = 100;
 
-/// One image digest's vulnerability scan, written by the operator. The name is the digest
-/// with `:` as `-` (`sha256-0f3a…`).
+/// One image digest's vulnerability scan for one platform, written by the operator. The name
+/// is the digest with `:` as `-` (`sha256-0f3a…`) for the operator's default platform, and
+/// that with the platform appended (`sha256-0f3a…-linux-arm64`) for any other; see
+/// [`report_name_for`].
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "palisade.dev",
@@ -21,6 +23,7 @@ pub const MAX_REPORT_FINDINGS: usize = 100;
     category = "palisade",
     status = "ImageScanReportStatus",
     printcolumn = r#"{"name":"Image","type":"string","jsonPath":".spec.image"}"#,
+    printcolumn = r#"{"name":"Platform","type":"string","jsonPath":".status.platform","priority":1}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Coverage","type":"string","jsonPath":".status.coverage"}"#,
     printcolumn = r#"{"name":"Critical","type":"integer","jsonPath":".status.summary.critical"}"#,
@@ -37,6 +40,12 @@ pub struct ImageScanReportSpec {
     /// The digest the report is for (an index's digest for multi-platform images).
     #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
     pub digest: String,
+    /// The platform to scan from a multi-platform index, `os/arch[/variant]`
+    /// (`linux/arm64`): that of the nodes the image runs on. Absent: the operator's
+    /// default platform (`linux/amd64` unless configured otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9._-]+/[a-z0-9._-]+(/[a-z0-9._-]+)?$"))]
+    pub platform: Option<String>,
 }
 
 /// Where a report is in its life.
@@ -212,7 +221,63 @@ pub struct ImageScanReportStatus {
     pub failures: Option<u32>,
 }
 
-/// The report name of a digest: `sha256:ab…` is `sha256-ab…`.
+/// The report name of a digest for the default platform: `sha256:ab…` is `sha256-ab…`.
+/// The webhook, which judges pods before they have a node, reads and creates these.
 pub fn report_name(digest: &str) -> String {
     digest.replace(':', "-")
+}
+
+/// The report name of a digest for a platform: [`report_name`] for `None` (the default
+/// platform), else that with `-os-arch[-variant]` appended (`sha256-ab…-linux-arm64`,
+/// `sha256-ab…-linux-arm-v7`). Any character a Kubernetes name cannot hold becomes `-`, and
+/// the result is lowercase; platforms are short, so it stays well under 253 characters.
+pub fn report_name_for(digest: &str, platform: Option<&str>) -> String {
+    let mut name = report_name(digest);
+    if let Some(p) = platform.filter(|p| !p.is_empty()) {
+        name.push('-');
+        name.extend(p.chars().map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '.') => c,
+            _ => '-',
+        }));
+        // A name ends with an alphanumeric character.
+        while name.ends_with(['-', '.']) {
+            name.pop();
+        }
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const NAME: &str = "sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn report_names_carry_the_platform_unless_it_is_the_default() {
+        for (what, platform, suffix) in [
+            ("default platform", None, ""),
+            ("empty platform", Some(""), ""),
+            ("arm64", Some("linux/arm64"), "-linux-arm64"),
+            ("with variant", Some("linux/arm/v7"), "-linux-arm-v7"),
+            ("upper case", Some("Windows/AMD64"), "-windows-amd64"),
+            ("odd characters", Some("linux/x86_64/"), "-linux-x86-64"),
+        ] {
+            let name = report_name_for(DIGEST, platform);
+            assert_eq!(name, format!("{NAME}{suffix}"), "{what}");
+            assert!(name.len() <= 253, "{what}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'.'),
+                "{what}: {name}"
+            );
+        }
+        assert_ne!(
+            report_name_for(DIGEST, Some("linux/arm64")),
+            report_name_for(DIGEST, Some("linux/arm/v8")),
+        );
+    }
 }

@@ -683,6 +683,7 @@ fn image_scan_report(status: Option<ImageScanReportStatus>) -> Value {
         ImageScanReportSpec {
             image: IMAGE.into(),
             digest: DIGEST.into(),
+            platform: None,
         },
     );
     report.metadata.generation = Some(1);

@@ -81,7 +81,7 @@ struct ScanArgs {
     scan_db: String,
 
     /// Cache directory: the database exports (osv/), image inventories (inventories/) and
-    /// the full findings of each report (reports/<sha256-hex>.json).
+    /// the full findings of each report (reports/<report name>.json).
     #[arg(
         long,
         value_name = "DIR",

@@ -217,6 +217,7 @@ fn report() -> ImageScanReport {
         ImageScanReportSpec {
             image: format!("{IMAGE_REPO}@{DIGEST}"),
             digest: DIGEST.into(),
+            platform: None,
         },
     );
     report.status = Some(ImageScanReportStatus {

@@ -653,6 +653,7 @@ impl ScanGate {
             ImageScanReportSpec {
                 image: pinned,
                 digest: digest.to_owned(),
+                platform: None,
             },
         );
         tokio::spawn(async move {

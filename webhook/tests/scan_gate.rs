@@ -88,6 +88,7 @@ fn report(digest: &str, image: &str, critical: u32) -> ImageScanReport {
         ImageScanReportSpec {
             image: image.into(),
             digest: digest.into(),
+            platform: None,
         },
     );
     r.status = Some(ImageScanReportStatus {

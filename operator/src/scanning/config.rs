@@ -18,7 +18,9 @@ pub struct Config {
     pub concurrency: u16,
     /// Reports older than this are scanned again; a ScanPolicy's shorter maxReportAge wins.
     pub max_report_age: Duration,
-    /// The platform scanned in a multi-platform image.
+    /// The platform scanned in a multi-platform image when a report names none: reports the
+    /// webhook creates, and those of pods whose node is not known or has no
+    /// `kubernetes.io/arch` label.
     pub platform: Platform,
     /// Time between two checks for newer database exports.
     pub db_refresh: Duration,

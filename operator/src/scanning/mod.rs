@@ -6,7 +6,7 @@
 //! database version is no longer the current one for its ecosystem, when its scanner
 //! version differs, or when it is older than the max report age, or when the webhook asks
 //! for it ([`RESCAN_ANNOTATION`]); a Failed one is retried every [`RETRY`]. The full
-//! findings list goes to `<cache>/reports/<hex>.json`; the status carries the counts and
+//! findings list goes to `<cache>/reports/<report name>.json`; the status carries the counts and
 //! the [`palisade_crds::MAX_REPORT_FINDINGS`] most severe findings.
 //!
 //! `plan` decides (pure), `reconcile` scans and writes, `run` wires the controller, the

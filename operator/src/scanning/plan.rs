@@ -324,6 +324,7 @@ mod tests {
                 palisade_crds::ImageScanReportSpec {
                     image: "r/a@sha256:1".into(),
                     digest: "sha256:1".into(),
+                    platform: None,
                 },
             );
             r.status = status;

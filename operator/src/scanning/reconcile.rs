@@ -55,6 +55,8 @@ pub enum ScanError {
         pinned: String,
         digest: String,
     },
+    #[error("spec.platform {platform:?} is not os/arch[/variant]")]
+    BadPlatform { platform: String },
     #[error("{image} resolved to {got}, not to spec.digest")]
     DigestMismatch { image: String, got: String },
     #[error("cannot scan {image}")]
@@ -84,6 +86,7 @@ pub struct Context {
     policies: Store<ScanPolicy>,
     reports: Store<ImageScanReport>,
     max_report_age: Duration,
+    /// Scanned for reports without spec.platform.
     platform: Platform,
     metrics: Arc<Metrics>,
     /// When a Failed report may be retried (in memory: a restart retries at once).
@@ -203,7 +206,7 @@ async fn reconcile_inner(object: &ImageScanReport, ctx: &Context) -> Result<Acti
         Decision::Wait(d) => return Ok(Action::requeue(d)),
         Decision::Scan(reason) => reason,
     };
-    info!(report = %name, image = %object.spec.image, reason, "scanning");
+    info!(report = %name, image = %object.spec.image, platform = object.spec.platform.as_deref().unwrap_or("default"), reason, "scanning");
     let started = Instant::now();
     let outcome = scan(ctx, object).await;
     ctx.metrics.scanned(outcome.is_ok(), started.elapsed());
@@ -213,7 +216,7 @@ async fn reconcile_inner(object: &ImageScanReport, ctx: &Context) -> Result<Acti
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&name);
-            if let Err(e) = write_full_report(&ctx.reports_dir, &r).await {
+            if let Err(e) = write_full_report(&ctx.reports_dir, &name, &r).await {
                 // The status still carries the summary and the worst findings.
                 warn!(report = %name, error = %e, "full report not written");
             }
@@ -304,11 +307,16 @@ async fn scan_unbounded(ctx: &Context, object: &ImageScanReport) -> Result<ScanR
         image: pinned.clone(),
         source,
     })?;
+    let platform = scan_platform(spec.platform.as_deref(), &ctx.platform).ok_or_else(|| {
+        ScanError::BadPlatform {
+            platform: spec.platform.clone().unwrap_or_default(),
+        }
+    })?;
     let client = ctx.registry.registry().await;
     let (inv, cached) = inventory_image_cached(
         &client,
         &target,
-        &ctx.platform,
+        &platform,
         Limits::default(),
         Some(&ctx.inventories),
     )
@@ -323,7 +331,7 @@ async fn scan_unbounded(ctx: &Context, object: &ImageScanReport) -> Result<ScanR
             got: inv.digest,
         });
     }
-    debug!(image = %pinned, cached, "inventory taken");
+    debug!(image = %pinned, %platform, cached, "inventory taken");
     let db = ctx
         .db
         .for_ecosystems(&needed_ecosystems(&inv.inventory))
@@ -335,13 +343,22 @@ async fn scan_unbounded(ctx: &Context, object: &ImageScanReport) -> Result<ScanR
     Ok(r)
 }
 
-/// `<dir>/<hex>.json`, written whole or not at all.
-async fn write_full_report(dir: &Path, r: &ScanReport) -> std::io::Result<()> {
-    let hex = r.digest.strip_prefix("sha256:").unwrap_or(&r.digest);
+/// The platform a report asks for: its spec.platform, or `default` without one; `None` when
+/// spec.platform is not `os/arch[/variant]`.
+fn scan_platform(asked: Option<&str>, default: &Platform) -> Option<Platform> {
+    match asked {
+        None | Some("") => Some(default.clone()),
+        Some(p) => Platform::parse(p),
+    }
+}
+
+/// `<dir>/<report name>.json` (`sha256-<hex>[-<platform>].json`), written whole or not at
+/// all: one file per digest and platform.
+async fn write_full_report(dir: &Path, name: &str, r: &ScanReport) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
     tokio::fs::create_dir_all(dir).await?;
-    let path = dir.join(format!("{hex}.json"));
-    let tmp = dir.join(format!(".{hex}.json.tmp"));
+    let path = dir.join(format!("{name}.json"));
+    let tmp = dir.join(format!(".{name}.json.tmp"));
     tokio::fs::write(&tmp, &json).await?;
     tokio::fs::rename(&tmp, &path).await
 }
@@ -350,4 +367,30 @@ async fn write_full_report(dir: &Path, r: &ScanReport) -> std::io::Result<()> {
 pub fn error_policy(object: Arc<ImageScanReport>, _error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed(CONTROLLER);
     Action::requeue(ctx.backoff.failed(&object.name_any()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_platform_scanned_is_the_reports_or_the_default() {
+        let default = Platform::linux_amd64();
+        for (what, asked, want) in [
+            ("none asked", None, Some("linux/amd64")),
+            ("empty", Some(""), Some("linux/amd64")),
+            ("arm64", Some("linux/arm64"), Some("linux/arm64")),
+            ("variant", Some("linux/arm/v7"), Some("linux/arm/v7")),
+            ("no architecture", Some("linux"), None),
+            ("too many parts", Some("linux/arm/v7/x"), None),
+        ] {
+            assert_eq!(
+                scan_platform(asked, &default)
+                    .map(|p| p.to_string())
+                    .as_deref(),
+                want,
+                "{what}"
+            );
+        }
+    }
 }

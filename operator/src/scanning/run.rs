@@ -108,6 +108,7 @@ pub async fn run(
                 access,
                 reports,
                 view.digests.clone(),
+                config.platform.clone(),
                 triggered(),
             )
             .await;

@@ -68,6 +68,7 @@ fn report(digest: &str, critical: u32) -> Arc<ImageScanReport> {
         ImageScanReportSpec {
             image: "registry.example/app".into(),
             digest: digest.into(),
+            platform: None,
         },
     );
     let summary = SeveritySummary {

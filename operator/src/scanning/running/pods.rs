@@ -1,19 +1,20 @@
 //! What the watcher does for one pod: resolve tags it must (cached), and create the
-//! ImageScanReports that are missing.
+//! ImageScanReports that are missing, for the platform of the node the pod runs on.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{ObjectMeta, PartialObjectMeta, PostParams};
 use kube::runtime::reflector::{self, Store};
 use kube::{Api, Client, ResourceExt};
-use palisade_crds::{ImageScanReport, ImageScanReportSpec, report_name};
+use palisade_crds::{ImageScanReport, ImageScanReportSpec};
 use palisade_imageref::ImageRef;
+use palisade_scanner::oci::Platform;
 use tracing::{debug, info, warn};
 
-use super::plan::{digest_from_image_id, images_of};
+use super::plan::{WantedReport, digest_from_image_id, images_of, wanted_reports};
 use crate::error::report;
 use crate::scanning::registry::RegistryAccess;
 use crate::scanning::view::DigestBook;
@@ -43,6 +44,10 @@ pub(super) struct Watcher {
     config: Config,
     access: Arc<RegistryAccess>,
     reports: Store<ImageScanReport>,
+    /// Nodes' metadata: the platform a pod's node runs.
+    nodes: Store<PartialObjectMeta<Node>>,
+    /// The platform of pods whose node is not known (yet).
+    default_platform: Platform,
     /// Image reference → (when looked up, digest or why not).
     tags: HashMap<String, (Instant, Result<String, String>)>,
     /// Images whose lookup failure was already logged.
@@ -58,6 +63,8 @@ impl Watcher {
         config: Config,
         access: Arc<RegistryAccess>,
         reports: Store<ImageScanReport>,
+        nodes: Store<PartialObjectMeta<Node>>,
+        default_platform: Platform,
     ) -> Watcher {
         Watcher {
             client,
@@ -65,6 +72,8 @@ impl Watcher {
             config,
             access,
             reports,
+            nodes,
+            default_platform,
             tags: HashMap::new(),
             warned: HashSet::new(),
             created: HashMap::new(),
@@ -76,6 +85,7 @@ impl Watcher {
         if self.config.excluded_namespaces.contains(&namespace) {
             return;
         }
+        let mut pinned = Vec::new();
         for (image, image_id) in images_of(pod) {
             let Ok(parsed) = ImageRef::parse(&image) else {
                 debug!(%image, pod = %pod.name_any(), %namespace, "not an image reference; skipped");
@@ -95,8 +105,21 @@ impl Watcher {
             if parsed.digest().is_none() {
                 self.digests.record(&parsed.to_string(), &digest);
             }
-            let pinned = format!("{}/{}@{digest}", parsed.registry(), parsed.repository());
-            self.ensure_report(&pinned, &digest).await;
+            let image = format!("{}/{}@{digest}", parsed.registry(), parsed.repository());
+            pinned.push((digest, image));
+        }
+        let node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .and_then(|n| self.nodes.get(&reflector::ObjectRef::new(n)));
+        let labels = node.as_ref().and_then(|n| n.metadata.labels.as_ref());
+        let digests = pinned.iter().map(|(d, _)| d.clone()).collect();
+        let wanted = wanted_reports([(pod, digests)], |_| labels, &self.default_platform);
+        for report in wanted {
+            if let Some((_, image)) = pinned.iter().find(|(d, _)| *d == report.digest) {
+                self.ensure_report(image, report).await;
+            }
         }
     }
 
@@ -129,8 +152,12 @@ impl Watcher {
         result.ok()
     }
 
-    async fn ensure_report(&mut self, image: &str, digest: &str) {
-        let name = report_name(digest);
+    async fn ensure_report(&mut self, image: &str, wanted: WantedReport) {
+        let WantedReport {
+            name,
+            digest,
+            platform,
+        } = wanted;
         self.created.retain(|_, at| at.elapsed() < CREATED_TTL);
         if self.created.contains_key(&name)
             || self
@@ -147,14 +174,15 @@ impl Watcher {
             },
             spec: ImageScanReportSpec {
                 image: image.to_owned(),
-                digest: digest.to_owned(),
+                digest,
+                platform: platform.clone(),
             },
             status: None,
         };
         let api = Api::<ImageScanReport>::all(self.client.clone());
         match api.create(&PostParams::default(), &object).await {
             Ok(_) => {
-                info!(report = %name, %image, "ImageScanReport created for a running image");
+                info!(report = %name, %image, platform = platform.as_deref().unwrap_or("default"), "ImageScanReport created for a running image");
                 self.created.insert(name, Instant::now());
             }
             // Another writer (the webhook, or an earlier pass) was first: fine.
