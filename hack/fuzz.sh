@@ -48,7 +48,8 @@ if ! cargo afl --version >/dev/null 2>&1; then
   echo "fuzz.sh: installing cargo-afl" >&2
   cargo install cargo-afl --locked
 fi
-if ! cargo afl fuzz -h >/dev/null 2>&1; then
+# afl-fuzz -h exits non-zero even when present: look for its usage line instead.
+if [[ "$(cargo afl fuzz -h 2>&1 || true)" != *"afl-fuzz ["* ]]; then
   echo "fuzz.sh: building AFL++ for cargo-afl" >&2
   cargo afl config --build
 fi
@@ -158,7 +159,7 @@ done
 # --- runs ------------------------------------------------------------------------------
 export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
 export AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=1 AFL_QUIET=1
-stat() { awk -F' *: *' -v k="$2" '$1==k {print $2}' "$1" 2>/dev/null; }
+stat() { awk -F' *: *' -v k="$2" '$1==k {print $2}' "$1" 2>/dev/null || true; }
 
 results=()
 failed=0
@@ -166,6 +167,7 @@ start=$SECONDS
 for t in "${selected[@]}"; do
   out=$work/out/$t
   rm -rf "$out"
+  mkdir -p "$work/out"
   echo "fuzz.sh: $t for ${seconds}s" >&2
   cargo afl fuzz -V "$seconds" -t 2000 -m none -i "$seeds/$t" -o "$out" -- "$bin/$t" \
     >"$work/$t.log" 2>&1 || echo "fuzz.sh: afl-fuzz for $t exited with $? (see $work/$t.log)" >&2
