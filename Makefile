@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help run run-local images demo test unit e2e lint fmt crds deploy bench bench-handler bench-admission bench-scan bench-reports bench-agent scan-tools agent-tools
+.PHONY: help run run-local images demo test unit e2e lint fmt crds deploy bench bench-handler bench-admission bench-scan bench-reports bench-agent scan-tools agent-tools fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,10 @@ lint: agent-tools ## Format check and clippy with -D warnings
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml
+
+fuzz: ## Fuzz the scanner's parsers with AFL++ (cargo-afl), FUZZ_SECONDS per target (default 60), one at a time; not part of test
+	@hack/fuzz.sh
 
 crds: ## Regenerate the CRD YAML from the Rust types (config/crd, charts/palisade/crds)
 	$(CARGO) run --locked -q -p palisade-cli -- crds --output-dir config/crd
