@@ -73,6 +73,9 @@ metadata:
   labels:
     {E2E}
 spec:
+  # Admission is all this test looks at: the loop's pods must not fill the node.
+  nodeSelector:
+    palisade.dev/e2e-no-such-node: "true"
   containers:
   - name: app
     image: registry.example.com/shop/web:1.4.2

@@ -81,6 +81,9 @@ metadata:
   labels:
     {E2E}
 spec:
+  # Admission is all the loop tests: its hundreds of pods must not fill the node.
+  nodeSelector:
+    palisade.dev/e2e-no-such-node: "true"
   containers:
   - name: app
     image: registry.example.com/shop/web:1.4.2
