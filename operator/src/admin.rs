@@ -1,13 +1,25 @@
 //! The operator's answers on the plain-HTTP admin port (`/livez`, `/readyz`, `/metrics`),
 //! served by the shared admin server: ready when standing by, or leading with synced
-//! caches ([`Health`]).
+//! caches ([`Health`]); and the reports' files (`/reports/…`, [`crate::scanning::serve`]).
 
 use std::sync::Arc;
 
-use palisade_kube_plumbing::admin::Probes;
+use axum::Router;
+use palisade_kube_plumbing::admin::{self, Probes};
 use palisade_kube_plumbing::lease::Health;
 
 use crate::metrics::Metrics;
+use crate::scanning::serve::{self, ReportsApi};
+
+/// The admin routes: the shared probes and metrics, and the report routes over `reports`
+/// (`None` when scanning is off: the paths then say so).
+pub fn router(probes: OperatorProbes, reports: Option<ReportsApi>) -> Router {
+    let reports = match reports {
+        Some(api) => serve::routes(api),
+        None => serve::routes_scanning_off(),
+    };
+    admin::router(probes).merge(reports)
+}
 
 /// The replica's health and its metrics, as the admin server asks for them.
 #[derive(Clone)]
