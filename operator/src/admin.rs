@@ -57,4 +57,33 @@ mod tests {
         let m = probes.metrics().expect("metrics");
         assert!(m.contains("palisade_operator_leader 1"), "{m}");
     }
+
+    #[tokio::test]
+    async fn the_router_answers_probes_and_report_paths_together() {
+        use axum::body::{Body, to_bytes};
+        use axum::http::{Request, StatusCode};
+        use tower::ServiceExt as _;
+
+        let probes = OperatorProbes {
+            health: Health::default(),
+            metrics: Arc::new(Metrics::new()),
+        };
+        let app = router(probes, None);
+        let get = |uri: &'static str| {
+            let app = app.clone();
+            async move {
+                let r = app
+                    .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+                    .await
+                    .expect("infallible");
+                let status = r.status();
+                let body = to_bytes(r.into_body(), 1 << 20).await.expect("body");
+                (status, String::from_utf8_lossy(&body).into_owned())
+            }
+        };
+        assert_eq!(get("/livez").await, (StatusCode::OK, "ok\n".to_owned()));
+        let (status, text) = get("/reports/sha256-ab/sbom").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(text.starts_with("image scanning is off"), "{text}");
+    }
 }
