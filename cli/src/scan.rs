@@ -259,12 +259,11 @@ async fn write_sbom(args: &ScanArgs, format: SbomFormat) -> anyhow::Result<()> {
     let inv = inventory(args, &image, &client, &cache_dir).await?;
     let now = document_time(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
     let subject = Subject::of(&inv);
-    let mut json = match format {
-        SbomFormat::CycloneDx => serde_json::to_vec_pretty(&sbom::cyclonedx::bom(&subject, now)),
-        SbomFormat::Spdx => serde_json::to_vec_pretty(&sbom::spdx::document(&subject, now)),
-    }
-    .context("encoding the SBOM")?;
-    json.push(b'\n');
+    let format = match format {
+        SbomFormat::CycloneDx => sbom::Format::CycloneDx,
+        SbomFormat::Spdx => sbom::Format::Spdx,
+    };
+    let json = sbom::render(format, &subject, now).context("encoding the SBOM")?;
     match &args.sbom_output {
         Some(path) => {
             std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;

@@ -399,9 +399,14 @@ spec:
 
     /// `/metrics` of the operator that leads (the one that scans and audits).
     pub fn operator_metrics(&self) -> Result<String, String> {
+        self.operator_get("/metrics")
+    }
+
+    /// `path` (with its query) on the admin port of the operator that leads, through the
+    /// API server's pod proxy, as the README tells users to fetch reports and SBOMs.
+    pub fn operator_get(&self, path: &str) -> Result<String, String> {
         let leader = self.release.operator_leader()?;
-        self.release
-            .pod_get(&leader, OPERATOR_ADMIN_PORT, "/metrics")
+        self.release.pod_get(&leader, OPERATOR_ADMIN_PORT, path)
     }
 
     /// A file in the leading operator's scan cache (an emptyDir), read on the node: only

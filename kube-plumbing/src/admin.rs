@@ -1,6 +1,7 @@
 //! The plain-HTTP admin port: `/livez`, `/readyz` and `/metrics`, kept off any TLS port so
 //! that the kubelet and Prometheus need no certificate. What readiness means and which
-//! metrics exist is the binary's: it passes them in as [`Probes`].
+//! metrics exist is the binary's: it passes them in as [`Probes`]. A binary with more to
+//! answer merges its own routes into [`router`] and serves the whole with [`serve_router`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -41,10 +42,18 @@ pub async fn serve<P: Probes>(
     probes: P,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<impl Future<Output = Result<(), Error>>, Error> {
+    serve_router(addr, router(probes), shutdown).await
+}
+
+/// [`serve`] for a router the binary built: [`router`] with its own routes merged in.
+pub async fn serve_router(
+    addr: SocketAddr,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<impl Future<Output = Result<(), Error>>, Error> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Listen { addr, source })?;
-    let app = router(probes);
     Ok(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

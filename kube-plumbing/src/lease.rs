@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
-use kube::Client;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::{Api, Client};
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -132,6 +133,20 @@ pub fn default_identity() -> String {
         })
         .unwrap_or_else(|| "unknown-host".into());
     format!("{host}-{}", std::process::id())
+}
+
+/// Who holds Lease `name` in `namespace` now (its `holderIdentity`); `None` when nobody
+/// does or the Lease does not exist yet.
+pub async fn holder(client: Client, namespace: &str, name: &str) -> Result<Option<String>, Error> {
+    let api: Api<Lease> = Api::namespaced(client, namespace);
+    let lease = api.get_opt(name).await.map_err(|source| Error::ApiRead {
+        what: format!("Lease {namespace}/{name}"),
+        source,
+    })?;
+    Ok(lease
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty()))
 }
 
 /// Wait for the Lease, then run `lead` until `shutdown` turns true, releasing the Lease on

@@ -16,6 +16,8 @@ use palisade_operator::certs::registration;
 use palisade_operator::controllers::{scan_policy, security_policy};
 use palisade_operator::metrics::Metrics;
 use palisade_operator::scanning::ScanDb;
+use palisade_operator::scanning::files::ReportFiles;
+use palisade_operator::scanning::serve::{Leader, ReportsApi};
 use palisade_operator::{LEASE_NAME, agent, audit, certs, error, scanning};
 use palisade_process::{LogFormat, init_logging, shutdown_signal};
 use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
@@ -313,21 +315,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         shutdown_tx.send_replace(true);
     });
 
-    let admin = admin::serve(
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot reach the API server (KUBECONFIG or in-cluster config)")?;
+
+    let reports = args.scan.scanning.then(|| {
+        ReportsApi::new(
+            ReportFiles::new(scanning::reports_dir(&args.scan.scan_cache_dir)),
+            health.clone(),
+            Leader::lease(client.clone(), args.namespace.clone(), LEASE_NAME),
+        )
+    });
+    let probes = OperatorProbes {
+        health: health.clone(),
+        metrics: metrics.clone(),
+    };
+    let admin = admin::serve_router(
         args.admin_addr,
-        OperatorProbes {
-            health: health.clone(),
-            metrics: metrics.clone(),
-        },
+        palisade_operator::admin::router(probes, reports),
         shutdown::triggered(shutdown_rx.clone()),
     )
     .await?;
     let admin = tokio::spawn(admin);
     info!(addr = %args.admin_addr, "admin server listening");
-
-    let client = kube::Client::try_default()
-        .await
-        .context("cannot reach the API server (KUBECONFIG or in-cluster config)")?;
     let identity = args
         .leader_identity
         .clone()

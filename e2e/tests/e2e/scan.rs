@@ -1,6 +1,6 @@
 //! Image scanning in the cluster: an ImageScanReport made by hand gets its status from the
-//! operator (counts, the findings, versions, an Event, the full list on disk), and a pod's
-//! image gets a report by itself.
+//! operator (counts, the findings, versions, an Event, the full list on disk and served with
+//! the image's SBOM), and a pod's image gets a report by itself.
 
 use palisade_e2e::Test;
 use palisade_e2e::scan::alpine_layer;
@@ -28,6 +28,79 @@ fn wait_phase(t: &Test, name: &str, phase: &str) -> Value {
             Err(format!("status: {}", r["status"]))
         }
     })
+}
+
+/// Report `name`'s SBOMs as the leading operator serves them: valid against the official
+/// schemas, describing image `host/e2e-scan/alpine@digest` and its three Alpine packages.
+fn check_served_sboms(t: &Test, name: &str, host: &str, digest: &str) {
+    use palisade_oci_fixtures::sbom::{cyclonedx_1_5, spdx_2_3, violations};
+
+    let fetch = |query: &str| -> Value {
+        let path = format!("/reports/{name}/sbom{query}");
+        let body = t
+            .env
+            .operator_get(&path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    };
+    let apk_purls = |purls: Vec<&str>| -> Vec<String> {
+        let mut apk: Vec<String> = purls
+            .into_iter()
+            .filter(|p| p.starts_with("pkg:apk/alpine/"))
+            .map(str::to_owned)
+            .collect();
+        apk.sort();
+        apk
+    };
+
+    let cyclonedx = cyclonedx_1_5().expect("CycloneDX schema");
+    for query in ["", "?format=cyclonedx"] {
+        let bom = fetch(query);
+        assert_eq!(violations(&cyclonedx, &bom), Vec::<String>::new(), "{bom}");
+        assert_eq!(bom["bomFormat"], "CycloneDX", "{bom}");
+        assert_eq!(bom["specVersion"], "1.5", "{bom}");
+        let image = &bom["metadata"]["component"];
+        assert_eq!(image["version"], digest, "{bom}");
+        assert!(
+            image["name"].as_str().is_some_and(|n| n
+                .ends_with(&format!("/e2e-scan/alpine@{digest}"))
+                && n.contains(host)),
+            "{bom}"
+        );
+        let purls = bom["components"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .filter_map(|c| c["purl"].as_str())
+            .collect();
+        assert_eq!(apk_purls(purls).len(), 3, "{bom}");
+    }
+
+    let spdx = spdx_2_3().expect("SPDX schema");
+    let doc = fetch("?format=spdx");
+    assert_eq!(violations(&spdx, &doc), Vec::<String>::new(), "{doc}");
+    assert_eq!(doc["spdxVersion"], "SPDX-2.3", "{doc}");
+    let purls = doc["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .flat_map(|p| p["externalRefs"].as_array().into_iter().flatten())
+        .filter(|r| r["referenceType"] == "purl")
+        .filter_map(|r| r["referenceLocator"].as_str())
+        .collect();
+    assert_eq!(apk_purls(purls).len(), 3, "{doc}");
+
+    // A format that does not exist is refused; so is an unknown report.
+    assert!(
+        t.env
+            .operator_get(&format!("/reports/{name}/sbom?format=swid"))
+            .is_err()
+    );
+    assert!(
+        t.env
+            .operator_get(&format!("/reports/sha256-{}/sbom", "0".repeat(64)))
+            .is_err()
+    );
 }
 
 #[test]
@@ -129,6 +202,21 @@ spec:
         }
         Err(e) => panic!("the full report: {e}"),
     }
+    // The same findings, and the image's SBOM in both formats, from the leader's admin
+    // port through the API server's proxy.
+    let served: Value = serde_json::from_str(
+        &t.env
+            .operator_get(&format!("/reports/{name}"))
+            .expect("the full report through the proxy"),
+    )
+    .expect("full report JSON");
+    assert_eq!(
+        served["findings"].as_array().map(Vec::len),
+        Some(4),
+        "{served}"
+    );
+    assert_eq!(served["databaseVersion"], db, "{served}");
+    check_served_sboms(&t, &name, &host, &vulnerable);
     // An Event for people (in `default` on Kubernetes before 1.22).
     t.eventually("the Scanned Event", 30, || {
         let out = t.kubectl([

@@ -27,3 +27,16 @@ pub struct Config {
     /// Create reports for the images pods run; `None`: only for reports created otherwise.
     pub running: Option<super::running::Config>,
 }
+
+impl Config {
+    /// Where each report's full findings and inventory are kept
+    /// ([`ReportFiles`](super::files::ReportFiles)).
+    pub fn reports_dir(&self) -> PathBuf {
+        reports_dir(&self.cache_dir)
+    }
+}
+
+/// The `reports/` folder of the cache `cache_dir`.
+pub fn reports_dir(cache_dir: &std::path::Path) -> PathBuf {
+    cache_dir.join("reports")
+}

@@ -6,22 +6,27 @@
 //! database version is no longer the current one for its ecosystem, when its scanner
 //! version differs, or when it is older than the max report age, or when the webhook asks
 //! for it ([`RESCAN_ANNOTATION`]); a Failed one is retried every [`RETRY`]. The full
-//! findings list goes to `<cache>/reports/<report name>.json`; the status carries the counts and
-//! the [`palisade_crds::MAX_REPORT_FINDINGS`] most severe findings.
+//! findings list goes to `<cache>/reports/<report name>.json` and the inventory it was judged
+//! from beside it ([`files`]); the status carries the counts and the
+//! [`palisade_crds::MAX_REPORT_FINDINGS`] most severe findings. The admin port serves both,
+//! the inventory as an SBOM ([`serve`]).
 //!
 //! `plan` decides (pure), `reconcile` scans and writes, `run` wires the controller, the
-//! database refresh ([`db`]) and the [`running`] watcher; [`view`] is what the audit reads.
+//! database refresh ([`db`]), the [`running`] watcher and the sweep of deleted reports'
+//! files; [`view`] is what the audit reads.
 
 mod config;
 pub mod db;
+pub mod files;
 mod plan;
 mod reconcile;
 mod registry;
 mod run;
 pub mod running;
+pub mod serve;
 pub mod view;
 
-pub use config::Config;
+pub use config::{Config, reports_dir};
 pub use db::ScanDb;
 pub use plan::{
     Decision, RESCAN_ANNOTATION, RETRY, coverage_of, decide, failed_status, gap_of,

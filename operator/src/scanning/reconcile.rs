@@ -2,7 +2,6 @@
 //! errors back off per report.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,11 +17,14 @@ use palisade_kube_plumbing::events::Publisher;
 use palisade_scanner::layers::Limits;
 use palisade_scanner::oci::Platform;
 use palisade_scanner::osv::needed_ecosystems;
-use palisade_scanner::scan::{InventoryCache, ScanReport, inventory_image_cached, report};
+use palisade_scanner::scan::{
+    ImageInventory, InventoryCache, ScanReport, inventory_image_cached, report,
+};
 use tracing::{debug, info, warn};
 
 use super::config::Config;
 use super::db::ScanDb;
+use super::files::{ReportFiles, StoredInventory};
 use super::plan::{
     Decision, RETRY, decide, failed_status, parse_age, rescan_requested, scanned_status,
 };
@@ -82,7 +84,7 @@ pub struct Context {
     registry: Arc<RegistryAccess>,
     db: Arc<ScanDb>,
     inventories: InventoryCache,
-    reports_dir: PathBuf,
+    files: ReportFiles,
     policies: Store<ScanPolicy>,
     reports: Store<ImageScanReport>,
     max_report_age: Duration,
@@ -119,7 +121,7 @@ impl Context {
             registry,
             db,
             inventories: InventoryCache::new(config.cache_dir.join("inventories")),
-            reports_dir: config.cache_dir.join("reports"),
+            files: ReportFiles::new(config.reports_dir()),
             policies,
             reports,
             max_report_age: config.max_report_age,
@@ -211,14 +213,15 @@ async fn reconcile_inner(object: &ImageScanReport, ctx: &Context) -> Result<Acti
     let outcome = scan(ctx, object).await;
     ctx.metrics.scanned(outcome.is_ok(), started.elapsed());
     let (desired, event, action) = match outcome {
-        Ok(r) => {
+        Ok((r, inventory)) => {
             ctx.retry_at
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&name);
-            if let Err(e) = write_full_report(&ctx.reports_dir, &name, &r).await {
+            let stored = StoredInventory::new(r.scanned_at, inventory);
+            if let Err(e) = ctx.files.write(&name, &r, &stored).await {
                 // The status still carries the summary and the worst findings.
-                warn!(report = %name, error = %e, "full report not written");
+                warn!(report = %name, error = %e, "full report and inventory not written");
             }
             let status = scanned_status(&r);
             info!(report = %name, image = %object.spec.image, message = status.message.as_deref().unwrap_or(""), "scanned");
@@ -271,8 +274,12 @@ async fn reconcile_inner(object: &ImageScanReport, ctx: &Context) -> Result<Acti
     Ok(action)
 }
 
-/// Scan `spec.image` at `spec.digest`, with a bounded time.
-async fn scan(ctx: &Context, object: &ImageScanReport) -> Result<ScanReport, ScanError> {
+/// Scan `spec.image` at `spec.digest`, with a bounded time: the report, and the inventory it
+/// was judged from (named by spec.image, as the report is).
+async fn scan(
+    ctx: &Context,
+    object: &ImageScanReport,
+) -> Result<(ScanReport, ImageInventory), ScanError> {
     let image = object.spec.image.clone();
     match tokio::time::timeout(SCAN_TIMEOUT, scan_unbounded(ctx, object)).await {
         Ok(r) => r,
@@ -280,7 +287,10 @@ async fn scan(ctx: &Context, object: &ImageScanReport) -> Result<ScanReport, Sca
     }
 }
 
-async fn scan_unbounded(ctx: &Context, object: &ImageScanReport) -> Result<ScanReport, ScanError> {
+async fn scan_unbounded(
+    ctx: &Context,
+    object: &ImageScanReport,
+) -> Result<(ScanReport, ImageInventory), ScanError> {
     let started = Instant::now();
     let spec = &object.spec;
     let parsed = ImageRef::parse(&spec.image).map_err(|source| ScanError::BadImage {
@@ -313,7 +323,7 @@ async fn scan_unbounded(ctx: &Context, object: &ImageScanReport) -> Result<ScanR
         }
     })?;
     let client = ctx.registry.registry().await;
-    let (inv, cached) = inventory_image_cached(
+    let (mut inv, cached) = inventory_image_cached(
         &client,
         &target,
         &platform,
@@ -338,9 +348,10 @@ async fn scan_unbounded(ctx: &Context, object: &ImageScanReport) -> Result<ScanR
         .await
         .map_err(|(ecosystem, source)| ScanError::Database { ecosystem, source })?;
     let mut r = report(&inv, &db, started.elapsed());
-    // The report names what the object asked for.
+    // The report names what the object asked for; the SBOM the same, normalised.
     r.image = spec.image.clone();
-    Ok(r)
+    inv.image = parsed.to_string();
+    Ok((r, inv))
 }
 
 /// The platform a report asks for: its spec.platform, or `default` without one; `None` when
@@ -350,17 +361,6 @@ fn scan_platform(asked: Option<&str>, default: &Platform) -> Option<Platform> {
         None | Some("") => Some(default.clone()),
         Some(p) => Platform::parse(p),
     }
-}
-
-/// `<dir>/<report name>.json` (`sha256-<hex>[-<platform>].json`), written whole or not at
-/// all: one file per digest and platform.
-async fn write_full_report(dir: &Path, name: &str, r: &ScanReport) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
-    tokio::fs::create_dir_all(dir).await?;
-    let path = dir.join(format!("{name}.json"));
-    let tmp = dir.join(format!(".{name}.json.tmp"));
-    tokio::fs::write(&tmp, &json).await?;
-    tokio::fs::rename(&tmp, &path).await
 }
 
 /// API errors: retry the object with exponential backoff, per object.

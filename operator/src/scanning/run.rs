@@ -1,5 +1,6 @@
 //! Scanning's run loop: the ScanPolicy reflector, the database refresh, the ImageScanReport
-//! controller and the running-images watcher, until told to stop.
+//! controller, the running-images watcher and the sweep of deleted reports' files, until
+//! told to stop.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 use palisade_crds::{ImageScanReport, ScanPolicy};
@@ -14,10 +16,11 @@ use palisade_kube_plumbing::controller::log_result;
 use palisade_kube_plumbing::shutdown;
 use palisade_scanner::oci::RegistryClient;
 use tokio::sync::watch;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::config::Config;
 use super::db::ScanDb;
+use super::files::ReportFiles;
 use super::plan::max_age_changed;
 use super::reconcile::{Context, error_policy, reconcile};
 use super::registry::RegistryAccess;
@@ -83,6 +86,7 @@ pub async fn run(
     .reconcile_all_on(changes)
     .graceful_shutdown_on(triggered());
     let reports = controller.store();
+    let reports_for_sweep = reports.clone();
     // Set once per leadership term: the view is made with the term.
     let _ = view.reports.set(reports.clone());
     let context = Arc::new(Context::new(
@@ -114,6 +118,12 @@ pub async fn run(
             .await;
         }
     };
+    let sweeper = sweep_every(
+        ReportFiles::new(config.reports_dir()),
+        reports_for_sweep,
+        SWEEP_EVERY,
+        Box::pin(triggered()),
+    );
     let background = async {
         tokio::select! {
             () = policy_watch => {}
@@ -126,8 +136,44 @@ pub async fn run(
         cache_dir = %config.cache_dir.display(),
         "image scanning started"
     );
-    tokio::join!(controller, running, refresher, background);
+    tokio::join!(controller, running, refresher, sweeper, background);
     info!("image scanning stopped");
+}
+
+/// How often the files of reports deleted from the cluster are removed.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Remove the files of reports no longer in `reports`, once the store holds the first full
+/// list (an empty store before it would remove everything) and then every `interval`,
+/// until `shutdown` fires. Reports have no finalizer, so their deletion is found this way.
+async fn sweep_every(
+    files: ReportFiles,
+    reports: Store<ImageScanReport>,
+    interval: Duration,
+    mut shutdown: impl std::future::Future<Output = ()> + Unpin,
+) {
+    tokio::select! {
+        ready = reports.wait_until_ready() => if ready.is_err() { return },
+        () = &mut shutdown => return,
+    }
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = &mut shutdown => return,
+        }
+        let keep = |name: &str| reports.get(&ObjectRef::new(name)).is_some();
+        match files.sweep(keep).await {
+            Ok(removed) if removed.is_empty() => {}
+            Ok(removed) => {
+                info!(count = removed.len(), reports = ?removed, "removed the files of deleted reports");
+            }
+            Err(e) => {
+                warn!(dir = %files.dir().display(), error = %e, "cannot remove the files of deleted reports")
+            }
+        }
+    }
 }
 
 /// One item per change of a counter.

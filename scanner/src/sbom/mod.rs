@@ -17,6 +17,58 @@ pub mod purl;
 mod schema_tests;
 pub mod spdx;
 
+/// A document format, as `--sbom` and the operator's `?format=` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// CycloneDX 1.5 JSON.
+    CycloneDx,
+    /// SPDX 2.3 JSON.
+    Spdx,
+}
+
+impl Format {
+    /// Every format, by its name.
+    pub const ALL: [Format; 2] = [Format::CycloneDx, Format::Spdx];
+
+    /// `cyclonedx` or `spdx`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::CycloneDx => "cyclonedx",
+            Format::Spdx => "spdx",
+        }
+    }
+
+    /// The format named `name` (as [`Format::name`] gives it, in any case).
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The media type each format registers for its JSON form.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::CycloneDx => "application/vnd.cyclonedx+json",
+            Format::Spdx => "application/spdx+json",
+        }
+    }
+}
+
+/// The document of `subject` in `format`, written at `now`, as pretty JSON ending in a
+/// newline.
+pub fn render(
+    format: Format,
+    subject: &Subject<'_>,
+    now: jiff::Timestamp,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut json = match format {
+        Format::CycloneDx => serde_json::to_vec_pretty(&cyclonedx::bom(subject, now)),
+        Format::Spdx => serde_json::to_vec_pretty(&spdx::document(subject, now)),
+    }?;
+    json.push(b'\n');
+    Ok(json)
+}
+
 /// What an SBOM describes: one image, as the scan resolved it, and what it installs.
 #[derive(Clone, Copy, Debug)]
 pub struct Subject<'a> {
@@ -340,6 +392,25 @@ pub(crate) mod tests {
         let again = Subject::of(&image).entries();
         let same: Vec<_> = again.iter().map(|e| &e.id).collect();
         assert_eq!(same, entries.iter().map(|e| &e.id).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn formats_by_name_and_rendered() {
+        for f in Format::ALL {
+            assert_eq!(Format::from_name(f.name()), Some(f));
+            assert_eq!(Format::from_name(&f.name().to_uppercase()), Some(f));
+        }
+        assert_eq!(Format::from_name("swid"), None);
+        assert_eq!(Format::from_name(""), None);
+        let image = varied();
+        let subject = Subject::of(&image);
+        let cdx = render(Format::CycloneDx, &subject, at()).expect("render");
+        assert_eq!(cdx.last(), Some(&b'\n'));
+        let cdx: serde_json::Value = serde_json::from_slice(&cdx).expect("json");
+        assert_eq!(cdx["bomFormat"], "CycloneDX");
+        let spdx = render(Format::Spdx, &subject, at()).expect("render");
+        let spdx: serde_json::Value = serde_json::from_slice(&spdx).expect("json");
+        assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
     }
 
     #[test]
