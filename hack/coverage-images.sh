@@ -2,7 +2,9 @@
 # The images the scanner's inventory is measured against syft on
 # (scanner/tests/coverage_vs_syft.rs), made of real packages from the registries:
 #
-#   debian-go   Debian packages that ship Go binaries (etcd-server, docker-registry)
+#   debian-go   Debian packages that ship Go binaries (etcd-server, docker-registry), and a
+#               program built in module mode with its dependencies vendored from Debian's
+#               Go library packages (hack/coverage/go-vendored)
 #   python      wheels from PyPI installed into site-packages (some old on purpose)
 #   npm         an application's node_modules from npm (hack/coverage/npm, its lock pinned)
 #   java        Debian's Java libraries (jars with META-INF/maven/**/pom.properties)
@@ -37,6 +39,12 @@ FIXTURES=hack/coverage
 # Debian bookworm's versions.
 BASE=(base-files=12.4+deb12u15)
 DEBIAN_GO=(etcd-server=3.4.23-4+b4 docker-registry=2.8.2+ds1-1)
+# Go module path, its version, and the Debian package whose /usr/share/gocode/src has it.
+GO_VENDORED=(
+  "github.com/google/uuid v1.3.0 golang-github-google-uuid-dev=1.3.0-1"
+  "github.com/pkg/errors v0.9.1 golang-github-pkg-errors-dev=0.9.1-2"
+  "gopkg.in/yaml.v3 v3.0.1 golang-gopkg-yaml.v3-dev=3.0.1-3"
+)
 DEBIAN_JAVA=(
   libcommons-codec-java=1.15-1
   libcommons-io-java=2.11.0-2
@@ -113,8 +121,10 @@ as_root() {
 }
 
 # --- tools ------------------------------------------------------------------------------
+# rpm and db5.3-util (the rpm image), docker-registry (the test's registry), go.
+"$REPO/hack/scan-tools.sh" >&2
 missing=()
-for tool in apt-get dpkg-deb python3 npm cargo flock; do
+for tool in apt-get dpkg-deb python3 npm cargo go flock; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (Debian: apt-get install python3-venv npm; Rust from rustup)"
@@ -173,7 +183,37 @@ install_debs() {
   done
 }
 
-fetch_debs "${BASE[@]}" "${DEBIAN_GO[@]}" "${DEBIAN_JAVA[@]}" "${DEBIAN_RUBY[@]}"
+go_debs=()
+for spec in "${GO_VENDORED[@]}"; do
+  read -r _ _ deb <<<"$spec"
+  go_debs+=("$deb")
+done
+fetch_debs "${BASE[@]}" "${DEBIAN_GO[@]}" "${DEBIAN_JAVA[@]}" "${DEBIAN_RUBY[@]}" "${go_debs[@]}"
+
+# --- a Go program in module mode, vendored ----------------------------------------------
+go_bin=$DL/vendored-demo-$( {
+  cat "$FIXTURES/go-vendored/"*
+  printf '%s\n' "${GO_VENDORED[@]}"
+  go version
+} | key)
+if [[ ! -x $go_bin ]]; then
+  say "go build (hack/coverage/go-vendored, vendored from Debian's Go libraries)"
+  work=$(mktemp -d "$DL/.go-vendored.XXXXXX")
+  cp "$FIXTURES/go-vendored/"* "$work/"
+  mkdir -p "$work/src" "$work/vendor"
+  for spec in "${GO_VENDORED[@]}"; do
+    read -r module version deb <<<"$spec"
+    dpkg-deb -x "$(deb_file "$deb")" "$work/src"
+    mkdir -p "$work/vendor/$(dirname "$module")"
+    cp -r "$work/src/usr/share/gocode/src/$module" "$work/vendor/$module"
+    printf '# %s %s\n## explicit\n%s\n' "$module" "$version" "$module" >>"$work/vendor/modules.txt"
+  done
+  # Nothing from the network: the vendor directory is the only source.
+  (cd "$work" && GOFLAGS=-mod=vendor GOPROXY=off GOCACHE=$DL/go-cache CGO_ENABLED=0 \
+    go build -trimpath -o "$go_bin.tmp" .) >>"$LOG" 2>&1 || die "go build failed (log: $LOG)"
+  mv "$go_bin.tmp" "$go_bin"
+  rm -rf "$work"
+fi
 
 # --- PyPI wheels ------------------------------------------------------------------------
 pypi=$DL/pypi-$(printf '%s\n' "${PYPI[@]}" | key)
@@ -236,6 +276,7 @@ image() { # NAME: a fresh, empty root filesystem; prints its path
 say "laying out the images in $OUT"
 root=$(image debian-go)
 install_debs "$root" "${BASE[@]}" "${DEBIAN_GO[@]}"
+install -D -m 0755 "$go_bin" "$root/usr/local/bin/vendored-demo"
 
 root=$(image java)
 install_debs "$root" "${BASE[@]}" "${DEBIAN_JAVA[@]}"
