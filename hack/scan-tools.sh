@@ -5,7 +5,8 @@
 # without Docker), debootstrap (a Debian root filesystem with a real dpkg database),
 # lua5.1 (Argo CD's health checks, config/argocd/health/*.lua, run on sample objects), and
 # for the runtime-rule tests' workload image (hack/runtime-test-image.sh) busybox-static,
-# gcc and libc6-dev (a static C program).
+# gcc and libc6-dev (a static C program), and golang-go (a Go program in the images
+# hack/coverage-images.sh lays out).
 #
 #   hack/scan-tools.sh          install what is missing (needs root or sudo), then list versions
 #   hack/scan-tools.sh --check  exit 1, naming what is missing, without installing
@@ -24,6 +25,7 @@ TOOLS=(
   lua5.1:lua5.1
   /bin/busybox:busybox-static
   gcc:gcc
+  go:golang-go
   /usr/include/stdio.h:libc6-dev
 )
 

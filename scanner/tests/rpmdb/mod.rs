@@ -61,11 +61,18 @@ const SPECS: &[(&str, &str)] = &[
 /// Build the packages and install them into a fresh SQLite rpm database; the database
 /// directory.
 pub fn build_rpmdb(top: &Path) -> PathBuf {
+    // palisade-alpha, palisade-beta, libpalisade-gamma (palisade-src has no %files: no package).
+    build_rpmdb_from(top, SPECS, 3)
+}
+
+/// As [`build_rpmdb`], from other spec files (name, text), which must give `packages`
+/// binary rpms (of any architecture).
+pub fn build_rpmdb_from(top: &Path, specs: &[(&str, &str)], packages: usize) -> PathBuf {
     let topdir = format!("_topdir {}", top.display());
-    let specs = top.join("SPECS");
-    std::fs::create_dir_all(&specs).expect("SPECS");
-    for (name, text) in SPECS {
-        let spec = specs.join(name);
+    let spec_dir = top.join("SPECS");
+    std::fs::create_dir_all(&spec_dir).expect("SPECS");
+    for (name, text) in specs {
+        let spec = spec_dir.join(name);
         std::fs::write(&spec, text).expect("write spec");
         run(
             "rpmbuild",
@@ -78,13 +85,13 @@ pub fn build_rpmdb(top: &Path) -> PathBuf {
             ],
         );
     }
-    let mut rpms: Vec<String> = std::fs::read_dir(top.join("RPMS/noarch"))
-        .expect("rpmbuild wrote RPMS/noarch")
+    let mut rpms: Vec<String> = std::fs::read_dir(top.join("RPMS"))
+        .expect("rpmbuild wrote RPMS")
+        .flat_map(|arch| std::fs::read_dir(arch.expect("entry").path()).expect("RPMS/ARCH"))
         .map(|e| e.expect("entry").path().display().to_string())
         .collect();
     rpms.sort();
-    // palisade-alpha, palisade-beta, libpalisade-gamma (palisade-src has no %files: no package).
-    assert_eq!(rpms.len(), 3, "{rpms:?}");
+    assert_eq!(rpms.len(), packages, "{rpms:?}");
     let db = top.join("db");
     let dbpath = db.to_str().expect("utf-8 path");
     run("rpm", &["--dbpath", dbpath, "--initdb"]);
