@@ -160,6 +160,13 @@ impl Store {
         self.updateinfo.get(ecosystem).map(String::as_str)
     }
 
+    /// The ecosystems read from updateinfo, with their locations, by name.
+    pub fn updateinfo_sources(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.updateinfo
+            .iter()
+            .map(|(e, l)| (e.as_str(), l.as_str()))
+    }
+
     /// Where an ecosystem's data comes from: its updateinfo location, else its export's.
     pub fn location(&self, ecosystem: &Ecosystem) -> String {
         match self.updateinfo_location(&ecosystem.name) {

@@ -39,6 +39,32 @@ pub const DEFAULT_SOURCES: [(&str, &str); 2] = [
     ),
 ];
 
+/// A `ECOSYSTEM=URL|PATH` argument (`--scan-updateinfo "Amazon Linux:2=/mnt/al2/mirror.list"`):
+/// the ecosystem, which must be an rpm one this scanner knows (updateinfo lists rpm
+/// packages), and the location, as [`Store::with_updateinfo`](crate::osv::Store::with_updateinfo)
+/// takes them.
+pub fn parse_source(arg: &str) -> Result<(String, String), String> {
+    let Some((ecosystem, location)) = arg.split_once('=') else {
+        return Err(format!(
+            "{arg:?}: not ECOSYSTEM=URL|PATH (e.g. \"Amazon Linux:2=https://…/mirror.list\")"
+        ));
+    };
+    let (ecosystem, location) = (ecosystem.trim(), location.trim());
+    match Ecosystem::from_name(ecosystem) {
+        Some(e) if e.scheme == crate::version::Scheme::Rpm => {}
+        Some(_) => {
+            return Err(format!(
+                "{ecosystem}: updateinfo lists rpm packages; this ecosystem's are not"
+            ));
+        }
+        None => return Err(format!("{ecosystem}: not an ecosystem this scanner knows")),
+    }
+    if location.is_empty() {
+        return Err(format!("{ecosystem}: no URL or path after ="));
+    }
+    Ok((ecosystem.to_owned(), location.to_owned()))
+}
+
 /// One `<update>` of the document.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Advisory {

@@ -454,3 +454,33 @@ fn an_amazon_linux_2_inventory_is_matched_by_binary_name_and_evr() {
         ]
     );
 }
+
+#[test]
+fn source_arguments() {
+    let table = [
+        (
+            "Amazon Linux:2=https://m.example/al2/mirror.list",
+            Ok(("Amazon Linux:2", "https://m.example/al2/mirror.list")),
+        ),
+        (
+            " Amazon Linux:2023 = /mnt/al2023/ ",
+            Ok(("Amazon Linux:2023", "/mnt/al2023/")),
+        ),
+        (
+            "Rocky Linux:9=/mnt/rocky/updateinfo.xml.gz",
+            Ok(("Rocky Linux:9", "/mnt/rocky/updateinfo.xml.gz")),
+        ),
+        ("Amazon Linux:2", Err("not ECOSYSTEM=URL|PATH")),
+        ("Debian:12=/x", Err("updateinfo lists rpm packages")),
+        ("Fedora:40=/x", Err("not an ecosystem this scanner knows")),
+        ("Amazon Linux:2=", Err("no URL or path")),
+    ];
+    for (arg, want) in table {
+        let got = parse_source(arg);
+        match (got, want) {
+            (Ok((e, l)), Ok((we, wl))) => assert_eq!((e.as_str(), l.as_str()), (we, wl), "{arg}"),
+            (Err(e), Err(w)) => assert!(e.contains(w), "{arg}: {e}"),
+            (got, want) => panic!("{arg}: {got:?}, wanted {want:?}"),
+        }
+    }
+}
