@@ -101,8 +101,8 @@ pub struct Loaded {
 /// What a refresh did.
 #[derive(Clone, Debug)]
 pub enum Refresh {
-    /// A new export was fetched, parsed and stored.
-    Updated(Loaded),
+    /// A new export was fetched, parsed and stored (boxed: far larger than the other case).
+    Updated(Box<Loaded>),
     /// The source has the same export (304 Not Modified, an unchanged file, or the same
     /// digest); the cached copy stays.
     NotModified,
@@ -244,7 +244,7 @@ impl Store {
             return Ok(loaded);
         }
         match self.fetch(ecosystem, None).await? {
-            Refresh::Updated(loaded) => Ok(loaded),
+            Refresh::Updated(loaded) => Ok(*loaded),
             Refresh::NotModified => Err(Error::VulnDb {
                 source_name: self.location(ecosystem),
                 reason: "answered 'not modified' to an unconditional request".to_owned(),
@@ -459,10 +459,10 @@ impl Store {
             sha256 = %meta.sha256,
             "vulnerability database updated"
         );
-        Ok(Refresh::Updated(Loaded {
+        Ok(Refresh::Updated(Box::new(Loaded {
             index: Arc::new(index),
             meta,
-        }))
+        })))
     }
 
     /// Follow an updateinfo location to its document and transfer that into `tmp`; `None`

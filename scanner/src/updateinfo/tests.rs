@@ -422,7 +422,9 @@ fn an_amazon_linux_2_inventory_is_matched_by_binary_name_and_evr() {
         ..Inventory::default()
     };
     let findings = match_inventory(&db, &inventory);
-    let got: Vec<(&str, &str, Option<&str>, Severity, Vec<&str>)> = findings
+    /// (id, package, fixed version, severity, aliases) of a finding.
+    type Seen<'a> = (&'a str, &'a str, Option<&'a str>, Severity, Vec<&'a str>);
+    let got: Vec<Seen> = findings
         .iter()
         .map(|f| {
             (
