@@ -18,7 +18,7 @@
 # its CPU-governor and core-pattern checks instead.
 set -euo pipefail
 
-TARGETS=(layer dpkg apk rpm_header rpm_bdb rpm_ndb rpm_sqlite elf_buildinfo zip_jar lang_metadata osv)
+TARGETS=(layer dpkg apk rpm_header rpm_bdb rpm_ndb rpm_sqlite elf_buildinfo zip_jar lang_metadata osv updateinfo)
 
 case "${1:-}" in
   -h | --help)
@@ -151,6 +151,8 @@ import sys, zipfile
 with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED) as z:
     z.write(sys.argv[1], "DSA-5000-1.json")
 PY
+# updateinfo: the XML seed gzip-compressed too, as repositories serve it.
+gzip -9nc "$seeds/updateinfo/al2.xml" >"$seeds/updateinfo/al2.xml.gz"
 # A target without any seed still starts.
 for t in "${TARGETS[@]}"; do
   [ -n "$(ls -A "$seeds/$t")" ] || printf 'x' >"$seeds/$t/empty"

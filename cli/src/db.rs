@@ -3,6 +3,9 @@
 //! reads); one export zip as downloaded from OSV; or a directory of OSV advisory `*.json`
 //! files (an unzipped export). A look at the path tells them apart ([`classify`], pure given
 //! what the look saw); anything else is refused before the image is pulled.
+//!
+//! Whatever `--db` is, the ecosystems with an updateinfo source (Amazon Linux's by default,
+//! others by `--updateinfo ECOSYSTEM=URL|PATH`) are read from it through the store.
 
 use std::path::{Path, PathBuf};
 
@@ -119,31 +122,42 @@ fn has_json(dir: &Path) -> bool {
 }
 
 /// Load the ecosystems an image needs. URLs and database directories go through the
-/// store and its cache in `cache_dir`; a zip or a JSON directory is read in place.
+/// store and its cache in `cache_dir`; a zip or a JSON directory is read in place, except
+/// for the ecosystems with an updateinfo source (`updateinfo`: overrides of the built-in
+/// ones), which always go through the store.
 pub async fn load(
     source: &DbSource,
+    updateinfo: &[(String, String)],
     ecosystems: &[Ecosystem],
     cache_dir: &Path,
     client: &RegistryClient,
 ) -> anyhow::Result<Database> {
+    let store = |source: Source| {
+        updateinfo.iter().fold(
+            Store::new(source, cache_dir, client.http_client()),
+            |store, (ecosystem, location)| store.with_updateinfo(ecosystem, location),
+        )
+    };
     let (path, format) = match source {
-        DbSource::Url(url) => {
-            let store = Store::new(Source::Url(url.clone()), cache_dir, client.http_client());
-            return load_each(&store, ecosystems).await;
-        }
+        DbSource::Url(url) => return load_each(&store(Source::Url(url.clone())), ecosystems).await,
         DbSource::Layout(dir) => {
-            let store = Store::new(Source::Dir(dir.clone()), cache_dir, client.http_client());
-            return load_each(&store, ecosystems).await;
+            return load_each(&store(Source::Dir(dir.clone())), ecosystems).await;
         }
         DbSource::ExportZip(path) => (path.clone(), Format::ExportZip),
         DbSource::JsonDir(path) => (path.clone(), Format::JsonDir),
     };
-    let ecosystems = ecosystems.to_vec();
-    let db = tokio::task::spawn_blocking(move || {
-        local::load(&path, format, &ecosystems, Limits::default())
+    // The store's OSV source is never asked: only its updateinfo ecosystems are loaded.
+    let feeds = store(Source::Dir(path.clone()));
+    let (from_updateinfo, in_place): (Vec<Ecosystem>, Vec<Ecosystem>) = ecosystems
+        .iter()
+        .cloned()
+        .partition(|e| feeds.updateinfo_location(&e.name).is_some());
+    let mut db = tokio::task::spawn_blocking(move || {
+        local::load(&path, format, &in_place, Limits::default())
     })
     .await
     .context("reading the vulnerability database stopped")??;
+    db.merge(load_each(&feeds, &from_updateinfo).await?);
     Ok(db)
 }
 

@@ -38,6 +38,22 @@ pub struct ScanArgs {
     #[arg(long, value_name = "PATH|URL", env = "PALISADE_DB", default_value = DEFAULT_DB)]
     pub db: String,
 
+    /// An ecosystem read from a yum/dnf repository's updateinfo.xml instead of --db
+    /// (repeatable; in the environment, comma-separated). The location is an http(s) URL or
+    /// a path naming the document (.xml, .xml.gz, .xml.zst), a repository (its base, whose
+    /// repodata/repomd.xml names the document) or a mirror.list (the first repository that
+    /// works). Replaces the built-in source of that ecosystem: Amazon Linux 2 and 2023 read
+    /// their x86_64 core repositories' mirror lists on cdn.amazonlinux.com.
+    #[arg(
+        long = "updateinfo",
+        alias = "scan-updateinfo",
+        value_name = "ECOSYSTEM=URL|PATH",
+        env = "PALISADE_UPDATEINFO",
+        value_delimiter = ',',
+        value_parser = palisade_scanner::updateinfo::parse_source
+    )]
+    pub updateinfo: Vec<(String, String)>,
+
     /// Exit 1 when any finding is at least this severe, or when the image could not be fully
     /// judged. Any case is accepted (`high`, `High`, `HIGH`).
     #[arg(long, value_enum, ignore_case = true, value_name = "SEVERITY")]
@@ -247,7 +263,14 @@ async fn scan(args: &ScanArgs) -> anyhow::Result<ScanReport> {
     let source = db::classify(&args.db, db::look).map_err(anyhow::Error::msg)?;
     let inv = inventory(args, &image, &client, &cache_dir).await?;
     let ecosystems = palisade_scanner::osv::needed_ecosystems(&inv.inventory);
-    let db = db::load(&source, &ecosystems, &cache_dir.join("osv"), &client).await?;
+    let db = db::load(
+        &source,
+        &args.updateinfo,
+        &ecosystems,
+        &cache_dir.join("osv"),
+        &client,
+    )
+    .await?;
     Ok(report(&inv, &db, started.elapsed()))
 }
 

@@ -82,6 +82,21 @@ struct ScanArgs {
     #[arg(long, value_name = "PATH|URL", env = "PALISADE_SCAN_DB", default_value = DEFAULT_DB)]
     scan_db: String,
 
+    /// An ecosystem read from a yum/dnf repository's updateinfo.xml instead of an OSV export
+    /// (repeatable; in the environment, comma-separated). The location is an http(s) URL or
+    /// a path naming the document (.xml, .xml.gz, .xml.zst), a repository (its base, whose
+    /// repodata/repomd.xml names the document) or a mirror.list (the first repository that
+    /// works). Replaces the built-in source of that ecosystem: Amazon Linux 2 and 2023 read
+    /// their x86_64 core repositories' mirror lists on cdn.amazonlinux.com.
+    #[arg(
+        long = "scan-updateinfo",
+        value_name = "ECOSYSTEM=URL|PATH",
+        env = "PALISADE_SCAN_UPDATEINFO",
+        value_delimiter = ',',
+        value_parser = palisade_scanner::updateinfo::parse_source
+    )]
+    scan_updateinfo: Vec<(String, String)>,
+
     /// Cache directory: the database exports (osv/), image inventories (inventories/) and
     /// the full findings of each report (reports/<report name>.json).
     #[arg(
@@ -163,11 +178,17 @@ fn scan_setup(
         }
         Source::Dir(dir)
     };
-    let store = Store::new(
+    let mut store = Store::new(
         source,
         args.scan_cache_dir.join("osv"),
         registry.http_client(),
     );
+    for (ecosystem, location) in &args.scan_updateinfo {
+        store = store.with_updateinfo(ecosystem, location);
+    }
+    for (ecosystem, location) in store.updateinfo_sources() {
+        info!(%ecosystem, %location, "advisories from updateinfo");
+    }
     info!(db = %args.scan_db, cache_dir = %args.scan_cache_dir.display(), "image scanning on");
     Ok(Some((
         registry,
@@ -672,6 +693,34 @@ mod tests {
         assert_eq!(a.scan.scan_insecure_registries, ["reg:5000", "other"]);
         assert_eq!(a.scan.scan_db_refresh, Duration::from_secs(1800));
         assert!(Args::try_parse_from(["palisade-operator", "--scan-concurrency", "0"]).is_err());
+        assert!(a.scan.scan_updateinfo.is_empty());
+        let a = Args::try_parse_from([
+            "palisade-operator",
+            "--scan-updateinfo",
+            "Amazon Linux:2=/mnt/al2/mirror.list",
+            "--scan-updateinfo",
+            "Amazon Linux:2023=https://mirror.example/al2023/",
+        ])
+        .expect("parses");
+        assert_eq!(
+            a.scan.scan_updateinfo,
+            [
+                (
+                    "Amazon Linux:2".to_owned(),
+                    "/mnt/al2/mirror.list".to_owned()
+                ),
+                (
+                    "Amazon Linux:2023".to_owned(),
+                    "https://mirror.example/al2023/".to_owned()
+                )
+            ]
+        );
+        for bad in ["Amazon Linux:2", "Debian:12=/x", "Nope:1=/x"] {
+            assert!(
+                Args::try_parse_from(["palisade-operator", "--scan-updateinfo", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

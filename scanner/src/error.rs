@@ -14,6 +14,16 @@ pub enum Error {
     /// A vulnerability database source could not be read or is not a valid OSV export.
     #[error("vulnerability database {source_name}: {reason}")]
     VulnDb { source_name: String, reason: String },
+    /// An advisory document (`updateinfo.xml`) is not well-formed XML.
+    #[error(
+        "vulnerability database {source_name}: not well-formed XML at byte {position}: {source}"
+    )]
+    VulnDbXml {
+        source_name: String,
+        position: u64,
+        #[source]
+        source: quick_xml::Error,
+    },
 
     // -- oci (registry client) and layers --
     /// A registry answered with an error or could not be reached.

@@ -1,5 +1,7 @@
 //! Image vulnerability scanning: pull an image from its registry, inventory the OS packages
-//! its layers install, and match them against a vulnerability database in the OSV format.
+//! its layers install, and match them against a vulnerability database in the OSV format
+//! (OSV exports, and distributions' `updateinfo.xml` advisories converted to it,
+//! [`updateinfo`]).
 //!
 //! The same inventory can be written as an SBOM (CycloneDX or SPDX, [`sbom`]).
 //!
@@ -16,6 +18,7 @@ pub mod osv;
 pub mod report;
 pub mod sbom;
 pub mod scan;
+pub mod updateinfo;
 pub mod version;
 
 pub use error::Error;

@@ -15,6 +15,7 @@ fn main() {
             let limits = Limits {
                 max_entry_bytes: 1 << 20,
                 max_entries: 1000,
+                ..Limits::default()
             };
             let _ = Index::from_zip(ecosystem, Cursor::new(data), "fuzz.zip", limits);
         } else if let Ok(record) = serde_json::from_slice::<Vulnerability>(data) {

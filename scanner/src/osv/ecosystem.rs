@@ -14,11 +14,15 @@
 //! | `sles` | `SUSE:<PRETTY_NAME without the vendor>` (`SUSE:Linux Enterprise Server 15 SP5`) | rpm | source RPM name |
 //! | `wolfi` | `Wolfi` | apk | origin package |
 //! | `chainguard` | `Chainguard` | apk | origin package |
+//! | `rhel` | `Red Hat:enterprise_linux:<major>`, read from the `Red Hat` export | rpm | source RPM name (binary name also tried) |
+//! | `amzn` (`VERSION_ID` `2` or `2023`) | `Amazon Linux:2`, `Amazon Linux:2023`, read from the distribution's `updateinfo.xml` ([`crate::updateinfo`]) | rpm | binary RPM name |
+//!
+//! Amazon Linux has no OSV export: its advisories (ALAS) are published only in the yum/dnf
+//! `updateinfo.xml` of its repositories, which list binary packages. Other Amazon Linux
+//! releases (AMI 2018.03) are not judged.
 //!
 //! The language ecosystems (`Go`, `crates.io`, `npm`, `PyPI`, `Maven`, `RubyGems`,
 //! `Packagist`, `NuGet`) are known by name too, each with its own version order.
-//!
-//! | `rhel` | `Red Hat:enterprise_linux:<major>`, read from the `Red Hat` export | rpm | source RPM name (binary name also tried) |
 //!
 //! Red Hat's advisories name a product stream (`Red Hat:enterprise_linux:9::appstream`,
 //! `…::baseos`, `…::crb`), which an image's package database does not record; every stream
@@ -46,7 +50,7 @@ impl Ecosystem {
             "Debian" | "Ubuntu" => Scheme::Dpkg,
             "Alpine" | "Wolfi" | "Chainguard" => Scheme::Apk,
             "Rocky Linux" | "AlmaLinux" | "Mageia" | "Photon OS" | "openSUSE" | "SUSE"
-            | "Red Hat" => Scheme::Rpm,
+            | "Red Hat" | "Amazon Linux" => Scheme::Rpm,
             // The language ecosystems (see inventory::language::Language).
             "Go" | "crates.io" | "npm" | "NuGet" => Scheme::Semver,
             "PyPI" => Scheme::Pep440,
@@ -137,6 +141,11 @@ pub fn ecosystem_for(os: &OsRelease) -> Option<Ecosystem> {
             format!("SUSE:{}", pretty.strip_prefix("SUSE ")?)
         }
         "rhel" => format!("Red Hat:enterprise_linux:{}", major(version)?),
+        // Amazon Linux 2 and 2023 only: the 2018.03 AMI has no maintained feed here.
+        "amzn" => match version {
+            "2" | "2023" => format!("Amazon Linux:{version}"),
+            _ => return None,
+        },
         "wolfi" => "Wolfi".to_owned(),
         "chainguard" => "Chainguard".to_owned(),
         _ => return None,
@@ -180,8 +189,10 @@ fn debian_release(codename: &str) -> Option<&'static str> {
 /// - apk: the origin package with the installed version (an origin's subpackages share its
 ///   version).
 /// - rpm: the source RPM name, then the binary name, both with the installed EVR (the
-///   exports differ in which one they use).
-pub fn advisory_keys(pkg: &Package) -> Vec<(&str, &str)> {
+///   exports differ in which one they use); for Amazon Linux the binary name only, since
+///   its `updateinfo.xml` lists binary packages and a source name could meet another
+///   binary package's entry.
+pub fn advisory_keys<'p>(ecosystem: &Ecosystem, pkg: &'p Package) -> Vec<(&'p str, &'p str)> {
     let source = pkg
         .source_name
         .as_deref()
@@ -196,6 +207,9 @@ pub fn advisory_keys(pkg: &Package) -> Vec<(&str, &str)> {
             None => vec![(pkg.name.as_str(), pkg.version.as_str())],
         },
         PackageKind::Apk => vec![(source.unwrap_or(&pkg.name), pkg.version.as_str())],
+        PackageKind::Rpm if ecosystem.family() == "Amazon Linux" => {
+            vec![(pkg.name.as_str(), pkg.version.as_str())]
+        }
         PackageKind::Rpm => {
             let mut keys = Vec::with_capacity(2);
             if let Some(src) = source.map(source_rpm_name) {
@@ -363,6 +377,23 @@ mod tests {
                 Some(Scheme::Rpm),
             ),
             (os("rhel", None, None, None), None, None),
+            (
+                os("amzn", Some("2"), None, Some("Amazon Linux 2")),
+                Some("Amazon Linux:2"),
+                Some(Scheme::Rpm),
+            ),
+            (
+                os(
+                    "amzn",
+                    Some("2023"),
+                    None,
+                    Some("Amazon Linux 2023.5.20240805"),
+                ),
+                Some("Amazon Linux:2023"),
+                Some(Scheme::Rpm),
+            ),
+            (os("amzn", Some("2018.03"), None, None), None, None),
+            (os("amzn", None, None, None), None, None),
             (os("arch", None, None, None), None, None),
             (os("debian", Some(""), None, None), None, None),
         ];
@@ -454,6 +485,10 @@ mod tests {
     #[test]
     fn advisories_are_looked_up_by_source_package() {
         use PackageKind::*;
+        // Any ecosystem but Amazon Linux's takes the source name first.
+        fn advisory_keys(p: &Package) -> Vec<(&str, &str)> {
+            super::advisory_keys(&Ecosystem::from_name("Debian:12").expect("known"), p)
+        }
         let p = pkg(Dpkg, "libssl3", "3.0.11-1~deb12u2", Some("openssl"), None);
         assert_eq!(advisory_keys(&p), [("openssl", "3.0.11-1~deb12u2")]);
         let p = pkg(Dpkg, "libfoo1", "1.2-3+b1", Some("foo"), Some("1.2-3"));
@@ -478,5 +513,18 @@ mod tests {
         );
         let p = pkg(Rpm, "bash", "5.1.8-9.el9", Some("bash"), None);
         assert_eq!(advisory_keys(&p), [("bash", "5.1.8-9.el9")]);
+        // Amazon Linux's updateinfo names binary packages: the source name is not tried.
+        let amazon = Ecosystem::from_name("Amazon Linux:2").expect("known");
+        let p = pkg(
+            Rpm,
+            "openssl-libs",
+            "1:1.0.2k-24.amzn2.0.6",
+            Some("openssl-1.0.2k-24.amzn2.0.6.src.rpm"),
+            None,
+        );
+        assert_eq!(
+            super::advisory_keys(&amazon, &p),
+            [("openssl-libs", "1:1.0.2k-24.amzn2.0.6")]
+        );
     }
 }

@@ -26,8 +26,12 @@ use crate::report::Severity;
 pub struct Limits {
     /// Largest uncompressed size of one advisory file.
     pub max_entry_bytes: u64,
-    /// Most files in one archive.
+    /// Most files in one archive (for an `updateinfo.xml`: most `<update>` entries, each
+    /// bounded by `max_entry_bytes`).
     pub max_entries: usize,
+    /// Largest uncompressed size of a source that is one document (`updateinfo.xml`), so
+    /// that a compression bomb stops early.
+    pub max_document_bytes: u64,
 }
 
 impl Default for Limits {
@@ -35,6 +39,8 @@ impl Default for Limits {
         Limits {
             max_entry_bytes: 16 << 20,
             max_entries: 2_000_000,
+            // RHEL's largest updateinfo.xml is a few hundred MiB; Amazon's are tens.
+            max_document_bytes: 4 << 30,
         }
     }
 }

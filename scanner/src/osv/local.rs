@@ -301,6 +301,7 @@ mod tests {
         let limits = Limits {
             max_entry_bytes: 16,
             max_entries: 10,
+            ..Limits::default()
         };
         std::fs::remove_file(dir.path().join("a/broken.json")).expect("rm");
         let err = load(dir.path(), Format::JsonDir, &[eco("Debian:12")], limits)

@@ -144,7 +144,7 @@ pub fn match_index(index: &Index, inventory: &Inventory) -> Vec<Finding> {
     // (advisory, package index in the inventory) → position in `findings`
     let mut seen: HashMap<(u32, usize), usize> = HashMap::new();
     for (p, pkg) in inventory.packages.iter().enumerate() {
-        for (name, version) in super::ecosystem::advisory_keys(pkg) {
+        for (name, version) in super::ecosystem::advisory_keys(index.ecosystem(), pkg) {
             for entry in index.affected(name) {
                 let Some(fixed) = affects(scheme, entry, version) else {
                     continue;

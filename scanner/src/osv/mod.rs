@@ -54,6 +54,11 @@ impl Database {
         self.insert(loaded.index.clone(), loaded.meta.sha256.clone());
     }
 
+    /// Add every ecosystem of `other`, replacing those of the same name.
+    pub fn merge(&mut self, other: Database) {
+        self.ecosystems.extend(other.ecosystems);
+    }
+
     /// The index of an ecosystem, by OSV name.
     pub fn get(&self, ecosystem: &str) -> Option<&Arc<Index>> {
         self.ecosystems.get(ecosystem).map(|(i, _)| i)

@@ -1,7 +1,16 @@
 //! The database's I/O edge: fetch an ecosystem's export, keep it on disk, refresh it safely.
 //!
+//! Two kinds of source: OSV exports (`<base>/<ECOSYSTEM>/all.zip`, [`Source`]) for most
+//! ecosystems, and for those given one ([`Store::with_updateinfo`], by default Amazon
+//! Linux's, [`crate::updateinfo::DEFAULT_SOURCES`]) a yum/dnf `updateinfo.xml`, found
+//! through a `mirror.list` and the repository's `repomd.xml` when the location names those
+//! ([`crate::updateinfo::repo`]). Both take the same path below: the transfer, the digest,
+//! the cache, the conditional refresh and the safety rules are shared; only the parser
+//! differs.
+//!
 //! Layout of the cache directory, one folder per ecosystem (`Debian_12/`):
-//! - `<sha256>.zip`: the last good export, named by its digest;
+//! - `<sha256>.zip` (an export) or `<sha256>.xml[.gz|.zst]` (an updateinfo document, as
+//!   fetched): the last good copy, named by its digest;
 //! - `meta.json`: [`Metadata`], naming that file; written (atomically) only after the
 //!   export parsed.
 //!
@@ -30,6 +39,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{Database, Ecosystem, Index, Limits};
 use crate::Error;
+use crate::updateinfo::{self, repo};
 
 /// Where exports come from. Both have the layout of the public OSV bucket:
 /// `<base>/<ECOSYSTEM>/all.zip`.
@@ -59,8 +69,12 @@ impl Source {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     pub ecosystem: String,
-    /// The URL or path it was fetched from.
+    /// The URL or path it was fetched from: the export, or the configured updateinfo
+    /// location (a document, a repository or a mirror list).
     pub source: String,
+    /// For updateinfo: the document that location led to, which the validators belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
     /// Validators for the next conditional request. For a directory source, the etag is the
     /// file's size and modification time.
     #[serde(default)]
@@ -87,8 +101,8 @@ pub struct Loaded {
 /// What a refresh did.
 #[derive(Clone, Debug)]
 pub enum Refresh {
-    /// A new export was fetched, parsed and stored.
-    Updated(Loaded),
+    /// A new export was fetched, parsed and stored (boxed: far larger than the other case).
+    Updated(Box<Loaded>),
     /// The source has the same export (304 Not Modified, an unchanged file, or the same
     /// digest); the cached copy stays.
     NotModified,
@@ -104,6 +118,8 @@ pub struct Store {
     max_download_bytes: u64,
     timeout: Duration,
     limits: Limits,
+    /// Ecosystems read from an updateinfo location instead of an OSV export.
+    updateinfo: std::collections::BTreeMap<String, String>,
     refreshing: tokio::sync::Mutex<()>,
 }
 
@@ -118,7 +134,51 @@ impl Store {
             max_download_bytes: 1 << 30,
             timeout: Duration::from_secs(600),
             limits: Limits::default(),
+            updateinfo: updateinfo::DEFAULT_SOURCES
+                .iter()
+                .map(|(e, l)| ((*e).to_owned(), (*l).to_owned()))
+                .collect(),
             refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Read `ecosystem` (`Amazon Linux:2`) from an updateinfo location: an http(s) URL or a
+    /// path naming the document (`.xml`, `.xml.gz`, `.xml.zst`), a repository (its base or
+    /// `repodata/repomd.xml`) or a `mirror.list`. Replaces the default for that ecosystem,
+    /// and takes precedence over the OSV source.
+    pub fn with_updateinfo(
+        mut self,
+        ecosystem: impl Into<String>,
+        location: impl Into<String>,
+    ) -> Self {
+        self.updateinfo.insert(ecosystem.into(), location.into());
+        self
+    }
+
+    /// The updateinfo location of an ecosystem, if it is read from one.
+    pub fn updateinfo_location(&self, ecosystem: &str) -> Option<&str> {
+        self.updateinfo.get(ecosystem).map(String::as_str)
+    }
+
+    /// The ecosystems read from updateinfo, with their locations, by name.
+    pub fn updateinfo_sources(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.updateinfo
+            .iter()
+            .map(|(e, l)| (e.as_str(), l.as_str()))
+    }
+
+    /// Where an ecosystem's data comes from: its updateinfo location, else its export's.
+    pub fn location(&self, ecosystem: &Ecosystem) -> String {
+        match self.updateinfo_location(&ecosystem.name) {
+            Some(l) => l.to_owned(),
+            None => self.source.location(ecosystem.export_name()),
+        }
+    }
+
+    fn kind(&self, ecosystem: &Ecosystem) -> Kind {
+        match self.updateinfo_location(&ecosystem.name) {
+            Some(_) => Kind::Updateinfo,
+            None => Kind::Export,
         }
     }
 
@@ -184,9 +244,9 @@ impl Store {
             return Ok(loaded);
         }
         match self.fetch(ecosystem, None).await? {
-            Refresh::Updated(loaded) => Ok(loaded),
+            Refresh::Updated(loaded) => Ok(*loaded),
             Refresh::NotModified => Err(Error::VulnDb {
-                source_name: self.source.location(ecosystem.export_name()),
+                source_name: self.location(ecosystem),
                 reason: "answered 'not modified' to an unconditional request".to_owned(),
             }),
         }
@@ -237,6 +297,11 @@ impl Store {
 
     async fn load_cached(&self, ecosystem: &Ecosystem) -> Option<Loaded> {
         let meta = self.cached_metadata(&ecosystem.name).await?;
+        let kind = self.kind(ecosystem);
+        if Kind::of_file(&meta.file) != kind {
+            // The ecosystem moved between an export and an updateinfo source.
+            return None;
+        }
         let path = self.ecosystem_dir(&ecosystem.name).join(&meta.file);
         let eco = ecosystem.clone();
         let limits = self.limits;
@@ -251,7 +316,7 @@ impl Store {
             }
             let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
             let name = path.display().to_string();
-            Index::from_zip(eco, std::io::BufReader::new(file), &name, limits)
+            kind.parse(eco, file, &name, limits)
                 .map_err(|e| e.to_string())
         })
         .await;
@@ -277,7 +342,8 @@ impl Store {
         ecosystem: &Ecosystem,
         previous: Option<Metadata>,
     ) -> Result<Refresh, Error> {
-        let location = self.source.location(ecosystem.export_name());
+        let location = self.location(ecosystem);
+        let kind = self.kind(ecosystem);
         let dir = self.ecosystem_dir(&ecosystem.name);
         tokio::fs::create_dir_all(&dir)
             .await
@@ -289,14 +355,29 @@ impl Store {
         let previous = previous.filter(|m| m.source == location);
         let tmp = tempfile::Builder::new()
             .prefix(".download-")
-            .suffix(".zip")
+            .suffix(".part")
             .tempfile_in(&dir)
             .map_err(|e| Error::Io {
                 what: format!("creating a temporary file in {}", dir.display()),
                 source: e,
             })?;
-        let transfer = match &self.source {
-            Source::Url(_) => {
+        let transfer = match (&self.source, kind) {
+            (_, Kind::Updateinfo) => {
+                let fut = self.transfer_updateinfo(&location, previous.as_ref(), &tmp);
+                match tokio::time::timeout(self.timeout, fut).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(Error::VulnDb {
+                            source_name: location,
+                            reason: format!(
+                                "transfer not finished within {}s",
+                                self.timeout.as_secs()
+                            ),
+                        });
+                    }
+                }
+            }
+            (Source::Url(_), Kind::Export) => {
                 let fut = self.download(&location, previous.as_ref(), &tmp);
                 match tokio::time::timeout(self.timeout, fut).await {
                     Ok(r) => r?,
@@ -311,7 +392,9 @@ impl Store {
                     }
                 }
             }
-            Source::Dir(_) => self.copy_file(&location, previous.as_ref(), &tmp).await?,
+            (Source::Dir(_), Kind::Export) => {
+                self.copy_file(&location, previous.as_ref(), &tmp).await?
+            }
         };
         let Some(transfer) = transfer else {
             return Ok(Refresh::NotModified);
@@ -323,6 +406,7 @@ impl Store {
             let meta = Metadata {
                 etag: transfer.etag,
                 last_modified: transfer.last_modified,
+                resolved: transfer.resolved,
                 fetched_at: jiff::Timestamp::now(),
                 ..prev.clone()
             };
@@ -331,21 +415,25 @@ impl Store {
         }
         let eco = ecosystem.clone();
         let limits = self.limits;
-        let name = location.clone();
+        // Parse errors name the document a mirror list or repository led to.
+        let name = transfer
+            .resolved
+            .clone()
+            .unwrap_or_else(|| location.clone());
         let tmp_path = tmp.path().to_path_buf();
         let index = tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&tmp_path).map_err(|e| Error::Io {
                 what: format!("reading the downloaded database {}", tmp_path.display()),
                 source: e,
             })?;
-            Index::from_zip(eco, std::io::BufReader::new(file), &name, limits)
+            kind.parse(eco, file, &name, limits)
         })
         .await
         .map_err(|e| Error::VulnDb {
             source_name: location.clone(),
             reason: format!("parsing stopped: {e}"),
         })??;
-        let file = format!("{}.zip", transfer.sha256);
+        let file = format!("{}{}", transfer.sha256, kind.suffix(tmp.path()));
         let target = dir.join(&file);
         tmp.persist(&target).map_err(|e| Error::Io {
             what: format!("storing the database as {}", target.display()),
@@ -354,6 +442,7 @@ impl Store {
         let meta = Metadata {
             ecosystem: ecosystem.name.clone(),
             source: location,
+            resolved: transfer.resolved,
             etag: transfer.etag,
             last_modified: transfer.last_modified,
             sha256: transfer.sha256,
@@ -370,10 +459,132 @@ impl Store {
             sha256 = %meta.sha256,
             "vulnerability database updated"
         );
-        Ok(Refresh::Updated(Loaded {
+        Ok(Refresh::Updated(Box::new(Loaded {
             index: Arc::new(index),
             meta,
+        })))
+    }
+
+    /// Follow an updateinfo location to its document and transfer that into `tmp`; `None`
+    /// when it is the document fetched last time and unchanged (304 Not Modified, or the
+    /// same file stamp). A mirror list's repositories are tried in order until one works;
+    /// the error names each failure.
+    async fn transfer_updateinfo(
+        &self,
+        location: &str,
+        previous: Option<&Metadata>,
+        tmp: &tempfile::NamedTempFile,
+    ) -> Result<Option<Transfer>, Error> {
+        let repositories = match repo::shape(location) {
+            repo::Shape::Document => {
+                return self.transfer_document(location, previous, tmp).await;
+            }
+            repo::Shape::Repository => vec![location.to_owned()],
+            repo::Shape::MirrorList => {
+                let list = self.read_small(location).await?;
+                let list = String::from_utf8_lossy(&list);
+                let mirrors: Vec<String> = repo::mirrors(&list)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                if mirrors.is_empty() {
+                    return Err(Error::VulnDb {
+                        source_name: location.to_owned(),
+                        reason: "the mirror list names no repository".to_owned(),
+                    });
+                }
+                mirrors
+            }
+        };
+        let mut failures = Vec::new();
+        for repository in repositories {
+            let attempt = async {
+                let repomd = repo::repomd_location(&repository);
+                let content = self.read_small(&repomd).await?;
+                let document = repo::updateinfo_location(&repomd, &content)?;
+                self.transfer_document(&document, previous, tmp).await
+            };
+            match attempt.await {
+                Ok(t) => return Ok(t),
+                Err(e) => {
+                    tracing::warn!(%location, %repository, error = %error_chain(&e), "updateinfo repository unusable; trying the next one");
+                    failures.push(e.to_string());
+                    // A failed attempt may have written part of a document.
+                    rewind(tmp)?;
+                }
+            }
+        }
+        Err(Error::VulnDb {
+            source_name: location.to_owned(),
+            reason: format!("no repository worked: {}", failures.join("; ")),
+        })
+    }
+
+    /// Transfer an updateinfo document (URL or path) into `tmp`, conditionally when it is
+    /// the one the cached copy came from.
+    async fn transfer_document(
+        &self,
+        document: &str,
+        previous: Option<&Metadata>,
+        tmp: &tempfile::NamedTempFile,
+    ) -> Result<Option<Transfer>, Error> {
+        // A repository names a new document on each update: validators of another one
+        // do not apply.
+        let previous = previous.filter(|m| m.resolved.as_deref() == Some(document));
+        let transfer = if repo::is_url(document) {
+            self.download(document, previous, tmp).await?
+        } else {
+            self.copy_file(document, previous, tmp).await?
+        };
+        Ok(transfer.map(|t| Transfer {
+            resolved: Some(document.to_owned()),
+            ..t
         }))
+    }
+
+    /// A mirror list or a `repomd.xml`, whole, within [`repo::MAX_INDEX_BYTES`].
+    async fn read_small(&self, location: &str) -> Result<Vec<u8>, Error> {
+        let cap = repo::MAX_INDEX_BYTES;
+        let fail = |reason: String| Error::VulnDb {
+            source_name: location.to_owned(),
+            reason,
+        };
+        let too_big = || fail(format!("more than the {cap} bytes allowed"));
+        if !repo::is_url(location) {
+            let file = tokio::fs::File::open(location)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            let mut out = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(
+                &mut tokio::io::AsyncReadExt::take(file, cap + 1),
+                &mut out,
+            )
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+            if out.len() as u64 > cap {
+                return Err(too_big());
+            }
+            return Ok(out);
+        }
+        let response = self
+            .client
+            .get(location)
+            .send()
+            .await
+            .map_err(|e| fail(format!("request failed: {}", error_chain(&e))))?;
+        if !response.status().is_success() {
+            return Err(fail(format!("HTTP {}", response.status())));
+        }
+        let mut out = Vec::new();
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| fail(format!("interrupted: {}", error_chain(&e))))?;
+            if (out.len() + chunk.len()) as u64 > cap {
+                return Err(too_big());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
     }
 
     /// GET the export into `tmp`; `None` on 304 Not Modified.
@@ -466,6 +677,7 @@ impl Store {
             size,
             etag,
             last_modified,
+            resolved: None,
         }))
     }
 
@@ -506,6 +718,7 @@ impl Store {
                     size,
                     etag: Some(stamp),
                     last_modified: None,
+                    resolved: None,
                 })
             })
     }
@@ -516,6 +729,69 @@ struct Transfer {
     size: u64,
     etag: Option<String>,
     last_modified: Option<String>,
+    /// The updateinfo document a location led to.
+    resolved: Option<String>,
+}
+
+/// What an ecosystem's source holds, and so which parser reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Export,
+    Updateinfo,
+}
+
+impl Kind {
+    /// The kind of a cached file, by the name the store gave it.
+    fn of_file(name: &str) -> Kind {
+        if name.ends_with(".zip") {
+            Kind::Export
+        } else {
+            Kind::Updateinfo
+        }
+    }
+
+    fn parse(
+        self,
+        ecosystem: Ecosystem,
+        file: std::fs::File,
+        name: &str,
+        limits: Limits,
+    ) -> Result<Index, Error> {
+        let reader = std::io::BufReader::new(file);
+        match self {
+            Kind::Export => Index::from_zip(ecosystem, reader, name, limits),
+            Kind::Updateinfo => updateinfo::index(ecosystem, reader, name, limits),
+        }
+    }
+
+    /// The cache file's suffix: `.zip`, or for a document its compression's (read from its
+    /// first bytes), for whoever looks into the cache.
+    fn suffix(self, path: &Path) -> &'static str {
+        if self == Kind::Export {
+            return ".zip";
+        }
+        let mut head = [0u8; 4];
+        let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head));
+        match (read, head) {
+            (Ok(n), [0x1f, 0x8b, ..]) if n >= 2 => ".xml.gz",
+            (Ok(4), [0x28, 0xb5, 0x2f, 0xfd]) => ".xml.zst",
+            _ => ".xml",
+        }
+    }
+}
+
+/// Empty `tmp` for another attempt.
+fn rewind(tmp: &tempfile::NamedTempFile) -> Result<(), Error> {
+    use std::io::Seek as _;
+    let io = |e| Error::Io {
+        what: format!("emptying {}", tmp.path().display()),
+        source: e,
+    };
+    tmp.as_file().set_len(0).map_err(io)?;
+    tmp.as_file()
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(io)?;
+    Ok(())
 }
 
 /// `<size>-<mtime in ns>`: changes when a mounted export is replaced.
@@ -602,7 +878,7 @@ async fn write_metadata(dir: &Path, meta: &Metadata) -> Result<(), Error> {
     })?
 }
 
-/// Remove exports other than the current one (earlier versions, stray temporary files).
+/// Remove cached copies other than the current one (earlier versions, the other kind's).
 async fn remove_stale_exports(dir: &Path, keep: &str) {
     let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
         return;
@@ -610,7 +886,8 @@ async fn remove_stale_exports(dir: &Path, keep: &str) {
     while let Ok(Some(entry)) = entries.next_entry().await {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name != keep && name.ends_with(".zip") && !name.starts_with(".download-") {
+        let cached = name.ends_with(".zip") || name.contains(".xml");
+        if name != keep && cached && !name.starts_with('.') {
             let _ = tokio::fs::remove_file(entry.path()).await;
         }
     }
