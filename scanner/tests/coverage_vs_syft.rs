@@ -441,8 +441,8 @@ const fn advisory(
 }
 
 /// Real ids (GHSA, RUSTSEC) where the advisory is public, with its affected range for the
-/// package; `PALISADE-COV-*` records otherwise. The Amazon Linux image has none: the scanner
-/// inventories Amazon Linux but judges no advisories for it.
+/// package; `PALISADE-COV-*` records otherwise. The Amazon Linux image's advisories are
+/// ALAS entries of an updateinfo.xml ([`AMAZON_UPDATEINFO`]), not OSV records.
 const ADVISORIES: &[Advisory] = &[
     // Debian's advisories name the source package and its version (etcd 3.4.23-4, binary
     // etcd-server 3.4.23-4+b4).
@@ -728,6 +728,154 @@ const ADVISORIES: &[Advisory] = &[
     ),
 ];
 
+/// ALAS entries for the Amazon Linux 2 image, as the repository's updateinfo.xml has them:
+/// (id, type, severity, fixed packages as (name, epoch, version, release)), and the packages
+/// each must be reported for. Fixture ids (`ALAS2-2099-*`); the shapes are Amazon's.
+const AMAZON_UPDATEINFO: &[AmazonAdvisory] = &[
+    // Below the installed 1:1.0.2k-24.amzn2.0.6: reported.
+    (
+        "ALAS2-2099-0001",
+        "security",
+        "important",
+        &[
+            ("openssl-libs", "1", "1.0.2k", "24.amzn2.0.7"),
+            ("openssl", "1", "1.0.2k", "24.amzn2.0.7"),
+        ],
+        &["openssl-libs"],
+    ),
+    // Both binary packages of glibc are older than the fix.
+    (
+        "ALAS2-2099-0002",
+        "security",
+        "medium",
+        &[
+            ("glibc", "0", "2.26", "64.amzn2"),
+            ("glibc-common", "0", "2.26", "64.amzn2"),
+        ],
+        &["glibc", "glibc-common"],
+    ),
+    // Fixed in exactly the installed version: not reported.
+    (
+        "ALAS2-2099-0003",
+        "security",
+        "low",
+        &[("bash", "0", "4.2.46", "34.amzn2")],
+        &[],
+    ),
+    // A higher version-release but epoch 0, below the installed epoch 1: not reported.
+    (
+        "ALAS2-2099-0004",
+        "security",
+        "critical",
+        &[("openssl-libs", "0", "1.0.2k", "25.amzn2")],
+        &[],
+    ),
+    // Fixed long before the installed version: not reported.
+    (
+        "ALAS2-2099-0005",
+        "security",
+        "medium",
+        &[("ca-certificates", "0", "2019.2.32", "76.amzn2.0.3")],
+        &[],
+    ),
+    // Not a security update: never an advisory, whatever its version.
+    (
+        "ALAS2-2099-0006",
+        "bugfix",
+        "",
+        &[("system-release", "0", "2", "16.amzn2")],
+        &[],
+    ),
+];
+
+type AmazonAdvisory = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str, &'static str, &'static str)],
+    &'static [&'static str],
+);
+
+/// [`AMAZON_UPDATEINFO`] as an updateinfo.xml document.
+fn amazon_updateinfo() -> String {
+    let mut xml = String::from("<?xml version=\"1.0\" ?>\n<updates>\n");
+    for (n, (id, kind, severity, packages, _)) in AMAZON_UPDATEINFO.iter().enumerate() {
+        let cve = format!("CVE-2099-{:04}", n + 1);
+        let _ = write!(
+            xml,
+            "  <update author=\"linux-security@amazon.com\" from=\"linux-security@amazon.com\" \
+             status=\"final\" type=\"{kind}\" version=\"1.4\">\n    <id>{id}</id>\n    \
+             <title>Amazon Linux 2 - {id}</title>\n    <issued date=\"2099-01-01 00:00\" />\n    \
+             <severity>{severity}</severity>\n    <references>\n      \
+             <reference href=\"https://cve.mitre.org/cgi-bin/cvename.cgi?name={cve}\" id=\"{cve}\" \
+             title=\"\" type=\"cve\" />\n    </references>\n    <pkglist>\n      \
+             <collection short=\"amazon-linux-2\">\n        <name>amazon-linux-2</name>\n"
+        );
+        for (name, epoch, version, release) in *packages {
+            for arch in ["x86_64", "aarch64", "src"] {
+                let _ = writeln!(
+                    xml,
+                    "        <package arch=\"{arch}\" epoch=\"{epoch}\" name=\"{name}\" \
+                     release=\"{release}\" version=\"{version}\">\
+                     <filename>Packages/{name}-{version}-{release}.{arch}.rpm</filename></package>"
+                );
+            }
+        }
+        xml.push_str("      </collection>\n    </pkglist>\n  </update>\n");
+    }
+    xml.push_str("</updates>\n");
+    xml
+}
+
+/// The Amazon Linux image judged through the store, reading `Amazon Linux:2` from an
+/// updateinfo.xml file as `--updateinfo 'Amazon Linux:2=FILE'` makes it; the problems.
+async fn check_amazon_advisories(measured: &[Measured]) -> Vec<String> {
+    let Some(m) = measured.iter().find(|m| m.image == "amazonlinux-rpm") else {
+        return vec!["no amazonlinux-rpm image measured".to_owned()];
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("updateinfo.xml");
+    std::fs::write(&file, amazon_updateinfo()).expect("updateinfo.xml");
+    let wanted = osv::needed_ecosystems(&m.inventory.inventory);
+    let names: Vec<&str> = wanted.iter().map(|e| e.name.as_str()).collect();
+    if names != ["Amazon Linux:2"] {
+        return vec![format!(
+            "amazonlinux-rpm needs {names:?}, not [\"Amazon Linux:2\"]"
+        )];
+    }
+    let store = osv::Store::new(
+        osv::Source::Dir(dir.path().join("no-osv-exports")),
+        dir.path().join("cache"),
+        reqwest::Client::new(),
+    )
+    .with_updateinfo("Amazon Linux:2", file.display().to_string());
+    let db = match store.database(&wanted).await {
+        Ok(db) => db,
+        Err(e) => return vec![format!("Amazon Linux:2 from updateinfo.xml: {e}")],
+    };
+    let found: BTreeSet<(String, String)> = db
+        .match_inventory(&m.inventory.inventory)
+        .into_iter()
+        .map(|f| (f.id, f.package))
+        .collect();
+    let expected: BTreeSet<(String, String)> = AMAZON_UPDATEINFO
+        .iter()
+        .flat_map(|(id, _, _, _, reported)| {
+            reported.iter().map(|p| (id.to_string(), p.to_string()))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for missing in expected.difference(&found) {
+        problems.push(format!("amazonlinux-rpm: ALAS not found: {missing:?}"));
+    }
+    for extra in found.difference(&expected) {
+        problems.push(format!(
+            "amazonlinux-rpm: reported, but not affected: {extra:?}"
+        ));
+    }
+    problems
+}
+
 /// An advisory's OSV record.
 fn osv_record(a: &Advisory) -> serde_json::Value {
     // Debian's records name the source package.
@@ -924,6 +1072,7 @@ async fn inventory_equals_syft_and_advisories_are_found() {
     }
     println!("{table}");
     problems.extend(check_advisories(&measured));
+    problems.extend(check_amazon_advisories(&measured).await);
     println!("measured in {:.1} s", started.elapsed().as_secs_f64());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
