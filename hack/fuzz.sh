@@ -140,6 +140,20 @@ if command -v rpm >/dev/null; then
     rpm --dbpath "$d" --define "_db_backend $backend" --initdb 2>/dev/null || true
   done
   [ -f "$work/rpmdb-ndb/Packages.db" ] && cp "$work/rpmdb-ndb/Packages.db" "$seeds/rpm_ndb/"
+  # Two real packages (an epoch, a sub-package) in the SQLite database, so the fuzzer starts
+  # from rows and header blobs rather than an empty table.
+  top=$work/rpmbuild
+  rm -rf "$top"
+  mkdir -p "$top/SPECS"
+  printf '%s\n' 'Name: seed' 'Epoch: 1' 'Version: 1.2.3' 'Release: 4.el9' 'Summary: seed' \
+    'License: MIT' 'BuildArch: noarch' '%description' 'seed' '%package libs' \
+    'Summary: seed libraries' '%description libs' 'libraries' '%files' '%files libs' \
+    >"$top/SPECS/seed.spec"
+  if command -v rpmbuild >/dev/null &&
+    rpmbuild --define "_topdir $top" -bb "$top/SPECS/seed.spec" >"$work/rpmbuild.log" 2>&1; then
+    rpm --dbpath "$work/rpmdb-sqlite" --define "_db_backend sqlite" -i --justdb --nodeps \
+      --ignorearch --ignoreos "$top"/RPMS/noarch/*.rpm >>"$work/rpmbuild.log" 2>&1 || true
+  fi
   # rpm_sqlite takes two bytes (where the WAL starts) before the database.
   if [ -f "$work/rpmdb-sqlite/rpmdb.sqlite" ]; then
     { printf '\xff\xff'; cat "$work/rpmdb-sqlite/rpmdb.sqlite"; } >"$seeds/rpm_sqlite/empty"
