@@ -247,12 +247,167 @@ pub fn report_name_for(digest: &str, platform: Option<&str>) -> String {
     name
 }
 
+/// The platform a pod is pinned to before it has a node, as [`report_name_for`] takes it:
+/// from `spec.nodeSelector` (`kubernetes.io/arch`, with `kubernetes.io/os`, `linux` when
+/// absent), else from a required node affinity whose every term allows exactly one
+/// architecture, the same one. `None` for the default platform (`linux/amd64`) and for a pod
+/// that may run on several architectures: it is judged by the default platform's report.
+pub fn pinned_platform(spec: &k8s_openapi::api::core::v1::PodSpec) -> Option<String> {
+    const ARCH: &str = "kubernetes.io/arch";
+    const OS: &str = "kubernetes.io/os";
+    let selector = spec.node_selector.as_ref();
+    let from_selector = selector.and_then(|s| s.get(ARCH)).cloned();
+    let arch = from_selector.or_else(|| {
+        let terms = &spec
+            .affinity
+            .as_ref()?
+            .node_affinity
+            .as_ref()?
+            .required_during_scheduling_ignored_during_execution
+            .as_ref()?
+            .node_selector_terms;
+        // Terms are ORed: every one must pin the same single architecture.
+        let mut pinned: Option<&str> = None;
+        for term in terms {
+            let arch = term
+                .match_expressions
+                .iter()
+                .flatten()
+                .filter(|e| e.key == ARCH && e.operator == "In")
+                .find_map(|e| match e.values.as_deref() {
+                    Some([one]) => Some(one.as_str()),
+                    _ => None,
+                })?;
+            if pinned.is_some_and(|p| p != arch) {
+                return None;
+            }
+            pinned = Some(arch);
+        }
+        pinned.map(str::to_owned)
+    })?;
+    let arch = arch.trim();
+    let os = selector
+        .and_then(|s| s.get(OS))
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .unwrap_or("linux");
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    (valid(arch) && valid(os) && (os, arch) != ("linux", "amd64")).then(|| format!("{os}/{arch}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const NAME: &str = "sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn pods_pinned_to_an_architecture_name_its_platform() {
+        use k8s_openapi::api::core::v1::PodSpec;
+        let spec = |json: serde_json::Value| -> PodSpec {
+            serde_json::from_value(json).expect("test fixture")
+        };
+        let affinity = |terms: serde_json::Value| {
+            spec(serde_json::json!({
+                "containers": [],
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": terms,
+                }}},
+            }))
+        };
+        let arch_in = |values: &[&str]| {
+            serde_json::json!({"matchExpressions": [
+                {"key": "kubernetes.io/arch", "operator": "In", "values": values},
+            ]})
+        };
+        let table: Vec<(&str, PodSpec, Option<&str>)> = vec![
+            (
+                "no selector",
+                spec(serde_json::json!({"containers": []})),
+                None,
+            ),
+            (
+                "nodeSelector arm64",
+                spec(
+                    serde_json::json!({"containers": [], "nodeSelector": {"kubernetes.io/arch": "arm64"}}),
+                ),
+                Some("linux/arm64"),
+            ),
+            (
+                "nodeSelector amd64 is the default",
+                spec(
+                    serde_json::json!({"containers": [], "nodeSelector": {"kubernetes.io/arch": "amd64"}}),
+                ),
+                None,
+            ),
+            (
+                "nodeSelector with os",
+                spec(serde_json::json!({"containers": [], "nodeSelector": {
+                    "kubernetes.io/arch": "arm64", "kubernetes.io/os": "linux"}})),
+                Some("linux/arm64"),
+            ),
+            (
+                "other labels only",
+                spec(serde_json::json!({"containers": [], "nodeSelector": {"pool": "graviton"}})),
+                None,
+            ),
+            (
+                "a label value that is no architecture",
+                spec(
+                    serde_json::json!({"containers": [], "nodeSelector": {"kubernetes.io/arch": "arm/64"}}),
+                ),
+                None,
+            ),
+            (
+                "affinity: one term, one arch",
+                affinity(serde_json::json!([arch_in(&["arm64"])])),
+                Some("linux/arm64"),
+            ),
+            (
+                "affinity: two terms, same arch",
+                affinity(serde_json::json!([
+                    arch_in(&["arm64"]),
+                    arch_in(&["arm64"])
+                ])),
+                Some("linux/arm64"),
+            ),
+            (
+                "affinity: two terms, two arches",
+                affinity(serde_json::json!([
+                    arch_in(&["arm64"]),
+                    arch_in(&["amd64"])
+                ])),
+                None,
+            ),
+            (
+                "affinity: one term, two arches",
+                affinity(serde_json::json!([arch_in(&["arm64", "amd64"])])),
+                None,
+            ),
+            (
+                "affinity: a term without arch",
+                affinity(
+                    serde_json::json!([arch_in(&["arm64"]), {"matchExpressions": [
+                    {"key": "pool", "operator": "In", "values": ["a"]}]}]),
+                ),
+                None,
+            ),
+            (
+                "affinity: NotIn does not pin",
+                affinity(serde_json::json!([{"matchExpressions": [
+                    {"key": "kubernetes.io/arch", "operator": "NotIn", "values": ["amd64"]}]}])),
+                None,
+            ),
+        ];
+        for (what, spec, want) in table {
+            assert_eq!(pinned_platform(&spec).as_deref(), want, "{what}");
+        }
+    }
 
     #[test]
     fn report_names_carry_the_platform_unless_it_is_the_default() {

@@ -175,6 +175,7 @@ fn review_with_scans(
             .any(|n| n.image == image)
             .then_some(ImageFacts::Digest {
                 digest: DIGEST,
+                platform: None,
                 report: Some(status),
             })
     };

@@ -10,7 +10,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use palisade_crds::{
     Coverage, CoverageGap, ImageScanReportStatus, Mode, OnUnscanned, ReportFinding, ScanPhase,
-    ScanPolicy, SecretRef, SeverityThreshold,
+    ScanPolicy, SecretRef, SeverityThreshold, report_name_for,
 };
 use palisade_imageref::ImageRef;
 use palisade_pod_security::{ContainerRef, containers};
@@ -298,23 +298,29 @@ impl CompiledScanPolicy {
 
     /// The policy's verdict on one image.
     pub fn judge<'r>(&self, image: &str, facts: &ImageFacts<'r>, now: Timestamp) -> Verdict<'r> {
-        let (digest, status) = match facts {
+        let (digest, status, platform) = match facts {
             ImageFacts::Unresolved { reason } => {
                 return Verdict::Unscanned(Unscanned::Unresolved((*reason).to_owned()));
             }
-            ImageFacts::Digest { digest, report } => (*digest, *report),
+            ImageFacts::Digest {
+                digest,
+                platform,
+                report,
+            } => (*digest, *report, *platform),
         };
         let status = match status {
             Some(s) if s.phase == ScanPhase::Scanned => s,
             Some(s) if s.phase == ScanPhase::Failed => {
                 return Verdict::Unscanned(Unscanned::Failed {
                     digest: digest.to_owned(),
+                    report: report_name_for(digest, platform),
                     message: s.message.clone().unwrap_or_default(),
                 });
             }
             _ => {
                 return Verdict::Unscanned(Unscanned::Queued {
                     digest: digest.to_owned(),
+                    report: report_name_for(digest, platform),
                 });
             }
         };
@@ -425,9 +431,11 @@ impl CompiledScanPolicy {
 /// What the caller knows about one image.
 #[derive(Debug, Clone, Copy)]
 pub enum ImageFacts<'r> {
-    /// The image's digest and its report, if one exists.
+    /// The image's digest and its report, if one exists, scanned for `platform` (`None`:
+    /// the default platform; `Some("linux/arm64")` for a pod pinned to arm64 nodes).
     Digest {
         digest: &'r str,
+        platform: Option<&'r str>,
         report: Option<&'r ImageScanReportStatus>,
     },
     /// The digest is unknown (the registry cannot be reached, the tag does not exist…).
@@ -471,10 +479,14 @@ impl Verdict<'_> {
 /// Why an image has no usable report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unscanned {
-    /// No report yet, or one still pending: a scan is queued.
-    Queued { digest: String },
+    /// No report yet, or one still pending: a scan is queued (`report` names it).
+    Queued { digest: String, report: String },
     /// The last scan failed.
-    Failed { digest: String, message: String },
+    Failed {
+        digest: String,
+        report: String,
+        message: String,
+    },
     /// The image's digest is unknown.
     Unresolved(String),
 }
@@ -931,11 +943,6 @@ fn short_digest(digest: &str) -> String {
     }
 }
 
-/// The `ImageScanReport` name of a digest (`sha256-…`).
-fn report_name(digest: &str) -> String {
-    digest.replace(':', "-")
-}
-
 fn failure_message(image: &str, f: &Failure<'_>, only_fixable: bool) -> String {
     let mut s = String::with_capacity(200);
     let _ = write!(s, "image {image} ({}): ", short_digest(&f.digest));
@@ -1022,15 +1029,17 @@ fn unjudged_message(image: &str, u: &Unjudged) -> String {
 
 fn unscanned_message(image: &str, why: &Unscanned) -> String {
     match why {
-        Unscanned::Queued { digest } => format!(
-            "image {image} ({}): not scanned yet; a scan is queued, retry in a minute (kubectl get isr {} shows when it is done)",
+        Unscanned::Queued { digest, report } => format!(
+            "image {image} ({}): not scanned yet; a scan is queued, retry in a minute (kubectl get isr {report} shows when it is done)",
             short_digest(digest),
-            report_name(digest)
         ),
-        Unscanned::Failed { digest, message } => format!(
-            "image {image} ({}): the scan failed: {message}; the operator retries it (kubectl describe isr {})",
+        Unscanned::Failed {
+            digest,
+            report,
+            message,
+        } => format!(
+            "image {image} ({}): the scan failed: {message}; the operator retries it (kubectl describe isr {report})",
             short_digest(digest),
-            report_name(digest)
         ),
         Unscanned::Unresolved(reason) => {
             format!("image {image}: cannot be scanned: {reason}")

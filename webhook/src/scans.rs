@@ -25,7 +25,8 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use palisade_crds::{
-    ImageScanReport, ImageScanReportSpec, ImageScanReportStatus, ScanPhase, ScanPolicy, report_name,
+    ImageScanReport, ImageScanReportSpec, ImageScanReportStatus, ScanPhase, ScanPolicy,
+    pinned_platform, report_name_for,
 };
 use palisade_imageref::ImageRef;
 use palisade_kube_plumbing::registry_credentials::reader::{PullSecretReader, read_docker_configs};
@@ -360,14 +361,19 @@ impl ScanGate {
         )
         .await;
 
+        // A pod pinned to another architecture (a Graviton node pool) is judged by the scan
+        // for that platform, as the operator scans it once it runs there.
+        let platform = pinned_platform(&subject.pod_spec);
+        let platform = platform.as_deref();
+
         // Queue what has no report, then wait for the reports within the scan budget.
         let mut waiting = Vec::new();
         for (need, digest) in needs.images.iter().zip(&digests) {
             if let Ok(digest) = digest
-                && self.report(digest).is_none_or(|r| is_pending(&r))
+                && self.report(digest, platform).is_none_or(|r| is_pending(&r))
             {
                 if queue {
-                    self.queue(need, digest);
+                    self.queue(need, digest, platform);
                 }
                 waiting.push(digest.clone());
             }
@@ -376,7 +382,7 @@ impl ScanGate {
             let notified = self.inner.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            waiting.retain(|d| self.report(d).is_none_or(|r| is_pending(&r)));
+            waiting.retain(|d| self.report(d, platform).is_none_or(|r| is_pending(&r)));
             if waiting.is_empty() {
                 break;
             }
@@ -389,13 +395,14 @@ impl ScanGate {
 
         let reports: Vec<Option<Arc<ImageScanReport>>> = digests
             .iter()
-            .map(|d| d.as_ref().ok().and_then(|d| self.report(d)))
+            .map(|d| d.as_ref().ok().and_then(|d| self.report(d, platform)))
             .collect();
         let lookup = |image: &str| -> Option<ImageFacts<'_>> {
             let i = needs.images.iter().position(|n| n.image == image)?;
             Some(match &digests[i] {
                 Ok(digest) => ImageFacts::Digest {
                     digest,
+                    platform,
                     report: reports[i].as_ref().and_then(|r| r.status.as_ref()),
                 },
                 Err(reason) => ImageFacts::Unresolved { reason },
@@ -429,10 +436,10 @@ impl ScanGate {
         warnings
     }
 
-    fn report(&self, digest: &str) -> Option<Arc<ImageScanReport>> {
+    fn report(&self, digest: &str, platform: Option<&str>) -> Option<Arc<ImageScanReport>> {
         self.inner
             .reports
-            .get(&ObjectRef::new(&report_name(digest)))
+            .get(&ObjectRef::new(&report_name_for(digest, platform)))
     }
 
     /// Where logins come from for this subject, in the order they are tried: its pull
@@ -629,31 +636,32 @@ impl ScanGate {
 
     /// Ask the operator for a scan: create the Pending report (in the background; the
     /// request waits on the report store, not on this call).
-    fn queue(&self, need: &ImageNeed, digest: &str) {
+    fn queue(&self, need: &ImageNeed, digest: &str, platform: Option<&str>) {
         let Some(client) = self.inner.client.clone() else {
             return;
         };
-        if self.report(digest).is_some() {
+        if self.report(digest, platform).is_some() {
             return;
         }
+        let name = report_name_for(digest, platform);
         {
             let mut queued = self.inner.queued.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
             queued.retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
-            if queued.contains_key(digest) {
+            if queued.contains_key(&name) {
                 return;
             }
-            queued.insert(digest.to_owned(), now);
+            queued.insert(name.clone(), now);
         }
         let Some(pinned) = pinned_reference(&need.image, digest) else {
             return;
         };
         let report = ImageScanReport::new(
-            &report_name(digest),
+            &name,
             ImageScanReportSpec {
                 image: pinned,
                 digest: digest.to_owned(),
-                platform: None,
+                platform: platform.map(str::to_owned),
             },
         );
         tokio::spawn(async move {

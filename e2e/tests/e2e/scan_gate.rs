@@ -126,6 +126,43 @@ fn images_are_judged_by_their_scan_reports() {
         "{first}"
     );
 
+    // A pod pinned to arm64 nodes is judged by the image's linux/arm64 scan, which the
+    // webhook queues as a report of its own.
+    let pinned = t.write(
+        "pinned.yaml",
+        &pod("pinned", &vulnerable).replace(
+            "spec:\n",
+            "spec:\n  nodeSelector:\n    kubernetes.io/arch: arm64\n",
+        ),
+    );
+    let out = t.kubectl(["create", "-f", &pinned]);
+    assert!(!out.success(), "an unscanned platform admitted: {out}");
+    let arm64_report = out
+        .stderr
+        .split("kubectl get isr ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        arm64_report.starts_with("sha256-") && arm64_report.ends_with("-linux-arm64"),
+        "{out}"
+    );
+    t.eventually("the linux/arm64 report queued", 30, || {
+        let out = t.kubectl([
+            "get",
+            "isr",
+            &arm64_report,
+            "-o",
+            "jsonpath={.spec.platform}",
+        ]);
+        if out.success() && out.stdout.trim() == "linux/arm64" {
+            Ok(())
+        } else {
+            Err(out.to_string())
+        }
+    });
+
     // The operator scans the queued report; a retry gets the real verdict.
     let refused = t.eventually(
         "the vulnerable tag refused with its findings",

@@ -158,6 +158,7 @@ fn judge_images(
             .find(|(i, ..)| i == image)
             .map(|(_, digest, report)| ImageFacts::Digest {
                 digest,
+                platform: None,
                 report: report.as_deref().and_then(|r| r.status.as_ref()),
             })
     };

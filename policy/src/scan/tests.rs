@@ -94,6 +94,7 @@ fn thresholds_and_fixability_decide_the_verdict() {
     let status = scanned();
     let facts = ImageFacts::Digest {
         digest: DIGEST,
+        platform: None,
         report: Some(&status),
     };
     // (failOn, onlyFixable, failing counts C/H/M/L/U or None for pass)
@@ -132,6 +133,7 @@ fn thresholds_and_fixability_decide_the_verdict() {
     let p = compiled(ScanPolicySpec::default());
     let facts = ImageFacts::Digest {
         digest: DIGEST,
+        platform: None,
         report: Some(&clean),
     };
     assert!(matches!(
@@ -145,6 +147,7 @@ fn ignore_entries_waive_by_id_or_alias_until_they_expire() {
     let status = scanned();
     let facts = ImageFacts::Digest {
         digest: DIGEST,
+        platform: None,
         report: Some(&status),
     };
     let critical_only = |ignore: Vec<IgnoreEntry>| {
@@ -220,6 +223,7 @@ fn images_without_a_usable_report_are_unscanned() {
         (
             ImageFacts::Digest {
                 digest: DIGEST,
+                platform: None,
                 report: None,
             },
             "Queued",
@@ -227,6 +231,7 @@ fn images_without_a_usable_report_are_unscanned() {
         (
             ImageFacts::Digest {
                 digest: DIGEST,
+                platform: None,
                 report: Some(&pending),
             },
             "Queued",
@@ -234,6 +239,7 @@ fn images_without_a_usable_report_are_unscanned() {
         (
             ImageFacts::Digest {
                 digest: DIGEST,
+                platform: None,
                 report: Some(&failed),
             },
             "Failed",
@@ -249,6 +255,42 @@ fn images_without_a_usable_report_are_unscanned() {
             _ => "judged",
         };
         assert_eq!(kind, want, "{got:?}");
+    }
+}
+
+#[test]
+fn unscanned_images_name_the_report_of_their_platform() {
+    let p = compiled(ScanPolicySpec::default());
+    let failed = ImageScanReportStatus {
+        phase: ScanPhase::Failed,
+        message: Some("no linux/arm64 image in the index".into()),
+        ..ImageScanReportStatus::default()
+    };
+    let name = DIGEST.replace(':', "-");
+    let table = [
+        (None, None, format!("(kubectl get isr {name} shows")),
+        (
+            Some("linux/arm64"),
+            None,
+            format!("(kubectl get isr {name}-linux-arm64 shows"),
+        ),
+        (
+            Some("linux/arm64"),
+            Some(&failed),
+            format!("(kubectl describe isr {name}-linux-arm64)"),
+        ),
+    ];
+    for (platform, report, want) in table {
+        let facts = ImageFacts::Digest {
+            digest: DIGEST,
+            platform,
+            report,
+        };
+        let Verdict::Unscanned(why) = p.judge(IMAGE, &facts, now()) else {
+            panic!("{platform:?}: judged");
+        };
+        let message = unscanned_message(IMAGE, &why);
+        assert!(message.contains(&want), "{platform:?}: {message}");
     }
 }
 
@@ -355,10 +397,12 @@ fn a_denial_line_names_policy_image_digest_counts_fixes_and_the_way_out() {
     let lookup = |image: &str| match image {
         "docker.io/library/alpine:3.18" => Some(ImageFacts::Digest {
             digest: DIGEST,
+            platform: None,
             report: Some(&status),
         }),
         _ => Some(ImageFacts::Digest {
             digest: DIGEST,
+            platform: None,
             report: None,
         }),
     };
@@ -511,15 +555,18 @@ fn the_tally_counts_distinct_scanned_and_failing_digests_per_policy() {
     let lookup = |image: &str| match image {
         "docker.io/library/alpine:3.18" => Some(ImageFacts::Digest {
             digest: DIGEST,
+            platform: None,
             report: Some(&vulnerable),
         }),
         "docker.io/library/alpine:3.20" => Some(ImageFacts::Digest {
             digest: CLEAN,
+            platform: None,
             report: Some(&clean),
         }),
         // Known digest, no report yet: not counted.
         "docker.io/library/busybox:1.36" => Some(ImageFacts::Digest {
             digest: CLEAN,
+            platform: None,
             report: None,
         }),
         _ => None,
@@ -672,6 +719,7 @@ fn images_the_scan_could_not_judge_follow_on_unjudged() {
         let lookup = |_: &str| {
             Some(ImageFacts::Digest {
                 digest: DIGEST,
+                platform: None,
                 report: Some(report),
             })
         };
@@ -708,6 +756,7 @@ fn an_unjudged_denial_says_why_and_how_to_admit_it_deliberately() {
     let lookup = |_: &str| {
         Some(ImageFacts::Digest {
             digest: DIGEST,
+            platform: None,
             report: Some(&report),
         })
     };
@@ -732,6 +781,7 @@ fn the_tally_counts_unjudged_images_apart() {
     let lookup = |_: &str| {
         Some(ImageFacts::Digest {
             digest: DIGEST,
+            platform: None,
             report: Some(&report),
         })
     };
