@@ -36,7 +36,6 @@ PYPI=(
   pillow==10.3.0
   python-dateutil==2.9.0.post0
   pytz==2024.1
-  scipy==1.13.1
   tzdata==2024.1
 )
 SITE_PACKAGES=usr/local/lib/python3.11/site-packages
