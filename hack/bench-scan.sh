@@ -275,7 +275,7 @@ for name in names:
     syft_median = hf["syft"]["median"]
 
     lines += [f"## {TITLE[name]}", "",
-              f"{len(layers)} layers, {raw:.0f} MiB uncompressed, {gz:.0f} MiB compressed (gzip); "
+              f"{len(layers)} layer{'s' if len(layers) != 1 else ''}, {raw:.0f} MiB uncompressed, {gz:.0f} MiB compressed (gzip); "
               f"dpkg lists {dpkg} packages as installed.", "",
               "| run | median s | mean ± σ s | min s | max s | × syft (median) | peak RSS MiB |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
