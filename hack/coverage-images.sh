@@ -72,7 +72,7 @@ DEBIAN_RUBY=(
   ruby-sinatra=3.0.5-3+deb12u1
   ruby-tzinfo=2.0.5-1
 )
-# Wheels for CPython 3.11 on manylinux x86_64; requests, urllib3 and Jinja2 are old
+# Wheels for CPython 3.11 on manylinux x86_64 (hack/lib/packages.sh); requests, urllib3 and Jinja2 are old
 # enough for published advisories to apply.
 PYPI=(
   certifi==2020.12.5
@@ -93,12 +93,12 @@ die() {
 }
 # shellcheck source=hack/lib/syft.sh
 source "$REPO/hack/lib/syft.sh"
-
-key() { sha256sum | cut -c1-16; }
+# shellcheck source=hack/lib/packages.sh
+source "$REPO/hack/lib/packages.sh"
 
 # What the images are made of: the pins above and the fixtures. Unchanged, nothing is redone.
 stamp=$( {
-  cat "${BASH_SOURCE[0]}"
+  cat "${BASH_SOURCE[0]}" "$REPO/hack/lib/packages.sh"
   find "$FIXTURES" -type f -not -path '*/target/*' -print0 | sort -z | xargs -0 cat
   echo "$SYFT_VERSION"
 } | key)
@@ -215,32 +215,9 @@ if [[ ! -x $go_bin ]]; then
   rm -rf "$work"
 fi
 
-# --- PyPI wheels ------------------------------------------------------------------------
-pypi=$DL/pypi-$(printf '%s\n' "${PYPI[@]}" | key)
-pip_target=(--only-binary=:all: --no-deps --python-version 3.11 --implementation cp
-  --abi cp311 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
-venv=$DL/pip-venv
-[[ -x $venv/bin/pip ]] || python3 -m venv "$venv" >>"$LOG" 2>&1 || die "python3 -m venv failed (python3-venv?)"
-if [[ ! -f $pypi/.complete ]]; then
-  say "pip download ${PYPI[*]}"
-  rm -rf "$pypi"
-  "$venv/bin/pip" download -q -d "$pypi" "${pip_target[@]}" "${PYPI[@]}" >>"$LOG" 2>&1 ||
-    die "pip download failed (log: $LOG)"
-  touch "$pypi/.complete"
-fi
-
-# --- npm --------------------------------------------------------------------------------
-npm_dir=$DL/npm-$(cat "$FIXTURES/npm/package.json" "$FIXTURES/npm/package-lock.json" | key)
-if [[ ! -f $npm_dir/.complete ]]; then
-  say "npm ci (hack/coverage/npm/package-lock.json)"
-  rm -rf "$npm_dir"
-  mkdir -p "$npm_dir"
-  cp "$FIXTURES/npm/package.json" "$FIXTURES/npm/package-lock.json" "$npm_dir/"
-  # No install scripts: the packages' files are what is scanned, nothing is run.
-  (cd "$npm_dir" && npm ci --ignore-scripts --no-audit --no-fund --cache "$DL/npm-cache") >>"$LOG" 2>&1 ||
-    die "npm ci failed (log: $LOG)"
-  touch "$npm_dir/.complete"
-fi
+# --- PyPI wheels and npm ---------------------------------------------------------------
+pypi=$(pypi_wheels "$DL" "${PYPI[@]}")
+npm_dir=$(npm_tree "$DL" "$FIXTURES/npm")
 
 # --- cargo auditable --------------------------------------------------------------------
 auditable_root=$CACHE/cargo-auditable-$AUDITABLE_VERSION
@@ -286,8 +263,7 @@ install_debs "$root" "${BASE[@]}" "${DEBIAN_RUBY[@]}"
 
 root=$(image python)
 install_debs "$root" "${BASE[@]}"
-"$venv/bin/pip" install -q --no-index --target "$root/usr/local/lib/python3.11/site-packages" \
-  "${pip_target[@]}" "$pypi"/*.whl >>"$LOG" 2>&1 || die "pip install --target failed (log: $LOG)"
+pypi_install "$DL" "$pypi" "$root/usr/local/lib/python3.11/site-packages"
 
 root=$(image npm)
 install_debs "$root" "${BASE[@]}"
