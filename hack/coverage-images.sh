@@ -153,9 +153,33 @@ fetch_debs() {
   # A machine with stale package lists may lack a version: update once, then retry.
   if ! (cd "$debs" && apt-get download "${want[@]}") >>"$LOG" 2>&1; then
     as_root apt-get update >>"$LOG" 2>&1
-    (cd "$debs" && apt-get download "${want[@]}") >>"$LOG" 2>&1 ||
-      die "apt-get download ${want[*]} failed (log: $LOG)"
+    if ! (cd "$debs" && apt-get download "${want[@]}") >>"$LOG" 2>&1; then
+      # The archive keeps only a stable release's latest point and security versions, so a
+      # pin can disappear: take the current version instead, filed under the pin's name so
+      # the images keep their layout, and say which pin to update.
+      for spec in "${want[@]}"; do
+        deb_file "$spec" >/dev/null && continue
+        (cd "$debs" && apt-get download "$spec") >>"$LOG" 2>&1 && continue
+        fallback_deb "$spec" || die "apt-get download $spec failed, and so did ${spec%%=*} (log: $LOG)"
+      done
+    fi
   fi
+}
+# Download NAME's current version for the pin NAME=VERSION the archive no longer has.
+fallback_deb() {
+  local name=${1%%=*} pinned=${1#*=} tmp f
+  tmp=$(mktemp -d "$debs/.fallback.XXXXXX")
+  if ! (cd "$tmp" && apt-get download "$name") >>"$LOG" 2>&1; then
+    rm -rf "$tmp"
+    return 1
+  fi
+  f=$(find "$tmp" -maxdepth 1 -name "${name}_*.deb" -print -quit)
+  [[ -n $f ]] || { rm -rf "$tmp"; return 1; }
+  mv "$f" "$debs/"
+  rm -rf "$tmp"
+  f=$debs/$(basename "$f")
+  say "WARNING: $1 is no longer in the archive; using $(basename "$f") (update the pin)"
+  ln -sf "$(basename "$f")" "$debs/${name}_${pinned//:/%3a}_pinned-fallback.deb"
 }
 
 # Unpack the packages into ROOT and record them in its dpkg database as dpkg does: the
