@@ -26,6 +26,7 @@ use std::time::Instant;
 use palisade_imageref::ImageRef;
 use palisade_oci_fixtures::{Compression, LayerBuilder, Registry, repo_root};
 use palisade_scanner::inventory::PackageKind;
+use palisade_scanner::inventory::language::python;
 use palisade_scanner::layers::Limits;
 use palisade_scanner::oci::{ClientConfig, Platform, RegistryClient};
 use palisade_scanner::osv::{self, local};
@@ -235,24 +236,6 @@ fn amazon_layer() -> palisade_oci_fixtures::Blob {
         .build(Compression::Gzip)
 }
 
-/// PEP 503's normal form of a distribution name: syft keeps the name as METADATA spells it.
-fn pep503(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut separator = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            separator = true;
-            continue;
-        }
-        if separator && !out.is_empty() {
-            out.push('-');
-        }
-        separator = false;
-        out.extend(c.to_lowercase());
-    }
-    out
-}
-
 /// `group:artifact` from a Maven package URL (`pkg:maven/GROUP/ARTIFACT@VERSION?…`).
 fn maven_name(purl: &str) -> Option<String> {
     let rest = purl.strip_prefix("pkg:maven/")?;
@@ -320,7 +303,8 @@ fn syft_keys(json: &serde_json::Value) -> BTreeSet<Key> {
             "rust-crate" => "crates.io".into(),
             "npm" => "npm".into(),
             "python" => {
-                name = pep503(&name);
+                // syft keeps the name as METADATA spells it; PEP 503 form compares.
+                name = python::normalize(&name);
                 "PyPI".into()
             }
             "java-archive" => {

@@ -336,6 +336,23 @@ impl Store {
         }
     }
 
+    /// `fut` within the store's timeout; past it, an error naming `what` did not finish.
+    async fn within_timeout<T>(
+        &self,
+        location: &str,
+        what: &str,
+        fut: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::VulnDb {
+                    source_name: location.to_owned(),
+                    reason: format!("{what} not finished within {}s", self.timeout.as_secs()),
+                })
+            })
+    }
+
     /// Transfer the export into a temporary file, parse it, then put it in place.
     async fn fetch(
         &self,
@@ -364,33 +381,11 @@ impl Store {
         let transfer = match (&self.source, kind) {
             (_, Kind::Updateinfo) => {
                 let fut = self.transfer_updateinfo(&location, previous.as_ref(), &tmp);
-                match tokio::time::timeout(self.timeout, fut).await {
-                    Ok(r) => r?,
-                    Err(_) => {
-                        return Err(Error::VulnDb {
-                            source_name: location,
-                            reason: format!(
-                                "transfer not finished within {}s",
-                                self.timeout.as_secs()
-                            ),
-                        });
-                    }
-                }
+                self.within_timeout(&location, "transfer", fut).await?
             }
             (Source::Url(_), Kind::Export) => {
                 let fut = self.download(&location, previous.as_ref(), &tmp);
-                match tokio::time::timeout(self.timeout, fut).await {
-                    Ok(r) => r?,
-                    Err(_) => {
-                        return Err(Error::VulnDb {
-                            source_name: location,
-                            reason: format!(
-                                "download not finished within {}s",
-                                self.timeout.as_secs()
-                            ),
-                        });
-                    }
-                }
+                self.within_timeout(&location, "download", fut).await?
             }
             (Source::Dir(_), Kind::Export) => {
                 self.copy_file(&location, previous.as_ref(), &tmp).await?
